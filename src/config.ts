@@ -1,0 +1,147 @@
+import type { Request } from 'express';
+import { z } from 'zod';
+import { ConfigError } from './errors.js';
+import {
+  type Category,
+  type CategoryRules,
+  categories,
+  categoryRuleSchemas,
+  defaultTable,
+  type QuotaTable,
+  tableSchema,
+} from './limits/table.js';
+import type { MembershipSource } from './store/membership.js';
+import { MemoryStore } from './store/memory-store.js';
+import type { Store } from './store/store.js';
+
+/** An edition is a name in the quota table: `community` and `enterprise` in the default one. */
+export type Edition = string;
+export type EditionResolver = (appKey: string, req: Request) => Edition | Promise<Edition>;
+/** Per-app overrides of any figure, by category: `{ messages: { ratePerSecond: 100 } }`. */
+export type Overrides = { readonly [C in Category]?: Partial<CategoryRules<C>> | undefined };
+export type HeaderStyle = 'draft' | 'legacy' | false;
+export type StoreErrorPolicy = 'fallback' | 'allow' | 'deny';
+
+export interface Logger {
+  warn(message: string): void;
+}
+
+const positiveInt = (what = 'must be a positive integer') => z.number({ error: what }).int(what).positive(what);
+const fn = <T>(what: string) => z.custom<T>((value) => typeof value === 'function', what);
+
+const overridesSchema = z.strictObject(
+  Object.fromEntries(categories.map((c) => [c, categoryRuleSchemas[c].partial().optional()])),
+) as unknown as z.ZodType<Overrides>;
+
+const optionsSchema = z.strictObject({
+  edition: z
+    .union([z.string().min(1), fn<EditionResolver>('')], {
+      error: 'must be an edition name or a function (appKey, req) => edition',
+    })
+    .default('community'),
+  /** How long a resolver's answer is kept per app. */
+  editionCacheMs: positiveInt().default(60_000),
+  table: tableSchema.optional(),
+  overrides: z.record(z.string(), overridesSchema).default({}),
+  store: z
+    .custom<Store>(
+      (value) => typeof (value as Store | undefined)?.take === 'function',
+      'must be a store (an object with take())',
+    )
+    .optional(),
+  headers: z
+    .union([z.literal('draft'), z.literal('legacy'), z.literal(false)], {
+      error: "must be 'draft', 'legacy' or false",
+    })
+    .default('draft'),
+  onStoreError: z
+    .enum(['fallback', 'allow', 'deny'], { error: "must be 'fallback', 'allow' or 'deny'" })
+    .default('fallback'),
+  /** A store call slower than this counts as a failure. */
+  storeTimeoutMs: positiveInt().default(50),
+  keyPrefix: z
+    .string()
+    .regex(/^[^{}:]+$/, 'must be a non-empty string without {, } or :')
+    .default('imrl'),
+  dailyQuota: z
+    .strictObject({
+      /** IANA time zone whose midnight starts the day. */
+      timeZone: z.string().refine(isTimeZone, 'must be an IANA time zone such as UTC or Asia/Shanghai').default('UTC'),
+      /** `recipient`: a message to 5 users counts 5 (SPEC §2.3); `call`: it counts 1. */
+      countBy: z.enum(['recipient', 'call'], { error: "must be 'recipient' or 'call'" }).default('recipient'),
+    })
+    .default({ timeZone: 'UTC', countBy: 'recipient' }),
+  membership: z
+    .custom<MembershipSource>(
+      (value) => typeof (value as MembershipSource | undefined)?.count === 'function',
+      'must be a membership source (an object with count())',
+    )
+    .optional(),
+  /** The largest body the limiter reads itself when no body parser ran before it. */
+  maxBodyBytes: positiveInt().default(1024 * 1024),
+  /** Apps whose compiled rules are kept; the oldest is dropped past this. */
+  maxCachedApps: positiveInt().default(10_000),
+  logger: z
+    .custom<Logger>((value) => typeof (value as Logger | undefined)?.warn === 'function', 'must have warn()')
+    .default(console),
+});
+
+export type Options = z.input<typeof optionsSchema>;
+export type Config = Readonly<
+  Omit<z.output<typeof optionsSchema>, 'table' | 'store'> & {
+    table: QuotaTable;
+    store: Store;
+    editions: readonly string[];
+  }
+>;
+
+/** Validates options once, at start-up, into a frozen config; throws `ConfigError` naming the path. */
+export function parseOptions(options: unknown = {}): Config {
+  const parsed = optionsSchema.safeParse(options ?? {});
+  if (!parsed.success) throw toConfigError(parsed.error);
+  const table = parsed.data.table ?? defaultTable;
+  const editions = Object.keys(table);
+  if (editions.length === 0) throw new ConfigError('ERR_INVALID_OPTION', 'table', 'must name at least one edition');
+  const { edition } = parsed.data;
+  if (typeof edition === 'string') assertEdition(editions, edition, 'edition');
+  return Object.freeze({ ...parsed.data, table, editions, store: parsed.data.store ?? new MemoryStore() });
+}
+
+export function assertEdition(editions: readonly string[], edition: unknown, path: string): asserts edition is Edition {
+  if (typeof edition !== 'string' || !editions.includes(edition)) {
+    throw new ConfigError(
+      'ERR_UNKNOWN_EDITION',
+      path,
+      `unknown edition ${JSON.stringify(edition)}; the table names ${editions.join(', ')}`,
+    );
+  }
+}
+
+export function assertCategory(category: unknown, path: string): asserts category is Category {
+  if (!categories.includes(category as Category)) {
+    throw new ConfigError(
+      'ERR_UNKNOWN_CATEGORY',
+      path,
+      `unknown category ${JSON.stringify(category)}; expected one of ${categories.join(', ')}`,
+    );
+  }
+}
+
+function toConfigError(error: z.ZodError): ConfigError {
+  const issue = error.issues[0] as z.core.$ZodIssue;
+  const path = issue.path.map(String).join('.');
+  if (issue.code === 'unrecognized_keys') {
+    const key = issue.keys[0] as string;
+    return new ConfigError('ERR_UNKNOWN_OPTION', path ? `${path}.${key}` : key, 'is not a known option');
+  }
+  return new ConfigError('ERR_INVALID_OPTION', path, issue.message);
+}
+
+function isTimeZone(timeZone: string): boolean {
+  try {
+    new Intl.DateTimeFormat('en-US', { timeZone });
+    return true;
+  } catch {
+    return false;
+  }
+}

@@ -1,0 +1,26 @@
+export type {
+  Config,
+  Edition,
+  EditionResolver,
+  HeaderStyle,
+  Logger,
+  Options,
+  Overrides,
+  StoreErrorPolicy,
+} from './config.js';
+export { ConfigError, type ErrorCode, ImRateLimitError, StoreError } from './errors.js';
+export type { Outcome as Decision } from './limiter.js';
+export { type Classifier, classify, compileClassifier, type RouteMatch } from './limits/classify.js';
+export { type MembershipEffect, type MembershipKind, type Method, type Route, routes } from './limits/routes.js';
+export {
+  type Category,
+  type CategoryRules,
+  categories,
+  defaultTable,
+  type EditionRules,
+  type QuotaTable,
+} from './limits/table.js';
+export { type GuardOptions, type ImRateLimit, imRateLimit } from './middleware/rate-limit.js';
+export type { MembershipSource } from './store/membership.js';
+export { MemoryStore, type MemoryStoreOptions } from './store/memory-store.js';
+export type { BucketCheck, Check, Reading, Store, WindowCheck } from './store/store.js';

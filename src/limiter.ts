@@ -1,0 +1,254 @@
+import type { Request } from 'express';
+import type { Config, Edition } from './config.js';
+import { StoreError } from './errors.js';
+import type { RouteMatch } from './limits/classify.js';
+import { EditionDirectory, effectiveRules } from './limits/editions.js';
+import { checkPayload, isObject, needsBody, type PayloadRefusal } from './limits/payload.js';
+import { burstOf, type Category, categories, type EditionRules } from './limits/table.js';
+import { dayOffsetMs } from './limits/time-zone.js';
+import { readJsonBody } from './middleware/body.js';
+import { type HeaderPlan, type PolicySpec, planHeaders } from './middleware/respond.js';
+import { appTag, clusterDownloadsKey, keyOf } from './store/keys.js';
+import { MemoryStore } from './store/memory-store.js';
+import type { BucketCheck, Check, Reading, WindowCheck } from './store/store.js';
+
+const DAY_MS = 86_400_000;
+/** While the store is failing, one request in this long probes it; the rest go straight to the policy. */
+const STORE_PROBE_INTERVAL_MS = 1000;
+
+/** The checks one kind of request makes, with their headers formatted in advance. */
+interface CheckSet {
+  readonly checks: readonly Check[];
+  readonly headers: HeaderPlan;
+}
+
+interface CategoryPlan {
+  /** The app's bucket for the category. */
+  readonly rate: CheckSet;
+  /** Message sends in an edition with a daily push quota: the bucket and the day's window. */
+  readonly send?: CheckSet;
+  /** File downloads: the bucket and the cluster-wide downloads bucket (not reported in headers). */
+  readonly download?: CheckSet;
+}
+
+/** One app's rules under one edition, compiled once into ready-made checks. */
+interface AppPlan {
+  readonly edition: Edition;
+  readonly rules: EditionRules;
+  readonly categories: { readonly [C in Category]: CategoryPlan };
+}
+
+/** What the limiter decided about one request. */
+export type Outcome =
+  | {
+      readonly kind: 'decided';
+      readonly allowed: boolean;
+      readonly headers: HeaderPlan;
+      readonly readings: readonly Reading[];
+      readonly checks: readonly Check[];
+    }
+  | { readonly kind: 'payload'; readonly refusal: PayloadRefusal | 'too_large' | 'invalid_json' }
+  | { readonly kind: 'unavailable' }
+  | { readonly kind: 'unlimited' };
+
+const unavailable: Outcome = Object.freeze({ kind: 'unavailable' });
+const unlimited: Outcome = Object.freeze({ kind: 'unlimited' });
+
+const chain = <T, U>(value: T | Promise<T>, next: (value: T) => U | Promise<U>): U | Promise<U> =>
+  value instanceof Promise ? value.then(next) : next(value);
+
+/** The only place rules, keys and the store meet: a classified request in, an `Outcome` out. */
+export class Limiter {
+  readonly editions: EditionDirectory;
+  private readonly plans = new Map<string, AppPlan>();
+  private fallback: MemoryStore | undefined;
+  /** While the store fails: when to try it again. */
+  private probeStoreAt = 0;
+  private storeDown = false;
+
+  constructor(readonly config: Config) {
+    this.editions = new EditionDirectory(config);
+  }
+
+  /** The effective rules of an app under its current edition (a resolver is not called for this). */
+  rules(appKey: string, edition: Edition = this.editions.known(appKey)): EditionRules {
+    return effectiveRules(this.config.table, edition, this.config.overrides[appKey]);
+  }
+
+  decide(match: RouteMatch, req: Request): Outcome | Promise<Outcome> {
+    return chain(this.editions.editionOf(match.appKey, req), (edition) => {
+      const plan = this.planFor(match, edition);
+      if (!needsBody(match)) return this.limit(match, plan, undefined);
+      if (req.body !== undefined) return this.limit(match, plan, req.body);
+      return chain(readJsonBody(req, this.config.maxBodyBytes), (read): Outcome | Promise<Outcome> =>
+        'refusal' in read ? { kind: 'payload', refusal: read.refusal } : this.limit(match, plan, read.body),
+      );
+    });
+  }
+
+  private limit(match: RouteMatch, plan: AppPlan, body: unknown): Outcome | Promise<Outcome> {
+    const refusal = checkPayload(match, body, plan.rules);
+    if (refusal !== undefined) return { kind: 'payload', refusal };
+    const category = plan.categories[match.category];
+    let set = category.rate;
+    let checks = set.checks;
+    if (match.route.sendsMessage && category.send !== undefined) {
+      set = category.send;
+      checks = this.withDailyCost(set.checks, body);
+    } else if (
+      category.download !== undefined &&
+      match.route.method === 'GET' &&
+      match.route.path === 'chatfiles/{uuid}'
+    ) {
+      set = category.download;
+      checks = set.checks;
+    }
+    return chain(this.take(checks), (readings): Outcome => {
+      if (readings === undefined) return this.config.onStoreError === 'deny' ? unavailable : unlimited;
+      let allowed = true;
+      for (const reading of readings) if (!reading.allowed) allowed = false;
+      return { kind: 'decided', allowed, headers: set.headers, readings, checks };
+    });
+  }
+
+  /** The daily window counts recipients (`to`/`target`), or calls, and follows its time zone's midnight. */
+  private withDailyCost(checks: readonly Check[], body: unknown): Check[] {
+    const [rate, day] = checks as [BucketCheck, WindowCheck];
+    const { countBy, timeZone } = this.config.dailyQuota;
+    const cost = countBy === 'call' ? 1 : recipientsOf(body);
+    return [rate, { ...day, cost, offsetMs: dayOffsetMs(timeZone) }];
+  }
+
+  /** One store call, bounded by `storeTimeoutMs`; `undefined` when it failed and the policy is not `fallback`. */
+  private take(checks: readonly Check[]): readonly Reading[] | undefined | Promise<readonly Reading[] | undefined> {
+    if (this.storeDown && Date.now() < this.probeStoreAt) return this.onStoreFailure(checks);
+    let answer: ReturnType<Limiter['config']['store']['take']>;
+    try {
+      answer = this.config.store.take(checks);
+    } catch (error) {
+      return this.onStoreFailure(checks, error);
+    }
+    if (!(answer instanceof Promise)) return this.onStoreSuccess(answer);
+    return withTimeout(answer, this.config.storeTimeoutMs).then(
+      (readings) => this.onStoreSuccess(readings),
+      (error: unknown) => this.onStoreFailure(checks, error),
+    );
+  }
+
+  private onStoreSuccess(readings: readonly Reading[]): readonly Reading[] {
+    if (this.storeDown) {
+      this.storeDown = false;
+      this.config.logger.warn('im-rate-limit: the store answers again; limits are shared again');
+    }
+    return readings;
+  }
+
+  private onStoreFailure(checks: readonly Check[], error?: unknown): readonly Reading[] | undefined {
+    if (error !== undefined) {
+      this.probeStoreAt = Date.now() + STORE_PROBE_INTERVAL_MS;
+      if (!this.storeDown) {
+        this.storeDown = true;
+        const policy = this.config.onStoreError;
+        this.config.logger.warn(
+          `im-rate-limit: the store failed (${describe(error)}); policy '${policy}' until it answers again`,
+        );
+      }
+    }
+    if (this.config.onStoreError !== 'fallback') return undefined;
+    this.fallback ??= new MemoryStore();
+    return this.fallback.take(checks);
+  }
+
+  private planFor(match: RouteMatch, edition: Edition): AppPlan {
+    const cached = this.plans.get(match.appKey);
+    if (cached !== undefined && cached.edition === edition) return cached;
+    if (this.plans.size >= this.config.maxCachedApps) this.plans.delete(this.plans.keys().next().value as string);
+    const plan = this.compile(match.org, match.app, edition, this.rules(match.appKey, edition));
+    this.plans.set(match.appKey, plan);
+    return plan;
+  }
+
+  private compile(org: string, app: string, edition: Edition, rules: EditionRules): AppPlan {
+    const { keyPrefix } = this.config;
+    const tag = appTag(org, app);
+    const compiled = {} as Record<Category, CategoryPlan>;
+    for (const category of categories) {
+      const rule = rules[category];
+      const capacity = burstOf(rule);
+      const intervalMs = 1000 / rule.ratePerSecond;
+      const bucket: BucketCheck = {
+        type: 'bucket',
+        key: keyOf(keyPrefix, tag, category, 'rate'),
+        capacity,
+        intervalMs,
+        cost: 1,
+      };
+      const policy: PolicySpec = {
+        name: category,
+        limit: capacity,
+        windowSeconds: Math.ceil((capacity * intervalMs) / 1000),
+      };
+      const plan: { -readonly [K in keyof CategoryPlan]: CategoryPlan[K] } = {
+        rate: { checks: [bucket], headers: planHeaders([policy]) },
+      };
+      if (category === 'messages' && rules.messages.dailyPushQuota !== null) {
+        const limit = rules.messages.dailyPushQuota;
+        const day: WindowCheck = {
+          type: 'window',
+          key: keyOf(keyPrefix, tag, category, 'daily'),
+          limit,
+          windowMs: DAY_MS,
+          offsetMs: 0,
+          cost: 1,
+        };
+        plan.send = {
+          checks: [bucket, day],
+          headers: planHeaders([policy, { name: 'messages-daily', limit, windowSeconds: DAY_MS / 1000 }]),
+        };
+      }
+      if (category === 'files') {
+        const perSecond = rules.files.clusterDownloadsPerSecond;
+        const downloads: BucketCheck = {
+          type: 'bucket',
+          key: clusterDownloadsKey(keyPrefix),
+          capacity: Math.max(1, Math.floor(perSecond)),
+          intervalMs: 1000 / perSecond,
+          cost: 1,
+        };
+        plan.download = { checks: [bucket, downloads], headers: plan.rate.headers };
+      }
+      compiled[category] = Object.freeze(plan);
+    }
+    return { edition, rules, categories: compiled };
+  }
+}
+
+/** Recipients of a send: the `to` (or `target`) list; one when the body names none (a broadcast). */
+function recipientsOf(body: unknown): number {
+  if (!isObject(body)) return 1;
+  const to = body.to ?? body.target;
+  return Array.isArray(to) ? Math.max(1, to.length) : 1;
+}
+
+function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(
+      () => reject(new StoreError('ERR_STORE_TIMEOUT', `the store did not answer within ${ms} ms`)),
+      ms,
+    );
+    promise.then(
+      (value) => {
+        clearTimeout(timer);
+        resolve(value);
+      },
+      (error: unknown) => {
+        clearTimeout(timer);
+        reject(error);
+      },
+    );
+  });
+}
+
+function describe(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}

@@ -1,0 +1,97 @@
+import { z } from 'zod';
+
+/** The ten interface categories of SPEC §1, in the order the source lists them. */
+export const categories = [
+  'users',
+  'contacts',
+  'blocks',
+  'bans',
+  'offline',
+  'history',
+  'files',
+  'messages',
+  'groups',
+  'chatrooms',
+] as const;
+export type Category = (typeof categories)[number];
+
+const positive = z.number({ error: 'must be a positive number' }).positive('must be a positive number');
+const count = z
+  .number({ error: 'must be a positive integer' })
+  .int('must be a positive integer')
+  .positive('must be a positive integer');
+
+/** Figures every category has: a token bucket refilled at `ratePerSecond`, holding `burst` tokens. */
+const rate = {
+  ratePerSecond: positive,
+  /** Bucket capacity; default one second's worth of `ratePerSecond` (at least 1). */
+  burst: count.optional(),
+};
+const userIds = { userIdMaxChars: count };
+const membership = { maxJoinedPerUser: count };
+
+/**
+ * One schema per category: a figure that belongs to another category (say `users.messageMaxBytes`)
+ * is an unknown key, so a typo cannot silently do nothing.
+ */
+export const categoryRuleSchemas = {
+  users: z.strictObject({ ...rate, ...userIds, bulkRegistrationMax: count }),
+  contacts: z.strictObject({ ...rate, ...userIds }),
+  blocks: z.strictObject(rate),
+  bans: z.strictObject(rate),
+  offline: z.strictObject(rate),
+  history: z.strictObject(rate),
+  files: z.strictObject({ ...rate, downloadBytesPerSecond: count, clusterDownloadsPerSecond: positive }),
+  messages: z.strictObject({
+    ...rate,
+    messageMaxBytes: count,
+    /** System push messages per app per calendar day; `null`: no daily quota. */
+    dailyPushQuota: count.nullable(),
+  }),
+  groups: z.strictObject({ ...rate, ...membership }),
+  chatrooms: z.strictObject({ ...rate, ...membership }),
+} satisfies Record<Category, z.ZodType>;
+
+export type CategoryRules<C extends Category = Category> = z.infer<(typeof categoryRuleSchemas)[C]>;
+export type EditionRules = { readonly [C in Category]: Readonly<CategoryRules<C>> };
+
+export const editionRulesSchema = z.strictObject(categoryRuleSchemas);
+/** A quota table: rules for each edition it names (the default names `community` and `enterprise`). */
+export const tableSchema = z.record(z.string().min(1), editionRulesSchema);
+export type QuotaTable = Readonly<Record<string, EditionRules>>;
+
+/** The default figures of one edition, from its per-app call rate: only the rate differs (SPEC §1). */
+function edition(ratePerSecond: number, dailyPushQuota: number | null): EditionRules {
+  const perSecond = { ratePerSecond };
+  return {
+    users: { ...perSecond, userIdMaxChars: 64, bulkRegistrationMax: 60 },
+    contacts: { ...perSecond, userIdMaxChars: 64 },
+    blocks: perSecond,
+    bans: perSecond,
+    offline: perSecond,
+    history: { ratePerSecond: 1 / 60, burst: 1 },
+    files: { ...perSecond, downloadBytesPerSecond: 500 * 1024, clusterDownloadsPerSecond: 300 },
+    messages: { ...perSecond, messageMaxBytes: 4096, dailyPushQuota },
+    groups: { ...perSecond, maxJoinedPerUser: 500 },
+    chatrooms: { ...perSecond, maxJoinedPerUser: 500 },
+  };
+}
+
+/** SPEC §1, the default preset. */
+export const defaultTable: QuotaTable = deepFreeze({
+  community: edition(10, 20_000),
+  enterprise: edition(30, null),
+});
+
+/** Capacity of a category's bucket: `burst`, or one second's worth of its rate. */
+export function burstOf(rules: { ratePerSecond: number; burst?: number | undefined }): number {
+  return rules.burst ?? Math.max(1, Math.floor(rules.ratePerSecond));
+}
+
+export function deepFreeze<T>(value: T): T {
+  if (value && typeof value === 'object' && !Object.isFrozen(value)) {
+    Object.freeze(value);
+    for (const inner of Object.values(value)) deepFreeze(inner);
+  }
+  return value;
+}

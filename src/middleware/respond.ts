@@ -1,0 +1,136 @@
+import type { ServerResponse } from 'node:http';
+import type { Config, HeaderStyle } from '../config.js';
+import type { Outcome } from '../limiter.js';
+import type { Reading } from '../store/store.js';
+
+/** The IM REST API's error codes this library answers with (DESIGN §4). */
+export type ErrorName =
+  | 'reach_limit'
+  | 'resource_limited'
+  | 'illegal_argument'
+  | 'message_send_error'
+  | 'exceed_limit'
+  | 'request_entity_too_large'
+  | 'service_unavailable';
+
+const exceptions: Record<ErrorName, string> = {
+  reach_limit: 'ReachLimitException',
+  resource_limited: 'ResourceLimitedException',
+  illegal_argument: 'IllegalArgumentException',
+  message_send_error: 'MessageSendErrorException',
+  exceed_limit: 'ExceedLimitException',
+  request_entity_too_large: 'RequestEntityTooLargeException',
+  service_unavailable: 'ServiceUnavailableException',
+};
+
+export const descriptions = {
+  reach_limit: 'This request has reached api limit',
+  resource_limited: 'You have exceeded the limit of the community edition, please upgrade to the enterprise edition',
+  service_unavailable: 'rate limit store unavailable',
+} as const;
+
+/** Header names and values of one set of checks, formatted once when an app's rules are compiled. */
+export interface HeaderPlan {
+  /** `"messages";q=10;w=1, "messages-daily";q=20000;w=86400` */
+  readonly policy: string;
+  /** `"messages"` per reported check, in check order. */
+  readonly names: readonly string[];
+  readonly limits: readonly number[];
+}
+
+export interface PolicySpec {
+  readonly name: string;
+  readonly limit: number;
+  readonly windowSeconds: number;
+}
+
+export function planHeaders(policies: readonly PolicySpec[]): HeaderPlan {
+  return {
+    policy: policies.map((p) => `"${p.name}";q=${p.limit};w=${p.windowSeconds}`).join(', '),
+    names: policies.map((p) => `"${p.name}"`),
+    limits: policies.map((p) => p.limit),
+  };
+}
+
+const seconds = (ms: number): number => Math.ceil(ms / 1000);
+
+/** `RateLimit-Policy`/`RateLimit` (draft) or `X-RateLimit-*` (legacy, the tightest policy). */
+export function writeRateHeaders(
+  res: ServerResponse,
+  style: HeaderStyle,
+  plan: HeaderPlan,
+  readings: readonly Reading[],
+): void {
+  if (style === 'draft') {
+    let value = '';
+    for (let i = 0; i < plan.names.length; i++) {
+      const reading = readings[i] as Reading;
+      value += `${i === 0 ? '' : ', '}${plan.names[i]};r=${reading.remaining};t=${seconds(reading.resetMs)}`;
+    }
+    res.setHeader('RateLimit-Policy', plan.policy);
+    res.setHeader('RateLimit', value);
+  } else if (style === 'legacy') {
+    let tightest = 0;
+    for (let i = 1; i < plan.names.length; i++) {
+      if ((readings[i] as Reading).remaining < (readings[tightest] as Reading).remaining) tightest = i;
+    }
+    const reading = readings[tightest] as Reading;
+    res.setHeader('X-RateLimit-Limit', String(plan.limits[tightest]));
+    res.setHeader('X-RateLimit-Remaining', String(reading.remaining));
+    res.setHeader('X-RateLimit-Reset', String(seconds(reading.resetMs)));
+  }
+}
+
+/** Answers with the IM REST API's error shape; `Retry-After` in whole seconds, never early. */
+export function sendError(
+  res: ServerResponse,
+  status: number,
+  error: ErrorName,
+  description: string,
+  retryAfterMs?: number,
+): void {
+  const body = `{"error":"${error}","exception":"${exceptions[error]}","timestamp":${Date.now()},"duration":0,"error_description":${JSON.stringify(description)}}`;
+  res.statusCode = status;
+  if (retryAfterMs !== undefined) res.setHeader('Retry-After', String(Math.max(1, seconds(retryAfterMs))));
+  res.setHeader('Content-Type', 'application/json; charset=utf-8');
+  res.setHeader('Content-Length', Buffer.byteLength(body));
+  res.end(body);
+}
+
+/** Writes what the outcome says to the client; `true` when the request goes on to its handler. */
+export function answer(
+  outcome: Outcome,
+  res: ServerResponse,
+  config: Pick<Config, 'headers' | 'maxBodyBytes'>,
+): boolean {
+  switch (outcome.kind) {
+    case 'decided': {
+      writeRateHeaders(res, config.headers, outcome.headers, outcome.readings);
+      if (outcome.allowed) return true;
+      let retryAfterMs = 0;
+      let daily = false;
+      outcome.readings.forEach((reading, i) => {
+        if (reading.allowed) return;
+        retryAfterMs = Math.max(retryAfterMs, reading.retryAfterMs);
+        if (outcome.checks[i]?.type === 'window') daily = true;
+      });
+      const error = daily ? 'resource_limited' : 'reach_limit';
+      sendError(res, 429, error, descriptions[error], retryAfterMs);
+      return false;
+    }
+    case 'payload': {
+      const { refusal } = outcome;
+      if (refusal === 'too_large') {
+        sendError(res, 413, 'request_entity_too_large', `request body is larger than ${config.maxBodyBytes} bytes`);
+      } else if (refusal === 'invalid_json') {
+        sendError(res, 400, 'illegal_argument', 'request body is not valid JSON');
+      } else sendError(res, 400, refusal.error, refusal.description);
+      return false;
+    }
+    case 'unavailable':
+      sendError(res, 503, 'service_unavailable', descriptions.service_unavailable);
+      return false;
+    case 'unlimited':
+      return true;
+  }
+}

@@ -1,0 +1,29 @@
+/**
+ * Every storage key is built here: `<prefix>:{<org>#<app>}:<category>:<check>`. The braces are the
+ * Redis Cluster hash tag, so all of one app's keys share a slot and a request's checks are one
+ * script call. Characters that would break the tag or the separators are percent-encoded.
+ */
+const unsafe = /[%{}#:]/;
+const escapePart = (part: string): string =>
+  unsafe.test(part) ? part.replace(/[%{}#:]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`) : part;
+
+/** The hash tag of one app: `{org#app}`. */
+export function appTag(org: string, app: string): string {
+  return `{${escapePart(org)}#${escapePart(app)}}`;
+}
+
+export function keyOf(prefix: string, tag: string, category: string, check: string): string {
+  return `${prefix}:${tag}:${category}:${check}`;
+}
+
+/** The bucket every app and every process shares for file downloads (SPEC §2.5). */
+export function clusterDownloadsKey(prefix: string): string {
+  return `${prefix}:{global}:files:downloads`;
+}
+
+/** The hash tag of a key (what Redis Cluster hashes), or the whole key when it has none. */
+export function hashTagOf(key: string): string {
+  const open = key.indexOf('{');
+  const close = open === -1 ? -1 : key.indexOf('}', open + 1);
+  return close > open + 1 ? key.slice(open + 1, close) : key;
+}

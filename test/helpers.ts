@@ -1,0 +1,61 @@
+import express, { type Express } from 'express';
+import { type ImRateLimit, imRateLimit, MemoryStore, type Options } from '../src/index.js';
+
+/** A clock the tests move by hand. */
+export class FakeClock {
+  constructor(public nowMs = Date.UTC(2026, 10, 28, 12, 0, 0)) {}
+  readonly now = (): number => this.nowMs;
+  advance(ms: number): void {
+    this.nowMs += ms;
+  }
+}
+
+/**
+ * An Express app with the limiter mounted before `express.json()` (or after, with `jsonFirst`) and
+ * a handler on every path that answers 200 with the body it saw.
+ */
+export function appWith(options: Options & { jsonFirst?: boolean } = {}): { app: Express; limiter: ImRateLimit } {
+  const { jsonFirst = false, ...limiterOptions } = options;
+  const limiter = imRateLimit(limiterOptions);
+  const app = express();
+  if (jsonFirst) app.use(express.json({ limit: '2mb' }));
+  app.use(limiter);
+  if (!jsonFirst) app.use(express.json({ limit: '2mb' }));
+  app.use((req, res) => {
+    res.json({ ok: true, body: req.body ?? null });
+  });
+  return { app, limiter };
+}
+
+/** A limiter on a MemoryStore driven by a fake clock. */
+export function clockedApp(options: Options & { jsonFirst?: boolean } = {}) {
+  const clock = new FakeClock();
+  const store = new MemoryStore({ clock: clock.now });
+  return { clock, store, ...appWith({ store, ...options }) };
+}
+
+/** A concrete request path for a `routes.json` pattern (`/{org}/{app}/...`), with realistic parameter values. */
+export function concretePath(pattern: string, org = 'acme', app = 'chat'): string {
+  const values: Record<string, string> = {
+    org,
+    app,
+    username: 'Alice.Smith-01_X',
+    friend: 'bob_2',
+    blocked: 'carol-3',
+    group_id: '1234567890123',
+    chatroom_id: '987654321',
+    uuid: '8f7c6b2a-1d2e-11ee-9c5b-0242ac120002',
+    msg_id: '1153322387736448012',
+    time: '2026112812',
+    resource: 'android_7f3e',
+    chattype: 'user',
+    key: 'app',
+    file_id: 'f-42',
+    thread_id: '177916702949377',
+    expiry: '86400',
+    status: '1',
+    query_type: '0',
+    name: 'welcome',
+  };
+  return pattern.replace(/\{(\w+)\}/g, (_, name: string) => values[name] ?? `v-${name}`);
+}

@@ -1,0 +1,104 @@
+import { readFileSync } from 'node:fs';
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { type Category, classify, routes } from '../../src/index.js';
+import { concretePath } from '../helpers.js';
+
+interface CatalogRow {
+  method: string;
+  path: string;
+  category: Category | null;
+}
+const catalog: CatalogRow[] = JSON.parse(readFileSync(new URL('../fixtures/routes.json', import.meta.url), 'utf8'));
+
+describe('classify', () => {
+  it('holds the whole catalog of routes.json', () => {
+    expect(catalog).toHaveLength(171);
+    expect(routes.map((r) => [r.method, `/{org}/{app}/${r.path}`, r.category])).toEqual(
+      catalog.map((r) => [r.method, r.path, r.category]),
+    );
+  });
+
+  it.each(catalog.map((row) => [row.method, row.path, row.category] as const))(
+    '%s %s → %s',
+    (method, path, category) => {
+      const match = classify(method, concretePath(path));
+      if (category === null) {
+        expect(match).toBeUndefined();
+        return;
+      }
+      expect(match?.category).toBe(category);
+      expect(match?.route.path).toBe(path.slice('/{org}/{app}/'.length));
+      expect(match?.appKey).toBe('acme#chat');
+      // every parameter comes back by name with the value that was in the path
+      for (const [, name] of path.matchAll(/\{(\w+)\}/g)) {
+        if (name === 'org' || name === 'app') continue;
+        expect(match?.params[name as string]).toBe(concretePath(`{${name}}`));
+      }
+    },
+  );
+
+  it('lets literal segments win over parameters, and backtracks to the parameter', () => {
+    expect(classify('POST', '/acme/chat/users/batch/status')?.route.path).toBe('users/batch/status');
+    expect(classify('GET', '/acme/chat/users/batch/status')?.route.path).toBe('users/{username}/status');
+    expect(classify('GET', '/acme/chat/users/batch/contacts')?.params).toEqual({ username: 'batch' });
+    expect(classify('GET', '/acme/chat/chatrooms/super_admin')?.route.path).toBe('chatrooms/super_admin');
+    expect(classify('GET', '/acme/chat/metadata/user/capacity')?.route.path).toBe('metadata/user/capacity');
+    expect(classify('GET', '/acme/chat/metadata/user/alice')?.route.path).toBe('metadata/user/{username}');
+    expect(classify('POST', '/acme/chat/metadata/user/get')?.route.path).toBe('metadata/user/get');
+    expect(classify('GET', '/acme/chat/chatgroups/user/alice')?.route.path).toBe('chatgroups/user/{username}');
+  });
+
+  it('depends on the method', () => {
+    expect(classify('POST', '/acme/chat/chatfiles')?.category).toBe('files');
+    expect(classify('GET', '/acme/chat/chatfiles')).toBeUndefined();
+    expect(classify('PATCH', '/acme/chat/users/alice')).toBeUndefined();
+    expect(classify('get', '/acme/chat/users/alice')?.category).toBe('users');
+    expect(classify('HEAD', '/acme/chat/users/alice')?.category).toBe('users');
+  });
+
+  it('tolerates trailing and repeated slashes, query strings, percent-encoding and case', () => {
+    const expected = { category: 'users', appKey: 'acme#chat', params: { username: 'Alice.Smith' } };
+    for (const path of [
+      '/acme/chat/users/Alice.Smith/',
+      '//acme//chat///users/Alice.Smith',
+      '/acme/chat/users/Alice.Smith?x=1&y=/2',
+      '/acme/chat/%75sers/Alice%2ESmith',
+      '/acme/chat/USERS/Alice.Smith',
+    ]) {
+      expect(classify('GET', path), path).toMatchObject(expected);
+    }
+    expect(classify('DELETE', '/acme/chat/chatgroups/42/users/a,b,c')?.params).toEqual({
+      group_id: '42',
+      username: 'a,b,c',
+    });
+    expect(classify('GET', '/acme/chat/users/%E4%BD%A0%E5%A5%BD')?.params).toEqual({ username: '你好' });
+    expect(classify('GET', '/acme/chat/users/%zz')?.params).toEqual({ username: '%zz' });
+  });
+
+  it('passes routes outside the catalog through', () => {
+    for (const [method, path] of [
+      ['POST', '/acme/chat/token'],
+      ['GET', '/acme/chat'],
+      ['GET', '/'],
+      ['GET', ''],
+      ['GET', '/acme/chat/unknown'],
+      ['GET', '/acme/chat/users/alice/unknown'],
+      ['POST', '/acme/chat/users/alice/presence'],
+    ] as const) {
+      expect(classify(method, path), `${method} ${path}`).toBeUndefined();
+    }
+  });
+
+  it('never throws, whatever the input', () => {
+    fc.assert(
+      fc.property(fc.string(), fc.string({ unit: 'binary' }), (method, path) => {
+        classify(method, path);
+        classify('GET', path);
+        classify('POST', `/a/b/${path}`);
+      }),
+      { numRuns: 2000 },
+    );
+    expect(classify(undefined as unknown as string, null as unknown as string)).toBeUndefined();
+  });
+});
