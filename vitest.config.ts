@@ -9,6 +9,7 @@ export default defineConfig({
   test: {
     include: ['test/**/*.test.ts'],
     globalSetup: ['test/setup/redis-servers.ts'],
+    reporters: ['default', './test/setup/summary-reporter.ts'],
     testTimeout: 20_000,
     hookTimeout: 60_000,
   },

@@ -1,0 +1,253 @@
+import express, { type Express, type Request, type Response } from 'express';
+import { type ImRateLimit, imRateLimit, type Options, routes } from 'im-rate-limit';
+import { type AppState, newId, newUuid, type Room, setOf, stateOf } from './im-state.js';
+
+type Handler = (req: Request, res: Response, state: AppState) => unknown;
+const p = (req: Request, name: string): string => String(req.params[name]);
+const list = (value: unknown): string[] =>
+  Array.isArray(value) ? value.map(String) : value === undefined ? [] : [String(value)];
+
+/** The IM REST API's answer envelope. */
+function reply(
+  req: Request,
+  res: Response,
+  payload: { entities?: unknown[]; data?: unknown; count?: number },
+  status = 200,
+) {
+  res.status(status).json({
+    action: req.method.toLowerCase(),
+    application: newUuid(),
+    uri: `http://${req.headers.host ?? 'localhost'}${req.originalUrl.split('?')[0]}`,
+    path: req.path,
+    organization: p(req, 'org'),
+    applicationName: p(req, 'app'),
+    timestamp: Date.now(),
+    duration: 0,
+    ...payload,
+  });
+}
+
+function notFound(req: Request, res: Response, what: string) {
+  res.status(404).json({
+    error: 'service_resource_not_found',
+    exception: 'ServiceResourceNotFoundException',
+    timestamp: Date.now(),
+    duration: 0,
+    error_description: `${what} does not exist`,
+  });
+  void req;
+}
+
+const userEntity = (u: AppState['users'] extends Map<string, infer U> ? U : never) => ({
+  uuid: newUuid(),
+  type: 'user',
+  created: u.created,
+  modified: u.created,
+  username: u.username,
+  activated: u.activated,
+  ...(u.nickname === undefined ? {} : { nickname: u.nickname }),
+});
+
+function createRoom(rooms: Map<string, Room>, body: Record<string, unknown>): Room {
+  const id = newId();
+  const owner = String(body.owner ?? 'admin');
+  const room: Room = {
+    id,
+    name: String(body.groupname ?? body.name ?? id),
+    owner,
+    members: new Set([owner, ...list(body.members)]),
+    created: Date.now(),
+  };
+  rooms.set(id, room);
+  return room;
+}
+
+/** Real behaviour for the routes a demo shows off; every other catalog route answers a plausible success. */
+function roomHandlers(
+  kind: 'chatgroups' | 'chatrooms',
+  idName: string,
+  pick: (s: AppState) => Map<string, Room>,
+): Record<string, Handler> {
+  const idKey = kind === 'chatgroups' ? 'groupid' : 'id';
+  return {
+    [`POST ${kind}`]: (req, res, s) => reply(req, res, { data: { [idKey]: createRoom(pick(s), req.body ?? {}).id } }),
+    [`GET ${kind}`]: (req, res, s) =>
+      reply(req, res, {
+        data: [...pick(s).values()].map((r) => ({
+          [idKey]: r.id,
+          name: r.name,
+          owner: r.owner,
+          affiliations: r.members.size,
+        })),
+      }),
+    [`GET ${kind}/{${idName}}`]: (req, res, s) => {
+      const room = pick(s).get(p(req, idName));
+      if (room === undefined) return notFound(req, res, `${kind} ${p(req, idName)}`);
+      reply(req, res, {
+        data: [
+          {
+            id: room.id,
+            name: room.name,
+            owner: room.owner,
+            affiliations_count: room.members.size,
+            created: room.created,
+          },
+        ],
+      });
+    },
+    [`DELETE ${kind}/{${idName}}`]: (req, res, s) => {
+      if (!pick(s).delete(p(req, idName))) return notFound(req, res, `${kind} ${p(req, idName)}`);
+      reply(req, res, { data: { success: true, [idKey]: p(req, idName) } });
+    },
+    [`POST ${kind}/{${idName}}/users/{username}`]: (req, res, s) => {
+      const room = pick(s).get(p(req, idName));
+      if (room === undefined) return notFound(req, res, `${kind} ${p(req, idName)}`);
+      room.members.add(p(req, 'username'));
+      reply(req, res, { data: { result: true, action: 'add_member', user: p(req, 'username'), [idKey]: room.id } });
+    },
+    [`POST ${kind}/{${idName}}/users`]: (req, res, s) => {
+      const room = pick(s).get(p(req, idName));
+      if (room === undefined) return notFound(req, res, `${kind} ${p(req, idName)}`);
+      const added = list(req.body?.usernames);
+      for (const user of added) room.members.add(user);
+      reply(req, res, { data: { newmembers: added, action: 'add_member', [idKey]: room.id } });
+    },
+    [`DELETE ${kind}/{${idName}}/users/{username}`]: (req, res, s) => {
+      const room = pick(s).get(p(req, idName));
+      if (room === undefined) return notFound(req, res, `${kind} ${p(req, idName)}`);
+      const removed = p(req, 'username').split(',');
+      for (const user of removed) room.members.delete(user);
+      reply(req, res, {
+        data: removed.map((user) => ({ result: true, action: 'remove_member', user, [idKey]: room.id })),
+      });
+    },
+    [`GET ${kind}/{${idName}}/users`]: (req, res, s) => {
+      const room = pick(s).get(p(req, idName));
+      if (room === undefined) return notFound(req, res, `${kind} ${p(req, idName)}`);
+      reply(req, res, {
+        data: [...room.members].map((member) => (member === room.owner ? { owner: member } : { member })),
+      });
+    },
+  };
+}
+
+const sendMessage: Handler = (req, res, s) => {
+  const to = list(req.body?.to ?? req.body?.target);
+  const ids: Record<string, string> = {};
+  for (const target of to) {
+    const id = newId();
+    ids[target] = id;
+    s.messages.push({
+      id,
+      from: String(req.body?.from ?? 'admin'),
+      to: [target],
+      type: String(req.body?.type ?? req.body?.msg?.type ?? 'txt'),
+      at: Date.now(),
+    });
+  }
+  reply(req, res, { data: ids });
+};
+
+const handlers: Record<string, Handler> = {
+  'POST users': (req, res, s) => {
+    const created = (Array.isArray(req.body) ? req.body : [req.body ?? {}]).map((u: Record<string, unknown>) => {
+      const user = {
+        username: String(u.username),
+        created: Date.now(),
+        activated: true,
+        ...(u.nickname ? { nickname: String(u.nickname) } : {}),
+      };
+      s.users.set(user.username, user);
+      return userEntity(user);
+    });
+    reply(req, res, { entities: created });
+  },
+  'GET users': (req, res, s) =>
+    reply(req, res, { entities: [...s.users.values()].slice(0, Number(req.query.limit ?? 10)).map(userEntity) }),
+  'GET users/{username}': (req, res, s) => {
+    const user = s.users.get(p(req, 'username'));
+    if (user === undefined) return notFound(req, res, `user ${p(req, 'username')}`);
+    reply(req, res, { entities: [userEntity(user)], count: 1 });
+  },
+  'DELETE users/{username}': (req, res, s) => {
+    const user = s.users.get(p(req, 'username'));
+    if (user === undefined) return notFound(req, res, `user ${p(req, 'username')}`);
+    s.users.delete(user.username);
+    reply(req, res, { entities: [userEntity(user)] });
+  },
+  'GET users/{username}/status': (req, res, s) =>
+    reply(req, res, { data: { [p(req, 'username')]: s.users.has(p(req, 'username')) ? 'online' : 'offline' } }),
+  'POST users/{username}/contacts/users/{friend}': (req, res, s) => {
+    setOf(s.friends, p(req, 'username')).add(p(req, 'friend'));
+    reply(req, res, { entities: [{ username: p(req, 'friend'), activated: true, type: 'user' }] });
+  },
+  'DELETE users/{username}/contacts/users/{friend}': (req, res, s) => {
+    setOf(s.friends, p(req, 'username')).delete(p(req, 'friend'));
+    reply(req, res, { entities: [{ username: p(req, 'friend'), activated: true, type: 'user' }] });
+  },
+  'GET users/{username}/contacts/users': (req, res, s) =>
+    reply(req, res, { data: [...setOf(s.friends, p(req, 'username'))] }),
+  'POST users/{username}/blocks/users': (req, res, s) => {
+    const blocked = list(req.body?.usernames);
+    for (const user of blocked) setOf(s.blocks, p(req, 'username')).add(user);
+    reply(req, res, { data: blocked });
+  },
+  'GET users/{username}/blocks/users': (req, res, s) =>
+    reply(req, res, { data: [...setOf(s.blocks, p(req, 'username'))] }),
+  'GET users/{username}/offline_msg_count': (req, res, s) =>
+    reply(req, res, {
+      data: { [p(req, 'username')]: s.messages.filter((m) => m.to.includes(p(req, 'username'))).length },
+    }),
+  'GET chatmessages/{time}': (req, res) =>
+    reply(req, res, {
+      data: [{ url: `https://files.example.invalid/history/${p(req, 'time')}.gz`, filename: `${p(req, 'time')}.gz` }],
+    }),
+  'POST chatfiles': (req, res, s) => {
+    const uuid = newUuid();
+    const bytes = Buffer.isBuffer(req.body) ? req.body : Buffer.from(JSON.stringify(req.body ?? ''));
+    s.files.set(uuid, { bytes, type: String(req.headers['content-type'] ?? 'application/octet-stream') });
+    reply(req, res, {
+      entities: [{ uuid, type: 'chatfile', 'share-secret': newUuid().slice(0, 12), size: bytes.length }],
+    });
+  },
+  'GET chatfiles/{uuid}': (req, res, s) => {
+    const file = s.files.get(p(req, 'uuid'));
+    if (file === undefined) return notFound(req, res, `file ${p(req, 'uuid')}`);
+    res.type(file.type).end(file.bytes);
+  },
+  ...roomHandlers('chatgroups', 'group_id', (s) => s.groups),
+  ...roomHandlers('chatrooms', 'chatroom_id', (s) => s.rooms),
+};
+
+/** Any other catalog route: a plausible success that echoes what it was asked. */
+const generic: Handler = (req, res) => {
+  const { org: _org, app: _app, ...params } = req.params as Record<string, string>;
+  reply(req, res, {
+    data: {
+      result: true,
+      ...params,
+      ...(typeof req.body === 'object' && req.body !== null && !Array.isArray(req.body) ? req.body : {}),
+    },
+  });
+};
+
+/**
+ * The demo IM REST server: every route of `routes.json` behind the limiter, answered from memory.
+ * Uploads (`POST /{org}/{app}/chatfiles`) are kept and served back by `GET /{org}/{app}/chatfiles/{uuid}`.
+ */
+export function createDemoApp(options: Options = {}): { app: Express; limiter: ImRateLimit } {
+  const limiter = imRateLimit(options);
+  const app = express();
+  app.disable('x-powered-by');
+  app.use(limiter);
+  app.use(express.json({ limit: '1mb' }));
+  app.use(express.raw({ type: (req) => !String(req.headers['content-type'] ?? '').includes('json'), limit: '100mb' }));
+  for (const route of routes) {
+    const path = `/:org/:app/${route.path.replace(/\{(\w+)\}/g, ':$1')}`;
+    const handler = handlers[`${route.method} ${route.path}`] ?? (route.sendsMessage ? sendMessage : generic);
+    app[route.method.toLowerCase() as 'get' | 'post' | 'put' | 'delete'](path, (req, res) => {
+      handler(req, res, stateOf(`${p(req, 'org')}#${p(req, 'app')}`));
+    });
+  }
+  return { app, limiter };
+}

@@ -1,0 +1,61 @@
+import { readFileSync } from 'node:fs';
+import request from 'supertest';
+import { describe, expect, it } from 'vitest';
+import { createDemoApp } from '../demo/app.js';
+import { MemoryStore } from '../src/index.js';
+import { concretePath, FakeClock } from './helpers.js';
+
+const send = { to: ['alice'], msg: { type: 'txt', msg: 'hello' } };
+
+describe('the demo IM server', () => {
+  it.each([
+    ['community', 10],
+    ['enterprise', 30],
+  ] as const)('%s: a burst of sends admits %i, then answers 429 reach_limit', async (edition, limit) => {
+    const { app } = createDemoApp({ edition, store: new MemoryStore({ clock: new FakeClock().now }) });
+    for (let i = 0; i < limit; i++) {
+      const ok = await request(app).post('/acme/chat/messages/users').send(send);
+      expect(ok.status).toBe(200);
+      expect(Object.keys(ok.body.data)).toEqual(['alice']);
+    }
+    const refused = await request(app).post('/acme/chat/messages/users').send(send);
+    expect(refused.status).toBe(429);
+    expect(refused.headers['retry-after']).toBe('1');
+    expect(refused.body).toMatchObject({
+      error: 'reach_limit',
+      error_description: 'This request has reached api limit',
+    });
+  });
+
+  it('answers every route of routes.json from its in-memory state', async () => {
+    const clock = new FakeClock();
+    const { app } = createDemoApp({ edition: 'enterprise', store: new MemoryStore({ clock: clock.now }) });
+    const catalog: Array<{ method: string; path: string }> = JSON.parse(
+      readFileSync(new URL('./fixtures/routes.json', import.meta.url), 'utf8'),
+    );
+    for (const { method, path } of catalog) {
+      clock.advance(60_000); // every bucket full again, history included
+      const response = await request(app)[method.toLowerCase() as 'get'](concretePath(path)).send({});
+      expect([200, 404], `${method} ${path}`).toContain(response.status);
+    }
+  });
+
+  it('keeps users, groups and their members', async () => {
+    const { app } = createDemoApp({ store: new MemoryStore({ clock: new FakeClock().now }) });
+    await request(app)
+      .post('/acme/chat/users')
+      .send([{ username: 'alice' }, { username: 'bob' }])
+      .expect(200);
+    expect((await request(app).get('/acme/chat/users/bob')).body.entities[0].username).toBe('bob');
+    const created = await request(app)
+      .post('/acme/chat/chatgroups')
+      .send({ groupname: 'g', owner: 'alice', members: ['bob'] });
+    const id = created.body.data.groupid;
+    await request(app).post(`/acme/chat/chatgroups/${id}/users/carol`).expect(200);
+    expect((await request(app).get(`/acme/chat/chatgroups/${id}/users`)).body.data).toEqual([
+      { owner: 'alice' },
+      { member: 'bob' },
+      { member: 'carol' },
+    ]);
+  });
+});

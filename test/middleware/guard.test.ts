@@ -1,0 +1,85 @@
+import express, { type Request, type Response } from 'express';
+import request from 'supertest';
+import { describe, expect, it } from 'vitest';
+import { imRateLimit, MemoryStore } from '../../src/index.js';
+import { FakeClock } from '../helpers.js';
+
+const admitted = async (call: () => request.Test, times: number): Promise<number> => {
+  let ok = 0;
+  for (let i = 0; i < times; i++) {
+    const { status } = await call();
+    expect([200, 429]).toContain(status);
+    if (status === 200) ok++;
+  }
+  return ok;
+};
+
+describe('limiter.guard', () => {
+  it('limits a route outside the catalog as its category, per app from the route params', async () => {
+    const limiter = imRateLimit({ store: new MemoryStore({ clock: new FakeClock().now }) });
+    const app = express();
+    app.post('/custom/:org/:app/notify', limiter.guard('messages'), (_req, res) => {
+      res.json({ ok: true });
+    });
+    expect(await admitted(() => request(app).post('/custom/acme/chat/notify'), 15)).toBe(10);
+    expect(await admitted(() => request(app).post('/custom/acme/other/notify'), 15)).toBe(10);
+    const refused = await request(app).post('/custom/acme/chat/notify');
+    expect(refused.headers['ratelimit-policy']).toBe('"messages";q=10;w=1');
+  });
+
+  it('shares the bucket of the category with the catalog routes, and counts a request once', async () => {
+    const limiter = imRateLimit({ store: new MemoryStore({ clock: new FakeClock().now }) });
+    const app = express();
+    app.use(express.json(), limiter);
+    // a catalog route that also carries a guard: app.use(limiter) counted it already
+    app.get('/:org/:app/chatgroups', limiter.guard('groups'), (_req, res) => {
+      res.json({ ok: true });
+    });
+    app.get('/:org/:app/custom-groups', limiter.guard('groups'), (_req, res) => {
+      res.json({ ok: true });
+    });
+    expect(await admitted(() => request(app).get('/acme/chat/chatgroups'), 6)).toBe(6);
+    expect(await admitted(() => request(app).get('/acme/chat/custom-groups'), 6)).toBe(4);
+  });
+
+  it('takes the app from an appKey function', async () => {
+    const limiter = imRateLimit({ store: new MemoryStore({ clock: new FakeClock().now }) });
+    const app = express();
+    const byHeader = (req: Request) => ({ org: 'tenant', app: String(req.headers['x-app']) });
+    app.get('/files', limiter.guard('files', { appKey: byHeader }), (_req, res) => {
+      res.json({ ok: true });
+    });
+    expect(await admitted(() => request(app).get('/files').set('x-app', 'one'), 12)).toBe(10);
+    expect(await admitted(() => request(app).get('/files').set('x-app', 'two'), 12)).toBe(10);
+  });
+});
+
+describe('@limiter.limit (TC39 method decorator)', () => {
+  const limiter = imRateLimit({ store: new MemoryStore({ clock: new FakeClock().now }) });
+  let calls = 0;
+
+  class MessagesController {
+    greeting = 'sent';
+
+    @limiter.limit('messages')
+    async send(_req: Request, res: Response) {
+      calls++;
+      res.json({ result: this.greeting });
+      return 'returned';
+    }
+  }
+
+  it('runs the method only when admitted, with its this and its return value', async () => {
+    const controller = new MessagesController();
+    const app = express();
+    const results: unknown[] = [];
+    app.post('/api/:org/:app/send', async (req, res) => {
+      results.push(await controller.send(req, res));
+    });
+    expect(await admitted(() => request(app).post('/api/acme/chat/send'), 12)).toBe(10);
+    expect(calls).toBe(10);
+    const ok = await request(app).post('/api/acme/other/send');
+    expect(ok.body).toEqual({ result: 'sent' });
+    expect(results.filter((r) => r === 'returned')).toHaveLength(11);
+  });
+});

@@ -1,0 +1,64 @@
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { type BucketCheck, MemoryStore } from '../../src/index.js';
+import { FakeClock } from '../helpers.js';
+import { storeContract } from './contract.js';
+
+storeContract('MemoryStore', (clock) => new MemoryStore({ clock }));
+
+describe('MemoryStore', () => {
+  const bucket = (key: string, capacity = 10, perSecond = 10): BucketCheck => ({
+    type: 'bucket',
+    key,
+    capacity,
+    intervalMs: 1000 / perSecond,
+    cost: 1,
+  });
+
+  it('answers synchronously', () => {
+    const result = new MemoryStore().take([bucket('k')]);
+    expect(Array.isArray(result)).toBe(true);
+  });
+
+  it('never admits more than N + N·T in T seconds from a full bucket', () => {
+    fc.assert(
+      fc.property(
+        fc.integer({ min: 1, max: 50 }),
+        fc.array(fc.tuple(fc.integer({ min: 0, max: 400 }), fc.integer({ min: 1, max: 20 })), {
+          minLength: 1,
+          maxLength: 200,
+        }),
+        (perSecond, steps) => {
+          const clock = new FakeClock(0);
+          const store = new MemoryStore({ clock: clock.now });
+          const start = clock.nowMs;
+          let admitted = 0;
+          for (const [waitMs, burst] of steps) {
+            clock.advance(waitMs);
+            for (let i = 0; i < burst; i++) if (store.take([bucket('k', perSecond, perSecond)])[0]?.allowed) admitted++;
+            const seconds = (clock.nowMs - start) / 1000;
+            expect(admitted).toBeLessThanOrEqual(perSecond + perSecond * seconds + 1e-9);
+          }
+        },
+      ),
+      { numRuns: 300 },
+    );
+  });
+
+  it('drops idle buckets and ended windows at the next sweep, with no timer', () => {
+    const clock = new FakeClock(0);
+    const store = new MemoryStore({ clock: clock.now, sweepIntervalMs: 5_000 });
+    for (let i = 0; i < 1000; i++) store.take([bucket(`app${i}`)]);
+    store.take([{ type: 'window', key: 'day', limit: 5, windowMs: 86_400_000, offsetMs: 0, cost: 1 }]);
+    expect(store.size).toBe(1001);
+    clock.advance(4_999); // the buckets refilled 100 ms after their take, but no sweep is due yet
+    store.take([bucket('app0')]);
+    expect(store.size).toBe(1001);
+    clock.advance(1);
+    store.take([bucket('fresh')]);
+    expect(store.size).toBe(3); // the day's window, app0 (taken 1 ms ago) and the bucket just taken
+    clock.advance(86_400_000);
+    store.sweep();
+    expect(store.size).toBe(0);
+  });
+});
