@@ -1,11 +1,29 @@
+import type { Store } from 'im-rate-limit';
+import { RedisStore } from 'im-rate-limit';
+import { Cluster, Redis } from 'ioredis';
 import { createDemoApp } from './app.js';
 
 const port = Number(process.env.PORT ?? 3000);
 const edition = process.env.IM_EDITION ?? 'community';
+const { REDIS_URL, REDIS_CLUSTER } = process.env;
 
-const { app } = createDemoApp({ edition });
+/** REDIS_CLUSTER=host:port,host:port,… or REDIS_URL=redis://… share the limits; neither keeps them in memory. */
+function storeFromEnv(): { store?: Store; backend: string } {
+  if (REDIS_CLUSTER) {
+    const nodes = REDIS_CLUSTER.split(',').map((node) => {
+      const [host = '127.0.0.1', nodePort = '6379'] = node.trim().split(':');
+      return { host, port: Number(nodePort) };
+    });
+    return { store: new RedisStore({ client: new Cluster(nodes) }), backend: `Redis Cluster ${REDIS_CLUSTER}` };
+  }
+  if (REDIS_URL) return { store: new RedisStore({ client: new Redis(REDIS_URL) }), backend: `Redis ${REDIS_URL}` };
+  return { backend: 'in-memory store' };
+}
+
+const { store, backend } = storeFromEnv();
+const { app } = createDemoApp(store === undefined ? { edition } : { edition, store });
 const server = app.listen(port, '127.0.0.1', () => {
-  console.log(`im-rate-limit demo IM server on http://127.0.0.1:${port} (edition ${edition}, in-memory store)`);
+  console.log(`im-rate-limit demo IM server on http://127.0.0.1:${port} (edition ${edition}, ${backend})`);
 });
 const stop = () => server.close(() => process.exit(0));
 process.on('SIGINT', stop).on('SIGTERM', stop);

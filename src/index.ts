@@ -23,4 +23,10 @@ export {
 export { type GuardOptions, type ImRateLimit, imRateLimit } from './middleware/rate-limit.js';
 export type { MembershipSource } from './store/membership.js';
 export { MemoryStore, type MemoryStoreOptions } from './store/memory-store.js';
+export {
+  type FlexiblePolicy,
+  RateLimiterFlexibleStore,
+  type RateLimiterFlexibleStoreOptions,
+} from './store/rate-limiter-flexible-store.js';
+export { RedisStore, type RedisStoreOptions } from './store/redis-store.js';
 export type { BucketCheck, Check, Reading, Store, WindowCheck } from './store/store.js';

@@ -230,18 +230,26 @@ function recipientsOf(body: unknown): number {
   return Array.isArray(to) ? Math.max(1, to.length) : 1;
 }
 
+/**
+ * Rejects when the store has not answered within `ms`. The verdict waits one turn of the event loop
+ * past the timer, so a reply that arrived while this process was busy is not mistaken for a timeout.
+ */
 function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
   return new Promise((resolve, reject) => {
-    const timer = setTimeout(
-      () => reject(new StoreError('ERR_STORE_TIMEOUT', `the store did not answer within ${ms} ms`)),
-      ms,
-    );
+    let settled = false;
+    const timer = setTimeout(() => {
+      setImmediate(() => {
+        if (!settled) reject(new StoreError('ERR_STORE_TIMEOUT', `the store did not answer within ${ms} ms`));
+      });
+    }, ms);
     promise.then(
       (value) => {
+        settled = true;
         clearTimeout(timer);
         resolve(value);
       },
       (error: unknown) => {
+        settled = true;
         clearTimeout(timer);
         reject(error);
       },

@@ -85,15 +85,15 @@ export class MemoryStore implements Store {
       return {
         allowed: false,
         remaining: remainingTokens(tolerance, base - now, check.intervalMs),
-        resetMs: base - now,
-        retryAfterMs: next - now - tolerance,
+        resetMs: ceilMs(base - now),
+        retryAfterMs: ceilMs(next - now - tolerance),
       };
     }
     this.pending[slot] = next;
     return {
       allowed: true,
       remaining: remainingTokens(tolerance, next - now, check.intervalMs),
-      resetMs: next - now,
+      resetMs: ceilMs(next - now),
       retryAfterMs: 0,
     };
   }
@@ -103,16 +103,11 @@ export class MemoryStore implements Store {
     const window = this.windows.get(check.key);
     const used = window !== undefined && window.end === end ? window.count : 0;
     const next = Math.max(0, used + check.cost);
-    if (next > check.limit) {
-      return {
-        allowed: false,
-        remaining: Math.max(0, check.limit - used),
-        resetMs: end - now,
-        retryAfterMs: end - now,
-      };
-    }
+    const resetMs = ceilMs(end - now);
+    if (next > check.limit)
+      return { allowed: false, remaining: Math.max(0, check.limit - used), resetMs, retryAfterMs: resetMs };
     this.pending[slot] = next;
-    return { allowed: true, remaining: check.limit - next, resetMs: end - now, retryAfterMs: 0 };
+    return { allowed: true, remaining: check.limit - next, resetMs, retryAfterMs: 0 };
   }
 
   /** What a passing check reads when another check refused the request: its state as it stays. */
@@ -123,6 +118,11 @@ export class MemoryStore implements Store {
         : this.readWindow({ ...check, cost: 0 }, now, 0);
     return reading;
   }
+}
+
+/** Whole milliseconds, rounded up (as the Redis script does), ignoring float noise. */
+function ceilMs(ms: number): number {
+  return Math.ceil(ms - EPSILON_MS);
 }
 
 function remainingTokens(toleranceMs: number, usedMs: number, intervalMs: number): number {

@@ -1,0 +1,74 @@
+/**
+ * Decides every check of one request, all or nothing, in one call: the same rules as
+ * `MemoryStore`, which the shared contract suite holds both to.
+ *
+ * KEYS: one per check. ARGV[1]: now in ms, or '' to use the server's TIME (so app servers with
+ * skewed clocks agree). Then five values per check:
+ *   bucket: 'b', capacity, intervalMs, 0, cost   (GCRA: the key holds the theoretical arrival time)
+ *   window: 'w', limit, windowMs, offsetMs, cost (the key holds '<window end>:<count>')
+ * Reply: four integers per check: allowed (1/0), remaining, resetMs, retryAfterMs.
+ * Nothing is written unless every check passes; every written key expires when it stops mattering.
+ */
+export const takeScript = `
+local now = tonumber(ARGV[1])
+if not now then
+  local time = redis.call('TIME')
+  now = tonumber(time[1]) * 1000 + tonumber(time[2]) / 1000
+end
+local EPS = 1e-6
+local function ceilMs(ms) return math.ceil(ms - EPS) end
+local values = redis.call('MGET', unpack(KEYS))
+local results, allPass = {}, true
+
+for i = 1, #KEYS do
+  local a = 1 + (i - 1) * 5
+  local kind, size, span = ARGV[a + 1], tonumber(ARGV[a + 2]), tonumber(ARGV[a + 3])
+  local offset, cost = tonumber(ARGV[a + 4]), tonumber(ARGV[a + 5])
+  local r = {}
+  if kind == 'b' then
+    local base = math.max(tonumber(values[i]) or now, now)
+    local tolerance = size * span
+    local tat = math.max(base + cost * span, now)
+    r.stayLeft, r.stayReset = math.max(0, math.floor((tolerance - (base - now)) / span + EPS)), base - now
+    r.pass = tat - now <= tolerance + EPS
+    if r.pass then
+      r.left, r.reset, r.retry = math.max(0, math.floor((tolerance - (tat - now)) / span + EPS)), tat - now, 0
+      r.state, r.ttl = string.format('%.17g', tat), ceilMs(tat - now)
+    else
+      r.left, r.reset, r.retry = r.stayLeft, r.stayReset, tat - now - tolerance
+    end
+  else
+    local finish = (math.floor((now + offset) / span) + 1) * span - offset
+    local used = 0
+    if values[i] then
+      local savedEnd, savedCount = string.match(values[i], '^([^:]+):(.+)$')
+      if tonumber(savedEnd) == finish then used = tonumber(savedCount) end
+    end
+    local count = math.max(0, used + cost)
+    r.stayLeft, r.stayReset = math.max(0, size - used), finish - now
+    r.pass = count <= size
+    if r.pass then
+      r.left, r.reset, r.retry = size - count, finish - now, 0
+      r.state, r.ttl = string.format('%.17g:%.17g', finish, count), ceilMs(finish - now)
+    else
+      r.left, r.reset, r.retry = r.stayLeft, r.stayReset, finish - now
+    end
+  end
+  results[i] = r
+  if not r.pass then allPass = false end
+end
+
+local reply = {}
+for i = 1, #KEYS do
+  local r, o = results[i], (i - 1) * 4
+  if allPass then
+    if r.ttl > 0 then redis.call('SET', KEYS[i], r.state, 'PX', r.ttl) else redis.call('DEL', KEYS[i]) end
+    reply[o + 1], reply[o + 2], reply[o + 3], reply[o + 4] = 1, r.left, ceilMs(r.reset), 0
+  elseif r.pass then -- another check refused: this one reads as it stays
+    reply[o + 1], reply[o + 2], reply[o + 3], reply[o + 4] = 1, r.stayLeft, ceilMs(r.stayReset), 0
+  else
+    reply[o + 1], reply[o + 2], reply[o + 3], reply[o + 4] = 0, r.left, ceilMs(r.reset), ceilMs(r.retry)
+  end
+end
+return reply
+`;

@@ -1,0 +1,121 @@
+import { createHash } from 'node:crypto';
+import type { Cluster, Redis } from 'ioredis';
+import { StoreError } from '../errors.js';
+import { hashTagOf } from './keys.js';
+import { takeScript } from './redis-script.js';
+import type { Check, Reading, Store } from './store.js';
+
+/** The part of an ioredis `Redis` or `Cluster` client the store uses. */
+type Client = Pick<Redis | Cluster, 'evalsha' | 'eval'> & { readonly isCluster?: boolean };
+
+export interface RedisStoreOptions {
+  /** The application's ioredis client, `Redis` or `Cluster`; the store never connects or closes it. */
+  readonly client: Redis | Cluster;
+  /** Time in ms for the script instead of Redis `TIME`: for tests with a fake clock only. */
+  readonly clock?: () => number;
+}
+
+const sha = createHash('sha1').update(takeScript).digest('hex');
+const FIELDS_PER_READING = 4;
+
+/**
+ * Limits shared by every process on one Redis, Sentinel set or Redis Cluster. One Lua script
+ * decides all the checks of a request (EVALSHA; the script is sent again only on NOSCRIPT, after a
+ * restart, failover or SCRIPT FLUSH). Checks under different hash tags on a Cluster (an app's bucket
+ * and the cluster-wide downloads bucket) are decided one slot after the other; a refusal in a later
+ * slot gives back what the earlier ones took, so the request still takes all or nothing.
+ */
+export class RedisStore implements Store {
+  private readonly client: Client;
+  private readonly clock: (() => number) | undefined;
+
+  constructor(options: RedisStoreOptions) {
+    this.client = options.client as Client;
+    this.clock = options.clock;
+  }
+
+  async take(checks: readonly Check[]): Promise<readonly Reading[]> {
+    const groups = this.client.isCluster ? bySlot(checks) : [checks];
+    if (groups.length === 1) return this.run(checks);
+    const readings = new Map<Check, Reading>();
+    for (const [index, group] of groups.entries()) {
+      const answer = await this.run(group);
+      for (let i = 0; i < group.length; i++) readings.set(group[i] as Check, answer[i] as Reading);
+      if (!answer.every((reading) => reading.allowed)) {
+        await Promise.all(groups.slice(0, index).map((taken) => this.run(taken.map(refund))));
+        break;
+      }
+    }
+    return checks.map((check) => readings.get(check) ?? notReached);
+  }
+
+  private async run(checks: readonly Check[]): Promise<Reading[]> {
+    const keys = checks.map((check) => check.key);
+    const args: Array<string | number> = [this.clock === undefined ? '' : this.clock()];
+    for (const check of checks) {
+      if (check.type === 'bucket') args.push('b', check.capacity, check.intervalMs, 0, check.cost);
+      else args.push('w', check.limit, check.windowMs, check.offsetMs, check.cost);
+    }
+    let reply: unknown;
+    try {
+      reply = await this.client.evalsha(sha, keys.length, ...keys, ...args);
+    } catch (error) {
+      if (!String((error as Error | undefined)?.message).startsWith('NOSCRIPT')) throw storeError(error);
+      try {
+        reply = await this.client.eval(takeScript, keys.length, ...keys, ...args);
+      } catch (retryError) {
+        throw storeError(retryError);
+      }
+    }
+    return parseReply(reply, checks.length);
+  }
+}
+
+/** A check in a later slot that a refusal in an earlier one kept the request from reaching. */
+const notReached: Reading = Object.freeze({ allowed: true, remaining: 0, resetMs: 0, retryAfterMs: 0 });
+const refund = (check: Check): Check => ({ ...check, cost: -check.cost });
+
+function storeError(error: unknown): StoreError {
+  return new StoreError('ERR_STORE', `Redis failed: ${(error as Error | undefined)?.message ?? String(error)}`, {
+    cause: error,
+  });
+}
+
+/** Checks grouped by hash tag, in the order each tag first appears. */
+function bySlot(checks: readonly Check[]): Check[][] {
+  const groups = new Map<string, Check[]>();
+  for (const check of checks) {
+    const tag = hashTagOf(check.key);
+    const group = groups.get(tag);
+    if (group === undefined) groups.set(tag, [check]);
+    else group.push(check);
+  }
+  return [...groups.values()];
+}
+
+/** The script's reply, checked: four integers per check, allowed being 0 or 1. */
+export function parseReply(reply: unknown, count: number): Reading[] {
+  if (!Array.isArray(reply) || reply.length !== count * FIELDS_PER_READING || !reply.every(Number.isInteger)) {
+    throw new StoreError(
+      'ERR_STORE_REPLY',
+      `unexpected reply from the Redis script: ${JSON.stringify(reply)?.slice(0, 200)}`,
+    );
+  }
+  const readings: Reading[] = new Array(count);
+  for (let i = 0; i < count; i++) {
+    const [allowed, remaining, resetMs, retryAfterMs] = reply.slice(
+      i * FIELDS_PER_READING,
+      (i + 1) * FIELDS_PER_READING,
+    ) as number[];
+    if ((allowed !== 0 && allowed !== 1) || (remaining as number) < 0) {
+      throw new StoreError('ERR_STORE_REPLY', `unexpected reading from the Redis script: ${JSON.stringify(reply)}`);
+    }
+    readings[i] = {
+      allowed: allowed === 1,
+      remaining: remaining as number,
+      resetMs: resetMs as number,
+      retryAfterMs: retryAfterMs as number,
+    };
+  }
+  return readings;
+}

@@ -1,0 +1,188 @@
+import type { Server } from 'node:http';
+import express from 'express';
+import { Redis } from 'ioredis';
+import request from 'supertest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { imRateLimit, type Options, RedisStore } from '../../src/index.js';
+import { type RedisProcess, startRedis } from '../support/redis.js';
+
+/** A redis-server of this file's own, so that its command counts and its outage touch no other suite. */
+let server: RedisProcess;
+let client: Redis;
+let admin: Redis;
+
+beforeAll(async () => {
+  server = await startRedis();
+  client = new Redis({ port: server.port, host: '127.0.0.1' });
+  admin = new Redis({ port: server.port, host: '127.0.0.1' });
+  await client.ping();
+});
+afterAll(async () => {
+  client.disconnect();
+  admin.disconnect();
+  await server.stop();
+});
+
+function appOn(options: Options = {}) {
+  const app = express();
+  app.use(imRateLimit({ store: new RedisStore({ client }), ...options }), (_req, res) => {
+    res.json({ ok: true });
+  });
+  return app;
+}
+
+async function commandCounts(): Promise<Record<string, number>> {
+  const info = await admin.info('commandstats');
+  return Object.fromEntries(
+    [...info.matchAll(/cmdstat_([\w|]+):calls=(\d+)/g)].map(([, name, calls]) => [name, Number(calls)]),
+  );
+}
+
+describe('RedisStore behind the middleware', () => {
+  it('makes exactly one script call per request, and no other command', async () => {
+    // 30 tokens that refill once a minute: the count below cannot depend on how fast this machine is
+    const app = appOn({ overrides: { 'acme#chat': { groups: { ratePerSecond: 1 / 60, burst: 30 } } } });
+    await request(app).get('/warm/up/chatgroups'); // the script is loaded (EVALSHA, NOSCRIPT, EVAL) once
+    await admin.config('RESETSTAT');
+    const requests = 40;
+    const statuses: number[] = [];
+    for (let i = 0; i < requests; i++) statuses.push((await request(app).get('/acme/chat/chatgroups')).status);
+    expect(statuses.filter((s) => s === 200)).toHaveLength(30);
+    const counts = await commandCounts();
+    const stats = counts['config|resetstat'];
+    // EVALSHA is the one round trip; TIME, MGET and SET (admitted only) are the script's own calls inside it
+    expect({ ...counts, 'config|resetstat': undefined, info: undefined }).toEqual({
+      evalsha: requests,
+      time: requests,
+      mget: requests,
+      set: 30,
+      'config|resetstat': undefined,
+      info: undefined,
+    });
+    expect(stats).toBe(1);
+  });
+
+  it('keeps every key of an app in its hash tag, with a TTL', async () => {
+    const app = appOn();
+    await request(app)
+      .post('/tagged/app/messages/users')
+      .send({ to: ['a', 'b'], msg: { type: 'txt', msg: 'hi' } });
+    const keys = (await admin.keys('imrl:{tagged#app}:*')).sort();
+    expect(keys).toEqual(['imrl:{tagged#app}:messages:daily', 'imrl:{tagged#app}:messages:rate']);
+    for (const key of keys) expect(await admin.pttl(key)).toBeGreaterThan(0);
+  });
+});
+
+describe('when Redis fails (onStoreError)', () => {
+  /** Pauses every client of the real server for `ms`: a slow Redis, no fake. */
+  const pause = (ms: number) => admin.client('PAUSE', ms, 'ALL');
+
+  it("'deny' answers 503 in the IM error shape", async () => {
+    const warnings: string[] = [];
+    const app = appOn({
+      onStoreError: 'deny',
+      storeTimeoutMs: 30,
+      logger: { warn: (message) => warnings.push(message) },
+    });
+    await pause(300);
+    const response = await request(app).get('/deny/app/chatgroups');
+    expect(response.status).toBe(503);
+    expect(response.body).toMatchObject({
+      error: 'service_unavailable',
+      exception: 'ServiceUnavailableException',
+      error_description: 'rate limit store unavailable',
+    });
+    expect(response.text).not.toMatch(/at |stack/);
+    expect(warnings).toEqual([
+      "im-rate-limit: the store failed (the store did not answer within 30 ms); policy 'deny' until it answers again",
+    ]);
+  });
+
+  it("'allow' lets the request through without headers", async () => {
+    const app = appOn({ onStoreError: 'allow', storeTimeoutMs: 30, logger: { warn: () => {} } });
+    await pause(300);
+    const response = await request(app).get('/allow/app/chatgroups');
+    expect(response.status).toBe(200);
+    expect(response.headers.ratelimit).toBeUndefined();
+  });
+
+  it("'fallback' limits with per-process buckets of the same figures, warning once per outage", async () => {
+    const warnings: string[] = [];
+    const app = appOn({ storeTimeoutMs: 30, logger: { warn: (message) => warnings.push(message) } });
+    await pause(500);
+    const statuses: number[] = [];
+    for (let i = 0; i < 12; i++) statuses.push((await request(app).get('/fallback/app/chatgroups')).status);
+    expect(statuses.filter((s) => s === 200)).toHaveLength(10);
+    expect(statuses.slice(10)).toEqual([429, 429]);
+    expect(warnings).toEqual([
+      "im-rate-limit: the store failed (the store did not answer within 30 ms); policy 'fallback' until it answers again",
+    ]);
+  });
+});
+
+describe('Redis stopped mid-traffic and started again', () => {
+  it('never waits past the timeout, never crashes, and goes back to Redis', async () => {
+    const own = await startRedis();
+    const ownClient = new Redis({ port: own.port, host: '127.0.0.1', maxRetriesPerRequest: null });
+    ownClient.on('error', () => {}); // the application's client: reconnect errors are its own to log
+    const warnings: string[] = [];
+    const limiter = imRateLimit({
+      store: new RedisStore({ client: ownClient }),
+      edition: 'enterprise',
+      overrides: { 'outage#app': { chatrooms: { ratePerSecond: 1000 } } },
+      storeTimeoutMs: 50,
+      logger: { warn: (message) => warnings.push(message) },
+    });
+    const app = express().use(limiter, (_req, res) => {
+      res.json({ ok: true });
+    });
+    const http: Server = await new Promise((resolve) => {
+      const s = app.listen(0, '127.0.0.1', () => resolve(s));
+    });
+    const url = `http://127.0.0.1:${(http.address() as { port: number }).port}/outage/app/chatrooms`;
+    const unhandled: unknown[] = [];
+    const onUnhandled = (reason: unknown) => unhandled.push(reason);
+    process.on('unhandledRejection', onUnhandled);
+    const slowest = { ms: 0 };
+    const call = async () => {
+      const started = performance.now();
+      const response = await fetch(url);
+      slowest.ms = Math.max(slowest.ms, performance.now() - started);
+      return response;
+    };
+    try {
+      for (let i = 0; i < 20; i++) expect((await call()).status).toBe(200);
+      expect(await ownClient.exists('imrl:{outage#app}:chatrooms:rate')).toBe(1);
+
+      await own.stop();
+      slowest.ms = 0;
+      for (let i = 0; i < 50; i++) expect((await call()).status).toBe(200);
+      // the timeout is 50 ms; the margin is for a slow CI machine, not for the limiter
+      expect(slowest.ms).toBeLessThan(50 + 450);
+
+      const back = await startRedis({ port: own.port });
+      try {
+        await new Promise<void>((resolve) =>
+          ownClient.status === 'ready' ? resolve() : ownClient.once('ready', () => resolve()),
+        );
+        // one request a second probes Redis while it is down; call until a decision lands in Redis again
+        const deadline = Date.now() + 5_000;
+        while ((await ownClient.exists('imrl:{outage#app}:chatrooms:rate')) === 0 && Date.now() < deadline) {
+          expect((await call()).status).toBe(200);
+        }
+        expect(await ownClient.exists('imrl:{outage#app}:chatrooms:rate')).toBe(1);
+        expect(warnings).toEqual([
+          expect.stringMatching(/^im-rate-limit: the store failed \(.+\); policy 'fallback' until it answers again$/),
+          'im-rate-limit: the store answers again; limits are shared again',
+        ]);
+        expect(unhandled).toEqual([]);
+      } finally {
+        ownClient.disconnect();
+        await back.stop();
+      }
+    } finally {
+      process.off('unhandledRejection', onUnhandled);
+      http.close();
+    }
+  });
+});

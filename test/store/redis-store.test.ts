@@ -1,0 +1,67 @@
+import { describe, expect, it } from 'vitest';
+import { RedisStore, StoreError } from '../../src/index.js';
+import { parseReply } from '../../src/store/redis-store.js';
+import { clusterClient, singleClient } from '../support/clients.js';
+import { storeContract } from './contract.js';
+
+const single = singleClient();
+const cluster = clusterClient();
+
+storeContract('RedisStore on one redis-server', (clock) => new RedisStore({ client: single, clock }));
+storeContract('RedisStore on a 3-node Redis Cluster', (clock) => new RedisStore({ client: cluster, clock }));
+
+describe('RedisStore', () => {
+  it('uses Redis TIME when given no clock, and sets a TTL on every key it writes', async () => {
+    const store = new RedisStore({ client: single });
+    const key = `t:{ttl-${Date.now()}}:b`;
+    const day = `t:{ttl-${Date.now()}}:d`;
+    const readings = await store.take([
+      { type: 'bucket', key, capacity: 10, intervalMs: 100, cost: 3 },
+      { type: 'window', key: day, limit: 5, windowMs: 86_400_000, offsetMs: 0, cost: 1 },
+    ]);
+    expect(readings.map((r) => [r.allowed, r.remaining])).toEqual([
+      [true, 7],
+      [true, 4],
+    ]);
+    const [seconds, micros] = (await single.time()) as [number, number];
+    const endOfDay = (Math.floor((Number(seconds) * 1000 + Number(micros) / 1000) / 86_400_000) + 1) * 86_400_000;
+    const bucketTtl = await single.pttl(key);
+    expect(bucketTtl).toBeGreaterThan(0);
+    expect(bucketTtl).toBeLessThanOrEqual(300); // three tokens' worth of refill
+    expect(await single.pttl(day)).toBeLessThanOrEqual(endOfDay - Number(seconds) * 1000);
+  });
+
+  it('sends the script again after SCRIPT FLUSH, and only then', async () => {
+    const store = new RedisStore({ client: single });
+    const check = { type: 'bucket', key: `t:{flush-${Date.now()}}:b`, capacity: 5, intervalMs: 1000, cost: 1 } as const;
+    await store.take([check]);
+    await single.script('FLUSH');
+    expect((await store.take([check]))[0]).toMatchObject({ allowed: true, remaining: 3 });
+    expect((await store.take([check]))[0]).toMatchObject({ allowed: true, remaining: 2 });
+  });
+
+  it('rejects a reply that is not four integers per check', () => {
+    expect(() => parseReply([1, 2, 3], 1)).toThrow(StoreError);
+    expect(() => parseReply('OK', 1)).toThrow(/unexpected reply from the Redis script: "OK"/);
+    expect(() => parseReply([2, 0, 0, 0], 1)).toThrow(/unexpected reading/);
+    expect(parseReply([1, 9, 100, 0], 1)).toEqual([{ allowed: true, remaining: 9, resetMs: 100, retryAfterMs: 0 }]);
+  });
+
+  it('on a Cluster, gives the app its token back when the cluster-wide bucket refuses', async () => {
+    const store = new RedisStore({ client: cluster });
+    const id = Date.now();
+    const app = { type: 'bucket', key: `t:{app-${id}}:files:rate`, capacity: 10, intervalMs: 100, cost: 1 } as const;
+    const global = {
+      type: 'bucket',
+      key: `t:{global-${id}}:files:downloads`,
+      capacity: 2,
+      intervalMs: 1e9,
+      cost: 1,
+    } as const;
+    expect((await store.take([app, global])).map((r) => r.allowed)).toEqual([true, true]);
+    expect((await store.take([app, global])).map((r) => r.allowed)).toEqual([true, true]);
+    expect((await store.take([app, global])).map((r) => r.allowed)).toEqual([true, false]);
+    // two taken for good, the third given back
+    expect((await store.take([app]))[0]).toMatchObject({ allowed: true, remaining: 7 });
+  });
+});
