@@ -71,12 +71,17 @@ const optionsSchema = z.strictObject({
       countBy: z.enum(['recipient', 'call'], { error: "must be 'recipient' or 'call'" }).default('recipient'),
     })
     .default({ timeZone: 'UTC', countBy: 'recipient' }),
+  /** Who counts memberships: the IM server's own `count()`, the built-in ledger (default), or `false` (no caps). */
   membership: z
-    .custom<MembershipSource>(
-      (value) => typeof (value as MembershipSource | undefined)?.count === 'function',
-      'must be a membership source (an object with count())',
+    .union(
+      [
+        z.custom<MembershipSource>((value) => typeof (value as MembershipSource | undefined)?.count === 'function'),
+        z.literal('ledger'),
+        z.literal(false),
+      ],
+      { error: "must be a membership source (an object with count()), 'ledger' or false" },
     )
-    .optional(),
+    .default('ledger'),
   /** The largest body the limiter reads itself when no body parser ran before it. */
   maxBodyBytes: positiveInt().default(1024 * 1024),
   /** Apps whose compiled rules are kept; the oldest is dropped past this. */

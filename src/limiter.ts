@@ -6,9 +6,12 @@ import { EditionDirectory, effectiveRules } from './limits/editions.js';
 import { checkPayload, isObject, needsBody, type PayloadRefusal } from './limits/payload.js';
 import { burstOf, type Category, categories, type EditionRules } from './limits/table.js';
 import { dayOffsetMs } from './limits/time-zone.js';
+import { MembershipGate, type PendingMembership } from './memberships.js';
 import { readJsonBody } from './middleware/body.js';
 import { type HeaderPlan, type PolicySpec, planHeaders } from './middleware/respond.js';
-import { appTag, clusterDownloadsKey, keyOf } from './store/keys.js';
+import { appTag, clusterDownloadsKey, keyOf, membershipSpace } from './store/keys.js';
+import { ledgerOfSource } from './store/membership.js';
+import { MemoryLedger } from './store/memory-ledger.js';
 import { MemoryStore } from './store/memory-store.js';
 import type { BucketCheck, Check, Reading, WindowCheck } from './store/store.js';
 
@@ -34,8 +37,15 @@ interface CategoryPlan {
 /** One app's rules under one edition, compiled once into ready-made checks. */
 interface AppPlan {
   readonly edition: Edition;
+  readonly tag: string;
   readonly rules: EditionRules;
   readonly categories: { readonly [C in Category]: CategoryPlan };
+}
+
+/** What follows an admitted request: its body paced, its membership change settled. */
+export interface Admission {
+  readonly paceBytesPerSecond?: number;
+  readonly membership?: PendingMembership;
 }
 
 /** What the limiter decided about one request. */
@@ -46,13 +56,16 @@ export type Outcome =
       readonly headers: HeaderPlan;
       readonly readings: readonly Reading[];
       readonly checks: readonly Check[];
+      readonly admission?: Admission;
     }
   | { readonly kind: 'payload'; readonly refusal: PayloadRefusal | 'too_large' | 'invalid_json' }
+  | { readonly kind: 'membership'; readonly user: string; readonly membership: 'groups' | 'chatrooms' }
   | { readonly kind: 'unavailable' }
-  | { readonly kind: 'unlimited' };
+  | { readonly kind: 'unlimited'; readonly admission?: Admission };
 
 const unavailable: Outcome = Object.freeze({ kind: 'unavailable' });
 const unlimited: Outcome = Object.freeze({ kind: 'unlimited' });
+const nothingMore: Admission = Object.freeze({});
 
 const chain = <T, U>(value: T | Promise<T>, next: (value: T) => U | Promise<U>): U | Promise<U> =>
   value instanceof Promise ? value.then(next) : next(value);
@@ -61,6 +74,7 @@ const chain = <T, U>(value: T | Promise<T>, next: (value: T) => U | Promise<U>):
 export class Limiter {
   readonly editions: EditionDirectory;
   private readonly plans = new Map<string, AppPlan>();
+  private readonly memberships: MembershipGate | undefined;
   private fallback: MemoryStore | undefined;
   /** While the store fails: when to try it again. */
   private probeStoreAt = 0;
@@ -68,6 +82,16 @@ export class Limiter {
 
   constructor(readonly config: Config) {
     this.editions = new EditionDirectory(config);
+    const { membership, store, logger } = config;
+    if (membership !== false) {
+      const ledger = membership === 'ledger' ? (store.membership ?? new MemoryLedger()) : ledgerOfSource(membership);
+      this.memberships = new MembershipGate(ledger, logger);
+    }
+  }
+
+  /** Confirms or undoes a membership change once its response is known. */
+  settle(pending: PendingMembership, succeeded: boolean, responseBody: string): Promise<void> {
+    return (this.memberships as MembershipGate).settle(pending, succeeded, responseBody);
   }
 
   /** The effective rules of an app under its current edition (a resolver is not called for this). */
@@ -95,19 +119,49 @@ export class Limiter {
     if (match.route.sendsMessage && category.send !== undefined) {
       set = category.send;
       checks = this.withDailyCost(set.checks, body);
-    } else if (
-      category.download !== undefined &&
-      match.route.method === 'GET' &&
-      match.route.path === 'chatfiles/{uuid}'
-    ) {
+    } else if (match.route.downloadsFile && category.download !== undefined) {
       set = category.download;
       checks = set.checks;
     }
-    return chain(this.take(checks), (readings): Outcome => {
-      if (readings === undefined) return this.config.onStoreError === 'deny' ? unavailable : unlimited;
+    return chain(this.take(checks), (readings): Outcome | Promise<Outcome> => {
+      if (readings === undefined) {
+        return this.config.onStoreError === 'deny' ? unavailable : this.admit(match, plan, body, undefined);
+      }
       let allowed = true;
       for (const reading of readings) if (!reading.allowed) allowed = false;
-      return { kind: 'decided', allowed, headers: set.headers, readings, checks };
+      const decided = { kind: 'decided', allowed, headers: set.headers, readings, checks } as const;
+      return allowed ? this.admit(match, plan, body, decided) : decided;
+    });
+  }
+
+  /** What an admitted request still needs: download pacing, a membership reservation. */
+  private admit(
+    match: RouteMatch,
+    plan: AppPlan,
+    body: unknown,
+    decided: Extract<Outcome, { kind: 'decided' }> | undefined,
+  ): Outcome | Promise<Outcome> {
+    const admitted = (admission: Admission): Outcome =>
+      decided === undefined
+        ? admission === nothingMore
+          ? unlimited
+          : { kind: 'unlimited', admission }
+        : admission === nothingMore
+          ? decided
+          : { ...decided, admission };
+    if (match.route.downloadsFile) return admitted({ paceBytesPerSecond: plan.rules.files.downloadBytesPerSecond });
+    const { membership } = match.route;
+    if (membership === undefined || this.memberships === undefined) return admitted(nothingMore);
+    const space = membershipSpace(this.config.keyPrefix, plan.tag, membership.kind);
+    return chain(this.memberships.begin(match, body, plan.rules, space), (step): Outcome => {
+      if ('refused' in step) return { kind: 'membership', user: step.refused, membership: step.kind };
+      if ('failed' in step) {
+        this.config.logger.warn(
+          `im-rate-limit: the membership ledger failed (${describe(step.failed)}); admitted unchecked`,
+        );
+        return this.config.onStoreError === 'deny' ? unavailable : admitted(nothingMore);
+      }
+      return step.pending === undefined ? admitted(nothingMore) : admitted({ membership: step.pending });
     });
   }
 
@@ -186,7 +240,7 @@ export class Limiter {
       const policy: PolicySpec = {
         name: category,
         limit: capacity,
-        windowSeconds: Math.ceil((capacity * intervalMs) / 1000),
+        windowSeconds: Math.ceil(capacity / rule.ratePerSecond - 1e-9), // 30 ÷ 30/s is 1 s, not 1.0000000000000002
       };
       const plan: { -readonly [K in keyof CategoryPlan]: CategoryPlan[K] } = {
         rate: { checks: [bucket], headers: planHeaders([policy]) },
@@ -219,7 +273,7 @@ export class Limiter {
       }
       compiled[category] = Object.freeze(plan);
     }
-    return { edition, rules, categories: compiled };
+    return { edition, tag, rules, categories: compiled };
   }
 }
 

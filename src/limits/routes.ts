@@ -22,6 +22,8 @@ export interface Route {
   readonly membership?: MembershipEffect;
   /** Sends a message: the body's message + `ext` is held to `messageMaxBytes`. */
   readonly sendsMessage?: true;
+  /** Downloads a file: paced, and counted in the cluster-wide downloads bucket. */
+  readonly downloadsFile?: true;
 }
 
 /** The IM REST route catalog (`routes.json`), every path below `/{org}/{app}/`. */
@@ -76,7 +78,7 @@ export const routes: readonly Route[] = [
   { method: 'GET', path: 'chatmessages/{time}', category: 'history' },
   { method: 'GET', path: 'chatmessages', category: 'history' },
   { method: 'POST', path: 'chatfiles', category: 'files' },
-  { method: 'GET', path: 'chatfiles/{uuid}', category: 'files' },
+  { method: 'GET', path: 'chatfiles/{uuid}', category: 'files', downloadsFile: true },
   { method: 'POST', path: 'users/{username}/chatfiles/lifetime', category: 'files' },
   { method: 'POST', path: 'messages', category: 'messages', sendsMessage: true },
   { method: 'POST', path: 'messages/users', category: 'messages', sendsMessage: true },

@@ -5,6 +5,7 @@ import { type Classifier, classify as defaultClassify, type RouteMatch } from '.
 import type { Category, EditionRules } from '../limits/table.js';
 import { guardMatch } from './guard.js';
 import { answer } from './respond.js';
+import { followAdmission } from './settle.js';
 
 /** Marks a request the limiter has counted, so a guard behind `app.use(limiter)` does not count it again. */
 const counted = Symbol('im-rate-limit.counted');
@@ -53,12 +54,14 @@ export function imRateLimit(options: Options = {}): ImRateLimit {
       next(error);
       return;
     }
-    if (outcome instanceof Promise) {
-      return outcome.then((decided) => {
-        if (answer(decided, res, limiter.config)) next();
-      }, next);
-    }
-    if (answer(outcome, res, limiter.config)) next();
+    if (outcome instanceof Promise) return outcome.then((decided) => proceed(decided, res, next), next);
+    proceed(outcome, res, next);
+  };
+
+  const proceed = (outcome: Outcome, res: Response, next: NextFunction): void => {
+    if (!answer(outcome, res, limiter.config)) return;
+    if ('admission' in outcome && outcome.admission !== undefined) followAdmission(res, outcome.admission, limiter);
+    next();
   };
 
   const middleware = function imRateLimitMiddleware(req: Request, res: Response, next: NextFunction): void {

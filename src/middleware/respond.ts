@@ -127,6 +127,9 @@ export function answer(
       } else sendError(res, 400, refusal.error, refusal.description);
       return false;
     }
+    case 'membership':
+      sendError(res, 403, 'exceed_limit', `user ${outcome.user} has joined too many ${outcome.membership}!`);
+      return false;
     case 'unavailable':
       sendError(res, 503, 'service_unavailable', descriptions.service_unavailable);
       return false;

@@ -27,3 +27,18 @@ export function hashTagOf(key: string): string {
   const close = open === -1 ? -1 : key.indexOf('}', open + 1);
   return close > open + 1 ? key.slice(open + 1, close) : key;
 }
+
+/** One app's groups or chat rooms in the membership ledger: `<prefix>:{<org>#<app>}:<kind>`. */
+export function membershipSpace(prefix: string, tag: string, kind: string): string {
+  return `${prefix}:${tag}:${kind}`;
+}
+
+/** The set of groups (or chat rooms) a user has joined. */
+export function joinedKey(space: string, user: string): string {
+  return `${space}:joined:${escapePart(user)}`;
+}
+
+/** The set of a group's (or chat room's) members. */
+export function membersKey(space: string, group: string): string {
+  return `${space}:members:${escapePart(group)}`;
+}

@@ -1,3 +1,4 @@
+import { MemoryLedger } from './memory-ledger.js';
 import type { Check, Reading, Store } from './store.js';
 
 /** Float slack for GCRA comparisons: 30 × (1000/30) ms may land a hair past 1000. */
@@ -26,6 +27,8 @@ export class MemoryStore implements Store {
   private readonly clock: () => number;
   private readonly sweepIntervalMs: number;
   private nextSweepAt: number;
+  /** Group and chat-room memberships of this process. */
+  readonly membership = new MemoryLedger();
   /** Scratch space for the two-phase decision, reused so a request allocates only its readings. */
   private pending: number[] = [];
 

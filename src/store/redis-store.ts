@@ -1,21 +1,22 @@
-import { createHash } from 'node:crypto';
 import type { Cluster, Redis } from 'ioredis';
 import { StoreError } from '../errors.js';
 import { hashTagOf } from './keys.js';
-import { takeScript } from './redis-script.js';
+import { LuaScript, type RedisClient } from './lua-script.js';
+import { RedisLedger } from './redis-ledger.js';
 import type { Check, Reading, Store } from './store.js';
-
-/** The part of an ioredis `Redis` or `Cluster` client the store uses. */
-type Client = Pick<Redis | Cluster, 'evalsha' | 'eval'> & { readonly isCluster?: boolean };
+import { takeScript } from './take-script.js';
 
 export interface RedisStoreOptions {
   /** The application's ioredis client, `Redis` or `Cluster`; the store never connects or closes it. */
   readonly client: Redis | Cluster;
-  /** Time in ms for the script instead of Redis `TIME`: for tests with a fake clock only. */
+  /**
+   * Time in ms for the script instead of Redis `TIME`: for tests with a fake clock only. Redis still
+   * expires keys by its own clock, so under a given clock every key lives an hour at least.
+   */
   readonly clock?: () => number;
 }
 
-const sha = createHash('sha1').update(takeScript).digest('hex');
+const take = new LuaScript(takeScript);
 const FIELDS_PER_READING = 4;
 
 /**
@@ -26,12 +27,15 @@ const FIELDS_PER_READING = 4;
  * slot gives back what the earlier ones took, so the request still takes all or nothing.
  */
 export class RedisStore implements Store {
-  private readonly client: Client;
+  private readonly client: RedisClient;
   private readonly clock: (() => number) | undefined;
+  /** Group and chat-room memberships, kept beside the buckets on the same client. */
+  readonly membership: RedisLedger;
 
   constructor(options: RedisStoreOptions) {
-    this.client = options.client as Client;
+    this.client = options.client;
     this.clock = options.clock;
+    this.membership = new RedisLedger(this.client);
   }
 
   async take(checks: readonly Check[]): Promise<readonly Reading[]> {
@@ -56,30 +60,13 @@ export class RedisStore implements Store {
       if (check.type === 'bucket') args.push('b', check.capacity, check.intervalMs, 0, check.cost);
       else args.push('w', check.limit, check.windowMs, check.offsetMs, check.cost);
     }
-    let reply: unknown;
-    try {
-      reply = await this.client.evalsha(sha, keys.length, ...keys, ...args);
-    } catch (error) {
-      if (!String((error as Error | undefined)?.message).startsWith('NOSCRIPT')) throw storeError(error);
-      try {
-        reply = await this.client.eval(takeScript, keys.length, ...keys, ...args);
-      } catch (retryError) {
-        throw storeError(retryError);
-      }
-    }
-    return parseReply(reply, checks.length);
+    return parseReply(await take.run(this.client, keys, args), checks.length);
   }
 }
 
 /** A check in a later slot that a refusal in an earlier one kept the request from reaching. */
 const notReached: Reading = Object.freeze({ allowed: true, remaining: 0, resetMs: 0, retryAfterMs: 0 });
 const refund = (check: Check): Check => ({ ...check, cost: -check.cost });
-
-function storeError(error: unknown): StoreError {
-  return new StoreError('ERR_STORE', `Redis failed: ${(error as Error | undefined)?.message ?? String(error)}`, {
-    cause: error,
-  });
-}
 
 /** Checks grouped by hash tag, in the order each tag first appears. */
 function bySlot(checks: readonly Check[]): Check[][] {

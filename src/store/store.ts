@@ -1,3 +1,5 @@
+import type { MembershipLedger } from './membership.js';
+
 /**
  * A token bucket (GCRA): holds `capacity` tokens, refilled one every `intervalMs`.
  * A negative `cost` gives tokens back (never past `capacity`) and always passes.
@@ -43,4 +45,6 @@ export interface Reading {
  */
 export interface Store {
   take(checks: readonly Check[]): readonly Reading[] | Promise<readonly Reading[]>;
+  /** Where the store keeps the membership ledger; without one the limiter keeps it in memory. */
+  readonly membership?: MembershipLedger;
 }

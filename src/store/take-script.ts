@@ -3,7 +3,7 @@
  * `MemoryStore`, which the shared contract suite holds both to.
  *
  * KEYS: one per check. ARGV[1]: now in ms, or '' to use the server's TIME (so app servers with
- * skewed clocks agree). Then five values per check:
+ * skewed clocks agree; a given time is for tests with a fake clock). Then five values per check:
  *   bucket: 'b', capacity, intervalMs, 0, cost   (GCRA: the key holds the theoretical arrival time)
  *   window: 'w', limit, windowMs, offsetMs, cost (the key holds '<window end>:<count>')
  * Reply: four integers per check: allowed (1/0), remaining, resetMs, retryAfterMs.
@@ -11,9 +11,12 @@
  */
 export const takeScript = `
 local now = tonumber(ARGV[1])
+-- Redis expires keys by its own clock: under a caller's (fake) clock, keep every key an hour at least
+local minTtl = 3600000
 if not now then
   local time = redis.call('TIME')
   now = tonumber(time[1]) * 1000 + tonumber(time[2]) / 1000
+  minTtl = 0
 end
 local EPS = 1e-6
 local function ceilMs(ms) return math.ceil(ms - EPS) end
@@ -62,7 +65,7 @@ local reply = {}
 for i = 1, #KEYS do
   local r, o = results[i], (i - 1) * 4
   if allPass then
-    if r.ttl > 0 then redis.call('SET', KEYS[i], r.state, 'PX', r.ttl) else redis.call('DEL', KEYS[i]) end
+    if r.ttl > 0 then redis.call('SET', KEYS[i], r.state, 'PX', math.max(r.ttl, minTtl)) else redis.call('DEL', KEYS[i]) end
     reply[o + 1], reply[o + 2], reply[o + 3], reply[o + 4] = 1, r.left, ceilMs(r.reset), 0
   elseif r.pass then -- another check refused: this one reads as it stays
     reply[o + 1], reply[o + 2], reply[o + 3], reply[o + 4] = 1, r.stayLeft, ceilMs(r.stayReset), 0

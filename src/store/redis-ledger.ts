@@ -1,0 +1,91 @@
+import { StoreError } from '../errors.js';
+import { joinedKey, membersKey } from './keys.js';
+import { LuaScript, type RedisClient, redisError } from './lua-script.js';
+import type { MembershipLedger, Reservation } from './membership.js';
+
+/**
+ * KEYS[1]: the group's members; KEYS[2..]: each user's joined set. ARGV[1]: group, ARGV[2]: max,
+ * ARGV[3..]: users. Refuses (0, index) if any user not yet in the group is at the cap; otherwise adds
+ * everyone and answers (1, indexes of those newly added). Atomic: two joins at the cap cannot both pass.
+ */
+const reserveScript = new LuaScript(`
+local group, max = ARGV[1], tonumber(ARGV[2])
+for i = 2, #KEYS do
+  if redis.call('SISMEMBER', KEYS[i], group) == 0 and redis.call('SCARD', KEYS[i]) >= max then return {0, i - 1} end
+end
+local reply = {1}
+for i = 2, #KEYS do
+  if redis.call('SADD', KEYS[i], group) == 1 then
+    redis.call('SADD', KEYS[1], ARGV[i + 1])
+    reply[#reply + 1] = i - 1
+  end
+end
+return reply
+`);
+
+/** KEYS as for reserve; ARGV[1]: group, ARGV[2..]: users. Takes the users out of the group. */
+const removeScript = new LuaScript(`
+for i = 2, #KEYS do
+  redis.call('SREM', KEYS[i], ARGV[1])
+  redis.call('SREM', KEYS[1], ARGV[i])
+end
+`);
+
+/** KEYS[1]: the token's members, KEYS[2]: the group's, KEYS[3..]: joined sets. ARGV: token, group. */
+const renameScript = new LuaScript(`
+for i = 3, #KEYS do
+  if redis.call('SREM', KEYS[i], ARGV[1]) == 1 then redis.call('SADD', KEYS[i], ARGV[2]) end
+end
+if redis.call('EXISTS', KEYS[1]) == 1 then
+  redis.call('SUNIONSTORE', KEYS[2], KEYS[1], KEYS[2])
+  redis.call('DEL', KEYS[1])
+end
+`);
+
+/** KEYS[1]: the group's members, KEYS[2..]: their joined sets. ARGV[1]: group. */
+const dissolveScript = new LuaScript(`
+for i = 2, #KEYS do redis.call('SREM', KEYS[i], ARGV[1]) end
+redis.call('DEL', KEYS[1])
+`);
+
+/**
+ * The membership ledger in Redis, next to the buckets: every key of one app shares its hash tag,
+ * so each operation is one script on one Cluster slot. Ledger keys carry no TTL: a membership lasts
+ * until a leave or a dissolve.
+ */
+export class RedisLedger implements MembershipLedger {
+  constructor(private readonly client: RedisClient) {}
+
+  async reserve(space: string, group: string, users: readonly string[], max: number): Promise<Reservation> {
+    const keys = [membersKey(space, group), ...users.map((user) => joinedKey(space, user))];
+    const reply = await reserveScript.run(this.client, keys, [group, max, ...users]);
+    if (!Array.isArray(reply) || !reply.every(Number.isInteger) || (reply[0] !== 0 && reply[0] !== 1)) {
+      throw new StoreError('ERR_STORE_REPLY', `unexpected reply from the membership script: ${JSON.stringify(reply)}`);
+    }
+    const [ok, ...indexes] = reply as number[];
+    if (ok === 0) return { refused: users[(indexes[0] as number) - 1] as string };
+    return { added: indexes.map((index) => users[index - 1] as string) };
+  }
+
+  async remove(space: string, group: string, users: readonly string[]): Promise<void> {
+    if (users.length === 0) return;
+    const keys = [membersKey(space, group), ...users.map((user) => joinedKey(space, user))];
+    await removeScript.run(this.client, keys, [group, ...users]);
+  }
+
+  async rename(space: string, token: string, group: string, users: readonly string[]): Promise<void> {
+    const keys = [membersKey(space, token), membersKey(space, group), ...users.map((user) => joinedKey(space, user))];
+    await renameScript.run(this.client, keys, [token, group]);
+  }
+
+  async dissolve(space: string, group: string): Promise<void> {
+    let members: string[];
+    try {
+      members = await this.client.smembers(membersKey(space, group));
+    } catch (error) {
+      throw redisError(error);
+    }
+    const keys = [membersKey(space, group), ...members.map((user) => joinedKey(space, user))];
+    await dissolveScript.run(this.client, keys, [group]);
+  }
+}
