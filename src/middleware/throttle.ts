@@ -23,10 +23,12 @@ export function throttle(res: ServerResponse, bytesPerSecond: number): void {
   let sentBytes = 0;
   let startedAt = 0;
   let timer: NodeJS.Timeout | undefined;
-  let ending: { callback: (() => void) | undefined } | undefined;
+  let ending: { callback: (() => void) | undefined; done: boolean } | undefined;
   let needDrain = false;
   let waitingForSocket = false;
   let closed = false;
+
+  const emit = res.emit.bind(res) as (event: string, ...args: unknown[]) => boolean;
 
   const pump = (): void => {
     timer = undefined;
@@ -44,21 +46,29 @@ export function throttle(res: ServerResponse, bytesPerSecond: number): void {
       else head.bytes = head.bytes.subarray(slice.length);
       queuedBytes -= slice.length;
       sentBytes += slice.length;
-      if (!write(slice, last ? head.callback : undefined)) {
-        waitingForSocket = true;
-        res.once('drain', () => {
-          waitingForSocket = false;
-          pump();
-        });
-      }
+      if (!write(slice, last ? head.callback : undefined)) waitingForSocket = true;
     }
     if (closed) return;
     if (needDrain && queuedBytes < HIGH_WATER_BYTES) {
       needDrain = false;
-      res.emit('drain');
+      emit('drain');
     }
-    if (queue.length === 0 && ending !== undefined) end(ending.callback);
+    if (queue.length === 0 && ending !== undefined && !ending.done) {
+      ending.done = true; // once: a 'drain' above may have re-entered pump and ended already
+      end(ending.callback);
+    }
   };
+
+  // The socket's 'drain' is the pacer's to hear: what waits on `res` (a piped source) must wait for
+  // the pacer's own queue instead, or it would refill it at the socket's speed.
+  res.emit = ((event: string, ...args: unknown[]): boolean => {
+    if (event !== 'drain') return emit(event, ...args);
+    if (waitingForSocket && !closed) {
+      waitingForSocket = false;
+      pump();
+    }
+    return true;
+  }) as ServerResponse['emit'];
 
   const enqueue = (chunk: unknown, encoding: unknown, callback: WriteCallback | undefined): void => {
     if (chunk === undefined || chunk === null) return;
@@ -85,9 +95,9 @@ export function throttle(res: ServerResponse, bytesPerSecond: number): void {
   res.end = ((chunk?: unknown, encoding?: unknown, callback?: unknown): ServerResponse => {
     const done = [chunk, encoding, callback].find((arg) => typeof arg === 'function') as (() => void) | undefined;
     if (ending !== undefined || closed) return res;
-    ending = { callback: done };
+    ending = { callback: done, done: false };
     if (typeof chunk !== 'function') enqueue(chunk, typeof encoding === 'function' ? undefined : encoding, undefined);
-    if (queue.length === 0 && timer === undefined && !waitingForSocket) end(done);
+    if (timer === undefined && !waitingForSocket) pump();
     return res;
   }) as ServerResponse['end'];
 

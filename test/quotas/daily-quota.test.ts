@@ -14,7 +14,10 @@ describe.each(bothStores())('the daily push quota on %s', (_, setup) => {
     const app = express().use(imRateLimit({ store: under.store, ...own }), (_req, res) => {
       res.json({ ok: true });
     });
-    const send = (to: string[]) => request(app).post(`/acme/${under.app}/messages/users`).send({ to, msg: { type: 'txt', msg: 'hi' } });
+    const send = (to: string[]) =>
+      request(app)
+        .post(`/acme/${under.app}/messages/users`)
+        .send({ to, msg: { type: 'txt', msg: 'hi' } });
     return { ...under, send };
   };
 
@@ -38,7 +41,8 @@ describe.each(bothStores())('the daily push quota on %s', (_, setup) => {
       error: 'resource_limited',
       exception: 'ResourceLimitedException',
       duration: 0,
-      error_description: 'You have exceeded the limit of the community edition, please upgrade to the enterprise edition',
+      error_description:
+        'You have exceeded the limit of the community edition, please upgrade to the enterprise edition',
     });
     clock.nowMs = Date.UTC(2026, 10, 29, 0, 0, 0);
     const nextDay = await send(['user20000']);
@@ -78,7 +82,10 @@ describe.each(bothStores())('the daily push quota on %s', (_, setup) => {
     const response = await send(recipients(30_000));
     expect(response.status).toBe(200);
     expect(response.headers['ratelimit-policy']).toBe('"messages";q=30;w=1');
-    const configured = appOn((appKey) => ({ edition: 'enterprise', overrides: { [appKey]: { messages: { dailyPushQuota: 100 } } } }));
+    const configured = appOn((appKey) => ({
+      edition: 'enterprise',
+      overrides: { [appKey]: { messages: { dailyPushQuota: 100 } } },
+    }));
     expect((await configured.send(recipients(100))).status).toBe(200);
     const refused = await configured.send(['one-more']);
     expect(refused.status).toBe(429);

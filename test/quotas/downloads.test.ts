@@ -16,7 +16,9 @@ describe.each(bothStores())('cluster-wide downloads on %s', (_, setup) => {
       }),
     );
     const download = (server: number, appIndex: number) =>
-      request(servers[server] as Express).get(`/acme/${app}-${appIndex + 1}/chatfiles/8f7c6b2a-1d2e-11ee-9c5b-0242ac120002`);
+      request(servers[server] as Express).get(
+        `/acme/${app}-${appIndex + 1}/chatfiles/8f7c6b2a-1d2e-11ee-9c5b-0242ac120002`,
+      );
     let admitted = 0;
     for (let i = 0; i < 300; i++) if ((await download(i % 2, Math.floor(i / 150))).status === 200) admitted++;
     expect(admitted).toBe(300);
