@@ -100,14 +100,18 @@ export class Limiter {
   }
 
   decide(match: RouteMatch, req: Request): Outcome | Promise<Outcome> {
-    return chain(this.editions.editionOf(match.appKey, req), (edition) => {
-      const plan = this.planFor(match, edition);
-      if (!needsBody(match)) return this.limit(match, plan, undefined);
-      if (req.body !== undefined) return this.limit(match, plan, req.body);
-      return chain(readJsonBody(req, this.config.maxBodyBytes), (read): Outcome | Promise<Outcome> =>
-        'refusal' in read ? { kind: 'payload', refusal: read.refusal } : this.limit(match, plan, read.body),
-      );
-    });
+    const edition = this.editions.editionOf(match.appKey, req);
+    if (edition instanceof Promise) return edition.then((resolved) => this.decideAs(match, req, resolved));
+    return this.decideAs(match, req, edition);
+  }
+
+  private decideAs(match: RouteMatch, req: Request, edition: Edition): Outcome | Promise<Outcome> {
+    const plan = this.planFor(match, edition);
+    if (!needsBody(match)) return this.limit(match, plan, undefined);
+    if (req.body !== undefined) return this.limit(match, plan, req.body);
+    return chain(readJsonBody(req, this.config.maxBodyBytes), (read): Outcome | Promise<Outcome> =>
+      'refusal' in read ? { kind: 'payload', refusal: read.refusal } : this.limit(match, plan, read.body),
+    );
   }
 
   private limit(match: RouteMatch, plan: AppPlan, body: unknown): Outcome | Promise<Outcome> {
@@ -123,15 +127,28 @@ export class Limiter {
       set = category.download;
       checks = set.checks;
     }
-    return chain(this.take(checks), (readings): Outcome | Promise<Outcome> => {
-      if (readings === undefined) {
-        return this.config.onStoreError === 'deny' ? unavailable : this.admit(match, plan, body, undefined);
-      }
-      let allowed = true;
-      for (const reading of readings) if (!reading.allowed) allowed = false;
-      const decided = { kind: 'decided', allowed, headers: set.headers, readings, checks } as const;
-      return allowed ? this.admit(match, plan, body, decided) : decided;
-    });
+    const readings = this.take(checks);
+    if (readings instanceof Promise)
+      return readings.then((read) => this.conclude(match, plan, body, set, checks, read));
+    return this.conclude(match, plan, body, set, checks, readings);
+  }
+
+  /** The store's readings as an outcome; admitted requests go on to `admit`. */
+  private conclude(
+    match: RouteMatch,
+    plan: AppPlan,
+    body: unknown,
+    set: CheckSet,
+    checks: readonly Check[],
+    readings: readonly Reading[] | undefined,
+  ): Outcome | Promise<Outcome> {
+    if (readings === undefined) {
+      return this.config.onStoreError === 'deny' ? unavailable : this.admit(match, plan, body, undefined);
+    }
+    let allowed = true;
+    for (let i = 0; i < readings.length; i++) if (!(readings[i] as Reading).allowed) allowed = false;
+    const decided = { kind: 'decided', allowed, headers: set.headers, readings, checks } as const;
+    return allowed ? this.admit(match, plan, body, decided) : decided;
   }
 
   /** What an admitted request still needs: download pacing, a membership reservation. */
@@ -141,6 +158,8 @@ export class Limiter {
     body: unknown,
     decided: Extract<Outcome, { kind: 'decided' }> | undefined,
   ): Outcome | Promise<Outcome> {
+    const { membership, downloadsFile } = match.route;
+    if (!downloadsFile && (membership === undefined || this.memberships === undefined)) return decided ?? unlimited;
     const admitted = (admission: Admission): Outcome =>
       decided === undefined
         ? admission === nothingMore
@@ -149,8 +168,7 @@ export class Limiter {
         : admission === nothingMore
           ? decided
           : { ...decided, admission };
-    if (match.route.downloadsFile) return admitted({ paceBytesPerSecond: plan.rules.files.downloadBytesPerSecond });
-    const { membership } = match.route;
+    if (downloadsFile) return admitted({ paceBytesPerSecond: plan.rules.files.downloadBytesPerSecond });
     if (membership === undefined || this.memberships === undefined) return admitted(nothingMore);
     const space = membershipSpace(this.config.keyPrefix, plan.tag, membership.kind);
     return chain(this.memberships.begin(match, body, plan.rules, space), (step): Outcome => {

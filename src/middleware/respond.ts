@@ -81,6 +81,16 @@ export function writeRateHeaders(
   }
 }
 
+/** The parts of an error body around its timestamp, kept for the fixed descriptions (the 429s, the 503). */
+const bodyParts = new Map<string, readonly [string, string]>();
+const partsOf = (error: ErrorName, description: string): readonly [string, string] => [
+  `{"error":"${error}","exception":"${exceptions[error]}","timestamp":`,
+  `,"duration":0,"error_description":${JSON.stringify(description)}}`,
+];
+for (const error of Object.keys(descriptions) as Array<keyof typeof descriptions>) {
+  bodyParts.set(error, partsOf(error, descriptions[error]));
+}
+
 /** Answers with the IM REST API's error shape; `Retry-After` in whole seconds, never early. */
 export function sendError(
   res: ServerResponse,
@@ -89,7 +99,12 @@ export function sendError(
   description: string,
   retryAfterMs?: number,
 ): void {
-  const body = `{"error":"${error}","exception":"${exceptions[error]}","timestamp":${Date.now()},"duration":0,"error_description":${JSON.stringify(description)}}`;
+  const fixed = bodyParts.get(error);
+  const [head, tail] =
+    fixed !== undefined && description === descriptions[error as keyof typeof descriptions]
+      ? fixed
+      : partsOf(error, description);
+  const body = head + Date.now() + tail;
   res.statusCode = status;
   if (retryAfterMs !== undefined) res.setHeader('Retry-After', String(Math.max(1, seconds(retryAfterMs))));
   res.setHeader('Content-Type', 'application/json; charset=utf-8');

@@ -1,0 +1,121 @@
+// Micro-benchmarks of the hot path's parts: classification, the in-memory bucket, payload checks.
+import { readFileSync } from 'node:fs';
+import { classify, imRateLimit, MemoryStore } from 'im-rate-limit';
+import { match } from 'path-to-regexp';
+import { Bench } from 'tinybench';
+import { checkPayload } from '../dist/limits/payload.js';
+
+const catalog = JSON.parse(readFileSync(new URL('../test/fixtures/routes.json', import.meta.url), 'utf8'));
+const values = {
+  org: 'acme',
+  app: 'chat',
+  username: 'Alice.Smith-01_X',
+  friend: 'bob_2',
+  group_id: '1234567890123',
+  chatroom_id: '987654321',
+};
+const requests = catalog.map(({ method, path }) => [
+  method,
+  path.replace(/\{(\w+)\}/g, (_, name) => values[name] ?? `v-${name}`),
+]);
+
+/**
+ * The baseline is what Express 5's router does with the same catalog as routes: each route's
+ * path-to-regexp matcher (case-insensitive, trailing slash allowed, parameters decoded), tried in
+ * order, then its method.
+ */
+const matchers = catalog.map(({ method, path, category }) => ({
+  method,
+  category,
+  match: match(path.replace(/\{(\w+)\}/g, ':$1'), {
+    sensitive: false,
+    end: true,
+    trailing: true,
+    decode: decodeURIComponent,
+  }),
+}));
+function linearScan(method, path) {
+  const pathname = path.split('?')[0];
+  for (const route of matchers) if (route.match(pathname) && route.method === method) return route.category;
+  return undefined;
+}
+// the two must agree before they are timed
+for (const [method, path] of requests) {
+  if ((classify(method, path)?.category ?? null) !== (linearScan(method, path) ?? null))
+    throw new Error(`disagree on ${method} ${path}`);
+}
+
+const hot = { type: 'bucket', key: 'imrl:{acme#chat}:messages:rate', capacity: 1e9, intervalMs: 1e-6, cost: 1 };
+const hotStore = new MemoryStore();
+const wideStore = new MemoryStore();
+const distinctKeys = Array.from({ length: 1_000_000 }, (_, i) => `imrl:{org${i}#chat}:messages:rate`);
+let nextKey = 0;
+
+const rules = {
+  users: { userIdMaxChars: 64, bulkRegistrationMax: 60 },
+  contacts: { userIdMaxChars: 64 },
+  messages: { messageMaxBytes: 4096 },
+};
+const send = classify('POST', '/acme/chat/messages/users');
+const message = { to: ['bob'], msg: { type: 'txt', msg: '你'.repeat(1300) }, ext: { k: 'v'.repeat(80) } };
+
+/** The whole middleware in process, no HTTP: what it adds to each request on top of Express. */
+const middlewareFor = (ratePerSecond) =>
+  imRateLimit({
+    edition: 'enterprise',
+    overrides: { 'acme#chat': { messages: { ratePerSecond } } },
+    logger: { warn() {} },
+  });
+const admitting = middlewareFor(1e9);
+const refusing = middlewareFor(10);
+const sendRequest = () => ({
+  method: 'POST',
+  url: '/acme/chat/messages/users',
+  headers: {},
+  body: { to: ['alice'], msg: { type: 'txt', msg: 'hello' } },
+});
+const response = { statusCode: 200, setHeader() {}, end() {} };
+const next = () => {};
+
+const bench = new Bench({ time: 2000, warmupTime: 500 });
+let i = 0;
+bench
+  .add('classify() over every routes.json row (trie)', () => {
+    const [method, path] = requests[i++ % requests.length];
+    classify(method, path);
+  })
+  .add('linear scan of Express-style path regexes', () => {
+    const [method, path] = requests[i++ % requests.length];
+    linearScan(method, path);
+  })
+  .add('MemoryStore.take, one hot key', () => {
+    hotStore.take([hot]);
+  })
+  .add('MemoryStore.take, 1M distinct keys', () => {
+    wideStore.take([
+      { type: 'bucket', key: distinctKeys[nextKey++ % distinctKeys.length], capacity: 10, intervalMs: 100, cost: 1 },
+    ]);
+  })
+  .add('payload checks, a 4 KB message', () => {
+    checkPayload(send, message, rules);
+  })
+  .add('the middleware, admitted (MemoryStore, no HTTP)', () => {
+    admitting(sendRequest(), response, next);
+  })
+  .add('the middleware, refused (MemoryStore, no HTTP)', () => {
+    refusing(sendRequest(), response, next);
+  });
+await bench.run();
+
+const perSecond = (task) => task.result.throughput.mean;
+const rows = bench.tasks.map((task) => ({
+  task: task.name,
+  'ops/s': Math.round(perSecond(task)),
+  'ns/op': Math.round(1e9 / perSecond(task)),
+}));
+console.log('\n### micro-benchmarks\n');
+console.log('| task | ops/s | ns/op |');
+console.log('|---|---:|---:|');
+for (const row of rows) console.log(`| ${row.task} | ${row['ops/s'].toLocaleString('en-US')} | ${row['ns/op']} |`);
+const [trie, scan] = bench.tasks;
+console.log(`\nclassify(): ${(perSecond(trie) / perSecond(scan)).toFixed(1)} × the linear regex scan`);

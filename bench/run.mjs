@@ -1,0 +1,105 @@
+// npm run bench: every server side by side against the same route, in alternating order over several
+// rounds; req/s, latency, and each server's own CPU time per request, as ratios to bare Express.
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { CONNECTIONS, load, startRedis, startServer } from './lib.mjs';
+
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
+const SECONDS = Number(process.env.BENCH_SECONDS ?? 10);
+const WARMUP_SECONDS = Number(process.env.BENCH_WARMUP_SECONDS ?? 2);
+const variants = [
+  'express',
+  'im-rate-limit memory',
+  'im-rate-limit redis',
+  'express-rate-limit memory',
+  'express-rate-limit redis',
+  'rate-limiter-flexible memory',
+  'rate-limiter-flexible redis',
+];
+const CLOCK_TICKS = Number(execFileSync('getconf', ['CLK_TCK']).toString().trim());
+
+/** utime + stime of a process, in seconds. */
+function cpuSeconds(pid) {
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
+  return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS;
+}
+
+async function measure(server) {
+  await load(server.port, WARMUP_SECONDS);
+  const cpuBefore = cpuSeconds(server.child.pid);
+  const result = await load(server.port, SECONDS);
+  const cpu = cpuSeconds(server.child.pid) - cpuBefore;
+  const requests = result.requests.total;
+  return {
+    rps: result.requests.average,
+    p50: result.latency.p50,
+    p99: result.latency.p99,
+    cpuMicrosPerRequest: (cpu / requests) * 1e6,
+    refusedShare: result.non2xx / requests,
+  };
+}
+
+const median = (values) => {
+  const sorted = [...values].sort((a, b) => a - b);
+  const middle = Math.floor(sorted.length / 2);
+  return sorted.length % 2 ? sorted[middle] : (sorted[middle - 1] + sorted[middle]) / 2;
+};
+
+const redis = await startRedis();
+const report = {
+  date: new Date().toISOString(),
+  rounds: ROUNDS,
+  seconds: SECONDS,
+  connections: CONNECTIONS,
+  modes: {},
+};
+try {
+  for (const mode of ['admitted', 'refused']) {
+    const servers = await Promise.all(variants.map((variant) => startServer(variant, mode, redis.port)));
+    const samples = Object.fromEntries(variants.map((v) => [v, []]));
+    for (let round = 0; round < ROUNDS; round++) {
+      // alternate the order: each round starts one further along, every other round backwards
+      const order = servers.slice(round % servers.length).concat(servers.slice(0, round % servers.length));
+      if (round % 2 === 1) order.reverse();
+      for (const server of order) {
+        const sample = await measure(server);
+        samples[server.variant].push(sample);
+        console.error(
+          `${mode} round ${round + 1}: ${server.variant.padEnd(30)} ${sample.rps.toFixed(0)} req/s, ${sample.cpuMicrosPerRequest.toFixed(1)} µs CPU/req`,
+        );
+      }
+    }
+    for (const server of servers) server.child.disconnect();
+    const base = samples.express;
+    report.modes[mode] = variants.map((variant) => {
+      const own = samples[variant];
+      return {
+        variant,
+        rps: median(own.map((s) => s.rps)),
+        p50: median(own.map((s) => s.p50)),
+        p99: median(own.map((s) => s.p99)),
+        rpsRatio: median(own.map((s, i) => s.rps / base[i].rps)),
+        cpuMicrosPerRequest: median(own.map((s) => s.cpuMicrosPerRequest)),
+        cpuRatio: median(own.map((s, i) => s.cpuMicrosPerRequest / base[i].cpuMicrosPerRequest)),
+        refusedShare: median(own.map((s) => s.refusedShare)),
+      };
+    });
+  }
+} finally {
+  redis.stop();
+}
+
+mkdirSync(new URL('./results/', import.meta.url), { recursive: true });
+writeFileSync(new URL('./results/http.json', import.meta.url), JSON.stringify(report, null, 2));
+for (const [mode, rows] of Object.entries(report.modes)) {
+  console.log(
+    `\n### ${mode} (${ROUNDS} rounds × ${SECONDS} s, -c ${CONNECTIONS}; medians; ratios to bare Express in the same round)\n`,
+  );
+  console.log('| server | req/s | ratio | p50 ms | p99 ms | CPU µs/req | CPU ratio | refused |');
+  console.log('|---|---:|---:|---:|---:|---:|---:|---:|');
+  for (const r of rows) {
+    console.log(
+      `| ${r.variant} | ${r.rps.toFixed(0)} | ${r.rpsRatio.toFixed(2)} | ${r.p50} | ${r.p99} | ${r.cpuMicrosPerRequest.toFixed(1)} | ${r.cpuRatio.toFixed(2)} | ${(r.refusedShare * 100).toFixed(1)}% |`,
+    );
+  }
+}
