@@ -36,12 +36,6 @@ export class EditionDirectory {
     this.chosen.set(appKey, edition);
   }
 
-  /** Forgets a run-time choice: the app goes back to the configured edition. */
-  unset(appKey: string): void {
-    this.chosen.delete(appKey);
-    this.resolved.delete(appKey);
-  }
-
   /** The edition as far as known without calling the resolver: the table's first until it answered. */
   known(appKey: string): Edition {
     const chosen = this.chosen.get(appKey);

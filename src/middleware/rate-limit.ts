@@ -1,7 +1,7 @@
 import type { NextFunction, Request, RequestHandler, Response } from 'express';
 import { assertCategory, type Edition, type Options, parseOptions } from '../config.js';
 import { Limiter, type Outcome } from '../limiter.js';
-import { type Classifier, classify as defaultClassify, type RouteMatch } from '../limits/classify.js';
+import { classify, type RouteMatch } from '../limits/classify.js';
 import type { Category, EditionRules } from '../limits/table.js';
 import { guardMatch } from './guard.js';
 import { answer } from './respond.js';
@@ -42,7 +42,6 @@ export interface ImRateLimit extends RequestHandler {
  */
 export function imRateLimit(options: Options = {}): ImRateLimit {
   const limiter = new Limiter(parseOptions(options));
-  const classify: Classifier = defaultClassify;
 
   /** Decides and answers; settles (when asynchronous) once `next` was called or the refusal sent. */
   const run = (match: RouteMatch, req: Request, res: Response, next: NextFunction): undefined | Promise<void> => {

@@ -16,17 +16,13 @@ export class LuaScript {
     this.sha = createHash('sha1').update(source).digest('hex');
   }
 
-  async run(client: RedisClient, keys: readonly string[], args: ReadonlyArray<string | number>): Promise<unknown> {
-    try {
-      return await client.evalsha(this.sha, keys.length, ...keys, ...args);
-    } catch (error) {
+  run(client: RedisClient, keys: readonly string[], args: ReadonlyArray<string | number>): Promise<unknown> {
+    return client.evalsha(this.sha, keys.length, ...keys, ...args).catch((error: unknown) => {
       if (!String((error as Error | undefined)?.message).startsWith('NOSCRIPT')) throw redisError(error);
-      try {
-        return await client.eval(this.source, keys.length, ...keys, ...args);
-      } catch (retryError) {
+      return client.eval(this.source, keys.length, ...keys, ...args).catch((retryError: unknown) => {
         throw redisError(retryError);
-      }
-    }
+      });
+    });
   }
 }
 

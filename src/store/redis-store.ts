@@ -38,9 +38,16 @@ export class RedisStore implements Store {
     this.membership = new RedisLedger(this.client);
   }
 
-  async take(checks: readonly Check[]): Promise<readonly Reading[]> {
-    const groups = this.client.isCluster ? bySlot(checks) : [checks];
-    if (groups.length === 1) return this.run(checks);
+  take(checks: readonly Check[]): Promise<readonly Reading[]> {
+    if (!this.client.isCluster || checks.length === 1) return this.run(checks);
+    const groups = bySlot(checks);
+    return groups.length === 1 ? this.run(checks) : this.takeSlotBySlot(checks, groups);
+  }
+
+  private async takeSlotBySlot(
+    checks: readonly Check[],
+    groups: ReadonlyArray<readonly Check[]>,
+  ): Promise<readonly Reading[]> {
     const readings = new Map<Check, Reading>();
     for (const [index, group] of groups.entries()) {
       const answer = await this.run(group);
@@ -53,14 +60,14 @@ export class RedisStore implements Store {
     return checks.map((check) => readings.get(check) ?? notReached);
   }
 
-  private async run(checks: readonly Check[]): Promise<Reading[]> {
+  private run(checks: readonly Check[]): Promise<Reading[]> {
     const keys = checks.map((check) => check.key);
     const args: Array<string | number> = [this.clock === undefined ? '' : this.clock()];
     for (const check of checks) {
       if (check.type === 'bucket') args.push('b', check.capacity, check.intervalMs, 0, check.cost);
       else args.push('w', check.limit, check.windowMs, check.offsetMs, check.cost);
     }
-    return parseReply(await take.run(this.client, keys, args), checks.length);
+    return take.run(this.client, keys, args).then((reply) => parseReply(reply, checks.length));
   }
 }
 
@@ -90,19 +97,15 @@ export function parseReply(reply: unknown, count: number): Reading[] {
   }
   const readings: Reading[] = new Array(count);
   for (let i = 0; i < count; i++) {
-    const [allowed, remaining, resetMs, retryAfterMs] = reply.slice(
-      i * FIELDS_PER_READING,
-      (i + 1) * FIELDS_PER_READING,
-    ) as number[];
-    if ((allowed !== 0 && allowed !== 1) || (remaining as number) < 0) {
+    const at = i * FIELDS_PER_READING;
+    const allowed = reply[at] as number;
+    const remaining = reply[at + 1] as number;
+    const resetMs = reply[at + 2] as number;
+    const retryAfterMs = reply[at + 3] as number;
+    if ((allowed !== 0 && allowed !== 1) || remaining < 0) {
       throw new StoreError('ERR_STORE_REPLY', `unexpected reading from the Redis script: ${JSON.stringify(reply)}`);
     }
-    readings[i] = {
-      allowed: allowed === 1,
-      remaining: remaining as number,
-      resetMs: resetMs as number,
-      retryAfterMs: retryAfterMs as number,
-    };
+    readings[i] = { allowed: allowed === 1, remaining, resetMs, retryAfterMs };
   }
   return readings;
 }
