@@ -55,7 +55,7 @@ export const categoryRuleSchemas = {
 export type CategoryRules<C extends Category = Category> = z.infer<(typeof categoryRuleSchemas)[C]>;
 export type EditionRules = { readonly [C in Category]: Readonly<CategoryRules<C>> };
 
-export const editionRulesSchema = z.strictObject(categoryRuleSchemas);
+const editionRulesSchema = z.strictObject(categoryRuleSchemas);
 /** A quota table: rules for each edition it names (the default names `community` and `enterprise`). */
 export const tableSchema = z.record(z.string().min(1), editionRulesSchema);
 export type QuotaTable = Readonly<Record<string, EditionRules>>;
@@ -88,7 +88,7 @@ export function burstOf(rules: { ratePerSecond: number; burst?: number | undefin
   return rules.burst ?? Math.max(1, Math.floor(rules.ratePerSecond));
 }
 
-export function deepFreeze<T>(value: T): T {
+function deepFreeze<T>(value: T): T {
   if (value && typeof value === 'object' && !Object.isFrozen(value)) {
     Object.freeze(value);
     for (const inner of Object.values(value)) deepFreeze(inner);

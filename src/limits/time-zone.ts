@@ -11,7 +11,7 @@ export function dayOffsetMs(timeZone: string, now: number = Date.now()): number 
 }
 
 /** `GMT+08:00` → 8 h, from Intl's long offset name. */
-export function offsetAt(timeZone: string, at: number): number {
+function offsetAt(timeZone: string, at: number): number {
   const name = new Intl.DateTimeFormat('en-US', { timeZone, timeZoneName: 'longOffset' })
     .formatToParts(at)
     .find((part) => part.type === 'timeZoneName')?.value;

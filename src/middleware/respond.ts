@@ -23,7 +23,7 @@ const exceptions: Record<ErrorName, string> = {
   service_unavailable: 'ServiceUnavailableException',
 };
 
-export const descriptions = {
+const descriptions = {
   reach_limit: 'This request has reached api limit',
   resource_limited: 'You have exceeded the limit of the community edition, please upgrade to the enterprise edition',
   service_unavailable: 'rate limit store unavailable',
@@ -92,7 +92,7 @@ for (const error of Object.keys(descriptions) as Array<keyof typeof descriptions
 }
 
 /** Answers with the IM REST API's error shape; `Retry-After` in whole seconds, never early. */
-export function sendError(
+function sendError(
   res: ServerResponse,
   status: number,
   error: ErrorName,
