@@ -4,7 +4,7 @@ import { createServer } from 'node:net';
 import autocannon from 'autocannon';
 
 export const CONNECTIONS = 50;
-const body = JSON.stringify({ from: 'admin', to: ['alice'], type: 'txt', msg: { type: 'txt', msg: 'hello' } });
+const body = JSON.stringify({ from: 'admin', to: ['alice'], type: 'txt', body: { msg: 'hello' } });
 
 const freePort = () =>
   new Promise((resolve) => {

@@ -57,7 +57,7 @@ const rules = {
   messages: { messageMaxBytes: 4096 },
 };
 const send = classify('POST', '/acme/chat/messages/users');
-const message = { to: ['bob'], msg: { type: 'txt', msg: '你'.repeat(1300) }, ext: { k: 'v'.repeat(80) } };
+const message = { to: ['bob'], type: 'txt', body: { msg: '你'.repeat(1300) }, ext: { k: 'v'.repeat(80) } };
 
 /** The whole middleware in process, no HTTP: what it adds to each request on top of Express. */
 const middlewareFor = (ratePerSecond) =>
@@ -72,7 +72,7 @@ const sendRequest = () => ({
   method: 'POST',
   url: '/acme/chat/messages/users',
   headers: {},
-  body: { to: ['alice'], msg: { type: 'txt', msg: 'hello' } },
+  body: { to: ['alice'], type: 'txt', body: { msg: 'hello' } },
 });
 const response = { statusCode: 200, setHeader() {}, end() {} };
 const next = () => {};

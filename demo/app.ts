@@ -236,15 +236,17 @@ const generic: Handler = (req, res) => {
  * Uploads (`POST /{org}/{app}/chatfiles`) are kept and served back by `GET /{org}/{app}/chatfiles/{uuid}`.
  */
 export function createDemoApp(options: Options = {}): { app: Express; limiter: ImRateLimit } {
-  const limiter = imRateLimit(options);
   const app = express();
   app.disable('x-powered-by');
+  // The limiter runs first and hands bodies to the app's own JSON parser when a check needs one.
+  const json = express.json({ limit: '1mb' });
+  const limiter = imRateLimit({ bodyParser: json, ...options });
   app.use(limiter);
-  app.use(express.json({ limit: '1mb' }));
+  app.use(json);
   app.use(express.raw({ type: (req) => !String(req.headers['content-type'] ?? '').includes('json'), limit: '100mb' }));
   for (const route of routes) {
     const path = `/:org/:app/${route.path.replace(/\{(\w+)\}/g, ':$1')}`;
-    const handler = handlers[`${route.method} ${route.path}`] ?? (route.sendsMessage ? sendMessage : generic);
+    const handler = handlers[`${route.method} ${route.path}`] ?? (route.sends ? sendMessage : generic);
     app[route.method.toLowerCase() as 'get' | 'post' | 'put' | 'delete'](path, (req, res) => {
       handler(req, res, stateOf(`${p(req, 'org')}#${p(req, 'app')}`));
     });

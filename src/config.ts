@@ -1,6 +1,7 @@
-import type { Request } from 'express';
+import type { Request, RequestHandler } from 'express';
 import { z } from 'zod';
 import { ConfigError } from './errors.js';
+import { canonicalAppKey, type NameCase } from './limits/app-key.js';
 import {
   type Category,
   type CategoryRules,
@@ -82,8 +83,22 @@ const optionsSchema = z.strictObject({
       { error: "must be a membership source (an object with count()), 'ledger' or false" },
     )
     .default('ledger'),
-  /** The largest body the limiter reads itself when no body parser ran before it. */
-  maxBodyBytes: positiveInt().default(1024 * 1024),
+  /**
+   * The app's own body parser (`express.json({ limit, verify })`), or several: run on a request
+   * whose checks need the body when no parser ran before the limiter, so the app's options apply
+   * to every body once whichever order they are mounted in.
+   */
+  bodyParser: z
+    .union([fn<RequestHandler>(''), z.array(fn<RequestHandler>('')).min(1)], {
+      error: 'must be a body-parsing middleware such as express.json(), or a list of them',
+    })
+    .optional(),
+  /** Whether org, app and user names that differ only in letter case are one name (`insensitive`) or two. */
+  nameCase: z
+    .enum(['insensitive', 'sensitive'], { error: "must be 'insensitive' or 'sensitive'" })
+    .default('insensitive'),
+  /** The longest org or app name; a longer one is refused before it names any state. */
+  appNameMaxChars: positiveInt().default(64),
   /** Apps whose compiled rules are kept; the oldest is dropped past this. */
   maxCachedApps: positiveInt().default(10_000),
   logger: z
@@ -93,10 +108,11 @@ const optionsSchema = z.strictObject({
 
 export type Options = z.input<typeof optionsSchema>;
 export type Config = Readonly<
-  Omit<z.output<typeof optionsSchema>, 'table' | 'store'> & {
+  Omit<z.output<typeof optionsSchema>, 'table' | 'store' | 'bodyParser'> & {
     table: QuotaTable;
     store: Store;
     editions: readonly string[];
+    bodyParsers: readonly RequestHandler[];
   }
 >;
 
@@ -107,9 +123,39 @@ export function parseOptions(options: unknown = {}): Config {
   const table = parsed.data.table ?? defaultTable;
   const editions = Object.keys(table);
   if (editions.length === 0) throw new ConfigError('ERR_INVALID_OPTION', 'table', 'must name at least one edition');
-  const { edition } = parsed.data;
+  const { edition, bodyParser, nameCase, ...rest } = parsed.data;
   if (typeof edition === 'string') assertEdition(editions, edition, 'edition');
-  return Object.freeze({ ...parsed.data, table, editions, store: parsed.data.store ?? new MemoryStore() });
+  return Object.freeze({
+    ...rest,
+    edition,
+    nameCase,
+    table,
+    editions,
+    overrides: canonicalOverrides(rest.overrides, nameCase),
+    store: rest.store ?? new MemoryStore(),
+    bodyParsers: bodyParser === undefined ? [] : [bodyParser].flat(),
+  });
+}
+
+/** An app key as the limiter keys state (`Acme#Chat` is `acme#chat`); throws `ConfigError` naming `path`. */
+export function assertAppKey(key: unknown, nameCase: NameCase, path: string): string {
+  const canonical = typeof key === 'string' ? canonicalAppKey(key, nameCase) : undefined;
+  if (canonical === undefined) {
+    throw new ConfigError('ERR_INVALID_OPTION', path, `${JSON.stringify(key)} is not an app key 'org#app'`);
+  }
+  return canonical;
+}
+
+function canonicalOverrides(overrides: Record<string, Overrides>, nameCase: NameCase): Record<string, Overrides> {
+  const canonical: Record<string, Overrides> = {};
+  for (const [key, value] of Object.entries(overrides)) {
+    const appKey = assertAppKey(key, nameCase, `overrides.${key}`);
+    if (Object.hasOwn(canonical, appKey)) {
+      throw new ConfigError('ERR_INVALID_OPTION', `overrides.${key}`, `names the same app as another key (${appKey})`);
+    }
+    canonical[appKey] = value;
+  }
+  return canonical;
 }
 
 export function assertEdition(editions: readonly string[], edition: unknown, path: string): asserts edition is Edition {

@@ -10,8 +10,22 @@ export type {
 } from './config.js';
 export { ConfigError, type ErrorCode, ImRateLimitError, StoreError } from './errors.js';
 export type { Outcome as Decision } from './limiter.js';
-export { type Classifier, classify, compileClassifier, type RouteMatch } from './limits/classify.js';
-export { type MembershipEffect, type MembershipKind, type Method, type Route, routes } from './limits/routes.js';
+export { appKeyOf, type NameCase } from './limits/app-key.js';
+export {
+  type Classifier,
+  type ClassifierOptions,
+  classify,
+  compileClassifier,
+  type RouteMatch,
+} from './limits/classify.js';
+export {
+  type MembershipEffect,
+  type MembershipKind,
+  type MessageSend,
+  type Method,
+  type Route,
+  routes,
+} from './limits/routes.js';
 export {
   type Category,
   type CategoryRules,

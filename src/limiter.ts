@@ -1,13 +1,13 @@
 import type { Request } from 'express';
 import type { Config, Edition } from './config.js';
 import { StoreError } from './errors.js';
+import { dayEdgesMs } from './limits/calendar.js';
 import type { RouteMatch } from './limits/classify.js';
 import { EditionDirectory, effectiveRules } from './limits/editions.js';
-import { checkPayload, isObject, needsBody, type PayloadRefusal } from './limits/payload.js';
+import { checkAppNames, checkPayload, type PayloadRefusal } from './limits/payload.js';
+import { pushesOf } from './limits/send.js';
 import { burstOf, type Category, categories, type EditionRules } from './limits/table.js';
-import { dayOffsetMs } from './limits/time-zone.js';
 import { MembershipGate, type PendingMembership } from './memberships.js';
-import { readJsonBody } from './middleware/body.js';
 import { type HeaderPlan, type PolicySpec, planHeaders } from './middleware/respond.js';
 import { appTag, clusterDownloadsKey, keyOf, membershipSpace } from './store/keys.js';
 import { ledgerOfSource } from './store/membership.js';
@@ -58,7 +58,7 @@ export type Outcome =
       readonly checks: readonly Check[];
       readonly admission?: Admission;
     }
-  | { readonly kind: 'payload'; readonly refusal: PayloadRefusal | 'too_large' | 'invalid_json' }
+  | { readonly kind: 'payload'; readonly refusal: PayloadRefusal }
   | { readonly kind: 'membership'; readonly user: string; readonly membership: 'groups' | 'chatrooms' }
   | { readonly kind: 'unavailable' }
   | { readonly kind: 'unlimited'; readonly admission?: Admission };
@@ -85,7 +85,7 @@ export class Limiter {
     const { membership, store, logger } = config;
     if (membership !== false) {
       const ledger = membership === 'ledger' ? (store.membership ?? new MemoryLedger()) : ledgerOfSource(membership);
-      this.memberships = new MembershipGate(ledger, logger);
+      this.memberships = new MembershipGate(ledger, logger, config.nameCase);
     }
   }
 
@@ -99,19 +99,14 @@ export class Limiter {
     return effectiveRules(this.config.table, edition, this.config.overrides[appKey]);
   }
 
-  decide(match: RouteMatch, req: Request): Outcome | Promise<Outcome> {
+  /** Decides a classified request; `body` is the parsed body when the route's checks read it. */
+  decide(match: RouteMatch, body: unknown, req: Request): Outcome | Promise<Outcome> {
+    const refusal = checkAppNames(match, this.config.appNameMaxChars);
+    if (refusal !== undefined) return { kind: 'payload', refusal };
     const edition = this.editions.editionOf(match.appKey, req);
-    if (edition instanceof Promise) return edition.then((resolved) => this.decideAs(match, req, resolved));
-    return this.decideAs(match, req, edition);
-  }
-
-  private decideAs(match: RouteMatch, req: Request, edition: Edition): Outcome | Promise<Outcome> {
-    const plan = this.planFor(match, edition);
-    if (!needsBody(match)) return this.limit(match, plan, undefined);
-    if (req.body !== undefined) return this.limit(match, plan, req.body);
-    return chain(readJsonBody(req, this.config.maxBodyBytes), (read): Outcome | Promise<Outcome> =>
-      'refusal' in read ? { kind: 'payload', refusal: read.refusal } : this.limit(match, plan, read.body),
-    );
+    if (edition instanceof Promise)
+      return edition.then((resolved) => this.limit(match, this.planFor(match, resolved), body));
+    return this.limit(match, this.planFor(match, edition), body);
   }
 
   private limit(match: RouteMatch, plan: AppPlan, body: unknown): Outcome | Promise<Outcome> {
@@ -120,9 +115,10 @@ export class Limiter {
     const category = plan.categories[match.category];
     let set = category.rate;
     let checks = set.checks;
-    if (match.route.sendsMessage && category.send !== undefined) {
+    const { sends } = match.route;
+    if (sends !== undefined && category.send !== undefined) {
       set = category.send;
-      checks = this.withDailyCost(set.checks, body);
+      checks = this.withDailyCost(set.checks, this.config.dailyQuota.countBy === 'call' ? 1 : pushesOf(sends, body));
     } else if (match.route.downloadsFile && category.download !== undefined) {
       set = category.download;
       checks = set.checks;
@@ -183,12 +179,14 @@ export class Limiter {
     });
   }
 
-  /** The daily window counts recipients (`to`/`target`), or calls, and follows its time zone's midnight. */
-  private withDailyCost(checks: readonly Check[], body: unknown): Check[] {
+  /**
+   * The daily window takes `cost` pushes over its time zone's calendar days, computed around the
+   * store's clock when known (the store still picks the day by its own).
+   */
+  private withDailyCost(checks: readonly Check[], cost: number): Check[] {
     const [rate, day] = checks as [BucketCheck, WindowCheck];
-    const { countBy, timeZone } = this.config.dailyQuota;
-    const cost = countBy === 'call' ? 1 : recipientsOf(body);
-    return [rate, { ...day, cost, offsetMs: dayOffsetMs(timeZone) }];
+    const { dailyQuota, store } = this.config;
+    return [rate, { ...day, cost, edgesMs: dayEdgesMs(dailyQuota.timeZone, store.clock?.() ?? Date.now()) }];
   }
 
   /** One store call, bounded by `storeTimeoutMs`; `undefined` when it failed and the policy is not `fallback`. */
@@ -235,14 +233,14 @@ export class Limiter {
     const cached = this.plans.get(match.appKey);
     if (cached !== undefined && cached.edition === edition) return cached;
     if (this.plans.size >= this.config.maxCachedApps) this.plans.delete(this.plans.keys().next().value as string);
-    const plan = this.compile(match.org, match.app, edition, this.rules(match.appKey, edition));
+    const plan = this.compile(match.appKey, edition, this.rules(match.appKey, edition));
     this.plans.set(match.appKey, plan);
     return plan;
   }
 
-  private compile(org: string, app: string, edition: Edition, rules: EditionRules): AppPlan {
+  private compile(appKey: string, edition: Edition, rules: EditionRules): AppPlan {
     const { keyPrefix } = this.config;
-    const tag = appTag(org, app);
+    const tag = appTag(appKey);
     const compiled = {} as Record<Category, CategoryPlan>;
     for (const category of categories) {
       const rule = rules[category];
@@ -269,8 +267,7 @@ export class Limiter {
           type: 'window',
           key: keyOf(keyPrefix, tag, category, 'daily'),
           limit,
-          windowMs: DAY_MS,
-          offsetMs: 0,
+          edgesMs: [], // the days around now, set per request by `withDailyCost`
           cost: 1,
         };
         plan.send = {
@@ -293,13 +290,6 @@ export class Limiter {
     }
     return { edition, tag, rules, categories: compiled };
   }
-}
-
-/** Recipients of a send: the `to` (or `target`) list; one when the body names none (a broadcast). */
-function recipientsOf(body: unknown): number {
-  if (!isObject(body)) return 1;
-  const to = body.to ?? body.target;
-  return Array.isArray(to) ? Math.max(1, to.length) : 1;
 }
 
 /**

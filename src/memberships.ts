@@ -1,4 +1,5 @@
 import type { Logger } from './config.js';
+import type { NameCase } from './limits/app-key.js';
 import type { RouteMatch } from './limits/classify.js';
 import { createdIdOf, groupOf, usersOf } from './limits/membership.js';
 import type { MembershipKind } from './limits/routes.js';
@@ -26,7 +27,7 @@ export type MembershipStep =
 let tokens = 0;
 
 /**
- * Holds each user to `maxJoinedPerUser` groups and chat rooms (SPEC §2.8) through a ledger: joins
+ * Holds each user to `maxJoinedPerUser` groups and chat rooms through a ledger: joins
  * reserve before the handler runs and are confirmed or undone by the response; leaves and
  * dissolves are recorded once they succeed.
  */
@@ -34,6 +35,7 @@ export class MembershipGate {
   constructor(
     private readonly ledger: MembershipLedger,
     private readonly logger: Logger,
+    private readonly nameCase: NameCase,
   ) {}
 
   begin(
@@ -43,7 +45,7 @@ export class MembershipGate {
     space: string,
   ): MembershipStep | Promise<MembershipStep> {
     const { effect, kind } = match.route.membership as NonNullable<RouteMatch['route']['membership']>;
-    const users = usersOf(match, body);
+    const users = usersOf(match, body, this.nameCase);
     const group = groupOf(match);
     if (effect !== 'join') {
       if (group === undefined) return {};

@@ -5,7 +5,7 @@ import { createDemoApp } from '../demo/app.js';
 import { MemoryStore } from '../src/index.js';
 import { concretePath, FakeClock } from './helpers.js';
 
-const send = { to: ['alice'], msg: { type: 'txt', msg: 'hello' } };
+const send = { to: ['alice'], type: 'txt', body: { msg: 'hello' } };
 
 describe('the demo IM server', () => {
   it.each([

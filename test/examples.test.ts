@@ -9,7 +9,7 @@ it("runs the README's usage example", async () => {
   const send = () =>
     request(app)
       .post('/acme/chat/messages/users')
-      .send({ to: ['bob'], msg: { type: 'txt', msg: 'hi' } });
+      .send({ to: ['bob'], type: 'txt', body: { msg: 'hi' } });
   const first = await send();
   expect(first.body).toEqual({ data: { bob: 'sent' } });
   expect(first.headers['ratelimit-policy']).toBe('"messages";q=100;w=1, "messages-daily";q=20000;w=86400');

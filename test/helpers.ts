@@ -11,16 +11,18 @@ export class FakeClock {
 }
 
 /**
- * An Express app with the limiter mounted before `express.json()` (or after, with `jsonFirst`) and
- * a handler on every path that answers 200 with the body it saw.
+ * An Express app with the limiter mounted before `express.json()`, which it is given as its
+ * `bodyParser` (or after it, with `jsonFirst`), and a handler on every path that answers 200 with
+ * the body it saw.
  */
 export function appWith(options: Options & { jsonFirst?: boolean } = {}): { app: Express; limiter: ImRateLimit } {
   const { jsonFirst = false, ...limiterOptions } = options;
-  const limiter = imRateLimit(limiterOptions);
+  const json = express.json({ limit: '2mb' });
+  const limiter = imRateLimit(jsonFirst ? limiterOptions : { bodyParser: json, ...limiterOptions });
   const app = express();
-  if (jsonFirst) app.use(express.json({ limit: '2mb' }));
+  if (jsonFirst) app.use(json);
   app.use(limiter);
-  if (!jsonFirst) app.use(express.json({ limit: '2mb' }));
+  if (!jsonFirst) app.use(json);
   app.use((req, res) => {
     res.json({ ok: true, body: req.body ?? null });
   });

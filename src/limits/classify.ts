@@ -1,58 +1,82 @@
+import type { IncomingMessage } from 'node:http';
+import parseurl from 'parseurl';
+import { appKeyOf, type NameCase } from './app-key.js';
 import { routes as defaultRoutes, type Route } from './routes.js';
 import type { Category } from './table.js';
 
 /** A request matched to a catalog route of a category. */
 export interface RouteMatch {
   readonly category: Category;
-  /** `org#app`: the app the quota belongs to (SPEC §1). */
+  /** The canonical `org#app` the quota belongs to (see `appKeyOf`). */
   readonly appKey: string;
+  /** The org and app names as Express decodes them. */
   readonly org: string;
   readonly app: string;
-  /** The route's parameters by name, percent-decoded (`{ username: 'alice' }`). */
+  /** The route's parameters by name, percent-decoded as Express decodes them (`{ username: 'alice' }`). */
   readonly params: Readonly<Record<string, string>>;
-  readonly route: Route;
+  readonly route: Route & { readonly category: Category };
 }
 
-export type Classifier = (method: string, path: string) => RouteMatch | undefined;
+export interface Classifier {
+  /** The route Express dispatches `method target` to (`target` as it stands in `req.url`), if limited. */
+  (method: string, target: string): RouteMatch | undefined;
+  /** The same for a request: its pathname is parsed once and shared with Express's router. */
+  request(req: IncomingMessage): RouteMatch | undefined;
+}
 
-interface Leaf {
-  readonly route: Route & { readonly category: Category };
-  /** Parameter names, and the segment each is in (0 is the org, 1 the app). */
-  readonly paramNames: readonly string[];
-  readonly paramSegments: readonly number[];
+export interface ClassifierOptions {
+  /** How app keys treat letter case; default `'insensitive'`. */
+  readonly nameCase?: NameCase;
 }
 
 interface TrieNode {
-  /**
-   * Literal segments, lower-cased (Express routes case-insensitively, so must we), and where each
-   * leads. Compared in place: faster here than slicing the segment out for a Map lookup.
-   */
+  /** Literal segments, lower-cased ASCII, and where each leads. */
   readonly literals: string[];
   readonly next: TrieNode[];
   param: TrieNode | undefined;
-  leaf: Leaf | undefined;
+  /** The route that ends here; a route of no category ends the walk unlimited, as Express runs it. */
+  route: Route | undefined;
+  /** Parameter names, and the segment each is in (0 is the org, 1 the app). */
+  paramNames: readonly string[];
+  paramSegments: readonly number[];
 }
 
-const newNode = (): TrieNode => ({ literals: [], next: [], param: undefined, leaf: undefined });
+const newNode = (): TrieNode => ({
+  literals: [],
+  next: [],
+  param: undefined,
+  route: undefined,
+  paramNames: [],
+  paramSegments: [],
+});
 
-/** The deepest route has 8 segments; anything deeper matches nothing. */
+/** More segments than the deepest route has: such a path matches nothing. */
 const MAX_SEGMENTS = 16;
 /** Start and end of each segment of the path being classified: reused, classification is synchronous. */
 const bounds = new Int32Array(MAX_SEGMENTS * 2);
 const SLASH = 47;
 
 /**
- * Compiles a route catalog into one segment trie per method. Literal segments are tried before
- * parameters, with backtracking, so `users/batch/status` wins over `users/{username}/status`
- * while a user named `batch` still reaches `users/{username}/contacts`. A lookup walks the path in
- * place (no split, no substring but the values it returns).
+ * Compiles a route catalog into one segment trie per method that answers exactly what Express
+ * answers for `app[method]('/:org/:app/<path>')` routes registered in the catalog's order (most
+ * specific first: see `routes`). It reads the pathname Express routes on (`parseurl`: no query,
+ * no fragment, the absolute form reduced to its path), compares literal segments with the raw
+ * text, ASCII letters case-insensitively and nothing decoded (`%75sers` is not `users`, as
+ * path-to-regexp's case-insensitive match goes), needs every parameter non-empty, allows one
+ * trailing slash, and decodes parameters as Express does: a parameter that does not decode is a
+ * 400 in Express and no match here. Literals are tried before parameters, with backtracking, which
+ * is the first match in the most-specific-first order.
  */
-export function compileClassifier(catalog: readonly Route[] = defaultRoutes): Classifier {
+export function compileClassifier(
+  catalog: readonly Route[] = defaultRoutes,
+  options: ClassifierOptions = {},
+): Classifier {
+  const { nameCase = 'insensitive' } = options;
   const roots = new Map<string, TrieNode>();
   for (const route of catalog) {
-    if (route.category === null) continue; // not limited: let it pass untouched
-    let node = roots.get(route.method) ?? newNode();
-    roots.set(route.method, node);
+    const method = route.method.toLowerCase();
+    let node = roots.get(method) ?? newNode();
+    roots.set(method, node);
     const paramNames: string[] = [];
     const paramSegments: number[] = [];
     route.path.split('/').forEach((segment, position) => {
@@ -63,94 +87,115 @@ export function compileClassifier(catalog: readonly Route[] = defaultRoutes): Cl
         node = node.param;
         return;
       }
+      if (!/^[\x21-\x7e]+$/.test(segment))
+        throw new Error(`route ${route.method} ${route.path}: literal segments must be ASCII`);
       const literal = segment.toLowerCase();
       let index = node.literals.indexOf(literal);
       if (index === -1) index = node.literals.push(literal) - 1;
       node.next[index] ??= newNode();
       node = node.next[index] as TrieNode;
     });
-    node.leaf ??= { route: route as Leaf['route'], paramNames, paramSegments };
+    if (node.route === undefined) Object.assign(node, { route, paramNames, paramSegments });
   }
-  const get = roots.get('GET');
-  if (get) roots.set('HEAD', get); // Express answers HEAD with the GET route
+  const get = roots.get('get');
+  if (get !== undefined && !roots.has('head')) roots.set('head', get); // Express answers HEAD with the GET route
 
-  return function classify(method, path) {
-    if (typeof method !== 'string' || typeof path !== 'string') return undefined;
-    const root = roots.get(method) ?? roots.get(method.toUpperCase());
-    if (root === undefined) return undefined;
-    let end = path.indexOf('?');
-    if (end === -1) end = path.length;
-    const percent = path.indexOf('%');
-    const text = percent === -1 || percent > end ? path : decodePath(path.slice(0, end));
-    if (text !== path) end = text.length;
-    const lower = text.toLowerCase();
-    // a character whose lower case is longer (İ) would shift positions: match those paths as they are
-    const keys = lower.length === text.length ? lower : text;
-    const afterApp = segmentAt(keys, segmentAt(keys, 0, end, 0), end, 1);
-    if (afterApp === -1) return undefined;
-    const leaf = walk(root, keys, afterApp, end, 2);
-    if (leaf === undefined) return undefined;
-    const org = text.slice(bounds[0], bounds[1]);
-    const app = text.slice(bounds[2], bounds[3]);
+  const lookup = (method: string, pathname: string | null | undefined): RouteMatch | undefined => {
+    if (typeof method !== 'string' || typeof pathname !== 'string') return undefined;
+    const root = roots.get(method) ?? roots.get(method.toLowerCase());
+    if (root === undefined || pathname.charCodeAt(0) !== SLASH) return undefined;
+    let end = pathname.length;
+    if (end > 1 && pathname.charCodeAt(end - 1) === SLASH) end--; // one trailing slash, as Express allows
+    const count = splitSegments(pathname, end);
+    if (count < 2) return undefined;
+    const leaf = walk(root, pathname, 2, count);
+    if (leaf?.route?.category == null) return undefined;
+    const org = decodeSegment(pathname, 0);
+    const app = decodeSegment(pathname, 1);
+    if (org === undefined || app === undefined) return undefined;
     const params: Record<string, string> = {};
     const { paramNames, paramSegments } = leaf;
     for (let i = 0; i < paramNames.length; i++) {
-      const segment = paramSegments[i] as number;
-      params[paramNames[i] as string] = text.slice(bounds[segment * 2], bounds[segment * 2 + 1]);
+      const value = decodeSegment(pathname, paramSegments[i] as number);
+      if (value === undefined) return undefined;
+      params[paramNames[i] as string] = value;
     }
-    return { category: leaf.route.category, appKey: `${org}#${app}`, org, app, params, route: leaf.route };
+    const route = leaf.route as RouteMatch['route'];
+    return { category: route.category, appKey: appKeyOf(org, app, nameCase), org, app, params, route };
   };
+
+  const classify = ((method: string, target: string) =>
+    typeof target === 'string'
+      ? lookup(method, pathnameOf({ url: target } as IncomingMessage))
+      : undefined) as Classifier;
+  classify.request = (req) => lookup(req.method as string, pathnameOf(req));
+  return classify;
 }
 
-/**
- * Records the bounds of segment number `depth`, the first after `from` past any slashes (so `//`
- * and a trailing `/` count for nothing); answers where it ends, or -1 when there is none.
- */
-function segmentAt(keys: string, from: number, end: number, depth: number): number {
-  if (from === -1 || depth >= MAX_SEGMENTS) return -1;
-  let start = from;
-  while (start < end && keys.charCodeAt(start) === SLASH) start++;
-  if (start >= end) return -1;
-  let stop = keys.indexOf('/', start);
-  if (stop === -1 || stop > end) stop = end;
-  bounds[depth * 2] = start;
-  bounds[depth * 2 + 1] = stop;
-  return stop;
+/** The pathname Express's router matches, parsed as it parses it (and cached where it looks). */
+function pathnameOf(req: IncomingMessage): string | null | undefined {
+  try {
+    return parseurl(req)?.pathname;
+  } catch {
+    return undefined; // Express routes no request whose URL does not parse
+  }
 }
 
-function walk(node: TrieNode, keys: string, from: number, end: number, depth: number): Leaf | undefined {
-  const stop = segmentAt(keys, from, end, depth);
-  if (stop === -1) return from === -1 ? undefined : node.leaf;
+/** Records the bounds of each `/`-separated segment up to `end`; 0 when a segment is empty or there are too many. */
+function splitSegments(path: string, end: number): number {
+  let count = 0;
+  let start = 1;
+  while (start <= end) {
+    if (count === MAX_SEGMENTS) return 0;
+    let stop = path.indexOf('/', start);
+    if (stop === -1 || stop > end) stop = end;
+    if (stop === start) return 0; // an empty segment: no parameter or literal matches it
+    bounds[count * 2] = start;
+    bounds[count * 2 + 1] = stop;
+    count++;
+    start = stop + 1;
+  }
+  return count;
+}
+
+function walk(node: TrieNode, path: string, depth: number, count: number): TrieNode | undefined {
+  if (depth === count) return node.route === undefined ? undefined : node;
   const start = bounds[depth * 2] as number;
+  const length = (bounds[depth * 2 + 1] as number) - start;
   const { literals } = node;
   for (let i = 0; i < literals.length; i++) {
     const literal = literals[i] as string;
-    if (literal.length === stop - start && keys.startsWith(literal, start)) {
-      const leaf = walk(node.next[i] as TrieNode, keys, stop, end, depth + 1);
+    if (literal.length === length && sameLiteral(path, start, literal)) {
+      const leaf = walk(node.next[i] as TrieNode, path, depth + 1, count);
       if (leaf !== undefined) return leaf;
       break; // literals are distinct: no other one can match this segment
     }
   }
-  return node.param === undefined ? undefined : walk(node.param, keys, stop, end, depth + 1);
+  return node.param === undefined ? undefined : walk(node.param, path, depth + 1, count);
 }
 
 /**
- * The path with each segment percent-decoded; a segment that is malformed, or that would decode to
- * a `/`, stays as it came rather than throw or change the path's shape.
+ * ASCII letters compared without case, every other character as it is: a case-insensitive regular
+ * expression without the `u` flag never folds a non-ASCII character onto an ASCII one.
  */
-function decodePath(path: string): string {
-  return path
-    .split('/')
-    .map((segment) => {
-      if (!segment.includes('%')) return segment;
-      try {
-        const decoded = decodeURIComponent(segment);
-        return decoded.includes('/') ? segment : decoded;
-      } catch {
-        return segment;
-      }
-    })
-    .join('/');
+function sameLiteral(path: string, start: number, literal: string): boolean {
+  for (let i = 0; i < literal.length; i++) {
+    let code = path.charCodeAt(start + i);
+    if (code >= 65 && code <= 90) code += 32;
+    if (code !== literal.charCodeAt(i)) return false;
+  }
+  return true;
+}
+
+/** A segment percent-decoded as Express decodes parameters; `undefined` where Express answers 400. */
+function decodeSegment(path: string, segment: number): string | undefined {
+  const raw = path.slice(bounds[segment * 2], bounds[segment * 2 + 1]);
+  if (!raw.includes('%')) return raw;
+  try {
+    return decodeURIComponent(raw);
+  } catch {
+    return undefined;
+  }
 }
 
 /** Classifies a request against the default catalog (`routes.json`); pure and never throws. */

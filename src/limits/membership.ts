@@ -1,10 +1,18 @@
+import { foldName, type NameCase } from './app-key.js';
 import type { RouteMatch } from './classify.js';
-import { isObject } from './payload.js';
+import { isObject, own } from './send.js';
 
-/** The users a membership route names (SPEC §2.8), without duplicates; empty for a dissolve. */
-export function usersOf(match: RouteMatch, body: unknown): string[] {
+/**
+ * The users a membership route names, as the ledger keys them (case folded unless names are
+ * case-sensitive), without duplicates; empty for a dissolve. Reads a body `checkPayload` passed.
+ */
+export function usersOf(match: RouteMatch, body: unknown, nameCase: NameCase): string[] {
   const who = match.route.membership?.who;
-  const fromBody = isObject(body) ? body : {};
+  const field = (name: string): unknown => (isObject(body) ? own(body, name) : undefined);
+  const list = (name: string): unknown[] => {
+    const value = field(name);
+    return Array.isArray(value) ? value : [];
+  };
   let users: unknown[];
   switch (who) {
     case 'path':
@@ -14,15 +22,16 @@ export function usersOf(match: RouteMatch, body: unknown): string[] {
       users = (match.params.username ?? '').split(',');
       break;
     case 'usernames':
-      users = Array.isArray(fromBody.usernames) ? fromBody.usernames : [];
+      users = list('usernames');
       break;
     case 'owner+members':
-      users = [fromBody.owner, ...(Array.isArray(fromBody.members) ? fromBody.members : [])];
+      users = [field('owner'), ...list('members')];
       break;
     default:
       users = [];
   }
-  return [...new Set(users.filter((user): user is string => typeof user === 'string' && user.length > 0))];
+  const named = users.filter((user): user is string => typeof user === 'string' && user.length > 0);
+  return [...new Set(named.map((user) => foldName(user, nameCase)))];
 }
 
 /** The group or chat room a route acts on; `undefined` when it creates one. */

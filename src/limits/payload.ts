@@ -1,9 +1,11 @@
+import { isLongerThan } from './app-key.js';
 import type { RouteMatch } from './classify.js';
+import { checkSend, illegal, isIdList, isObject, own } from './send.js';
 import type { EditionRules } from './table.js';
 
-/** A request over a size or count limit: answered 400, before any token is taken. */
+/** A request over a size or count limit (400), or with a body of a type the app does not parse (415). */
 export interface PayloadRefusal {
-  readonly error: 'illegal_argument' | 'message_send_error';
+  readonly error: 'illegal_argument' | 'message_send_error' | 'unsupported_media_type';
   readonly description: string;
 }
 
@@ -13,95 +15,95 @@ const userIdParams = ['username', 'friend'] as const;
 /** Whether the checks of this route need the request body. */
 export function needsBody(match: RouteMatch): boolean {
   const { route } = match;
-  if (route.sendsMessage) return true;
-  if (
-    route.membership !== undefined &&
-    (route.membership.who === 'usernames' || route.membership.who === 'owner+members')
-  )
-    return true;
+  if (route.sends !== undefined) return true;
+  const who = route.membership?.who;
+  if (who === 'usernames' || who === 'owner+members') return true;
   return (
     (match.category === 'users' || match.category === 'contacts') && route.method !== 'GET' && route.method !== 'DELETE'
   );
 }
 
-/** SPEC §1 "further limits" that a single request can break: user-ID length, bulk size, message bytes. */
+/** An org or app name longer than `maxChars`: refused before it names any state. */
+export function checkAppNames(match: Pick<RouteMatch, 'org' | 'app'>, maxChars: number): PayloadRefusal | undefined {
+  if (isLongerThan(match.org, maxChars)) return illegal(`org_name is longer than ${maxChars} characters`);
+  if (isLongerThan(match.app, maxChars)) return illegal(`app_name is longer than ${maxChars} characters`);
+  return undefined;
+}
+
+/**
+ * The limits a single request can break, checked before any store work: user-ID lengths, the
+ * length of every list the limiter reads (bulk registration, `usernames`, `members`, recipients),
+ * and a send's size. Reads only the body's own fields, and never recurses into it.
+ */
 export function checkPayload(match: RouteMatch, body: unknown, rules: EditionRules): PayloadRefusal | undefined {
-  const { category } = match;
+  const { category, route } = match;
   if (category === 'users' || category === 'contacts') {
-    const maxChars = rules[category].userIdMaxChars;
+    const { userIdMaxChars, idsPerRequestMax } = rules[category];
     for (const name of userIdParams) {
       const id = match.params[name];
-      if (id !== undefined && isTooLong(id, maxChars)) return userIdTooLong(id, maxChars);
+      if (id !== undefined && isLongerThan(id, userIdMaxChars)) return userIdTooLong(id, userIdMaxChars);
     }
-    if (match.route.method !== 'GET' && match.route.method !== 'DELETE') {
-      const id = longUserIdInBody(body, maxChars);
-      if (id !== undefined) return userIdTooLong(id, maxChars);
-    }
-    if (category === 'users' && match.route.path === 'users' && Array.isArray(body)) {
+    if (route.method === 'GET' || route.method === 'DELETE') return undefined;
+    if (category === 'users' && route.path === 'users' && Array.isArray(body)) {
       const { bulkRegistrationMax } = rules.users;
       if (body.length > bulkRegistrationMax) {
-        return {
-          error: 'illegal_argument',
-          description: `bulk registration accepts at most ${bulkRegistrationMax} users, got ${body.length}`,
-        };
+        return illegal(`bulk registration accepts at most ${bulkRegistrationMax} users, got ${body.length}`);
       }
+      for (const item of body) {
+        const refusal = isObject(item) ? checkUserIds(item, userIdMaxChars, idsPerRequestMax) : undefined;
+        if (refusal !== undefined) return refusal;
+      }
+      return undefined;
     }
+    return isObject(body) ? checkUserIds(body, userIdMaxChars, idsPerRequestMax) : undefined;
   }
-  if (match.route.sendsMessage && isObject(body)) {
-    const { messageMaxBytes } = rules.messages;
-    const bytes = messageBytes(body);
-    if (bytes > messageMaxBytes) {
-      return {
-        error: 'message_send_error',
-        description: `message is too large: ${bytes} bytes, limit ${messageMaxBytes}`,
-      };
-    }
+  if (route.sends !== undefined) return checkSend(route.sends, body, rules.messages);
+  if (route.membership !== undefined && (category === 'groups' || category === 'chatrooms')) {
+    return checkMembers(match, body, rules.users.userIdMaxChars, rules[category].idsPerRequestMax);
   }
   return undefined;
 }
 
-/** UTF-8 bytes of the JSON of the message (`msg`, or `body` in the newer API) plus that of `ext` (SPEC §2.7). */
-export function messageBytes(body: Readonly<Record<string, unknown>>): number {
-  const message = body.msg ?? body.body;
-  return jsonBytes(message) + jsonBytes(body.ext);
+/** A body's `username` and `usernames[]`. */
+function checkUserIds(
+  body: Readonly<Record<string, unknown>>,
+  maxChars: number,
+  maxIds: number,
+): PayloadRefusal | undefined {
+  const username = own(body, 'username');
+  if (typeof username === 'string' && isLongerThan(username, maxChars)) return userIdTooLong(username, maxChars);
+  return checkIdList('usernames', own(body, 'usernames'), maxChars, maxIds);
 }
 
-function jsonBytes(value: unknown): number {
-  if (value === undefined) return 0;
-  const json = JSON.stringify(value);
-  return json === undefined ? 0 : Buffer.byteLength(json, 'utf8');
-}
-
-/** Length in characters (code points), not UTF-16 units: an emoji is one character. */
-function isTooLong(id: string, maxChars: number): boolean {
-  if (id.length <= maxChars) return false; // code points never outnumber UTF-16 units
-  let chars = 0;
-  for (const _ of id) if (++chars > maxChars) return true;
-  return false;
-}
-
-/** The first user ID over the limit in `username`, `usernames[]`, or each item of a bulk array. */
-function longUserIdInBody(body: unknown, maxChars: number): string | undefined {
-  if (Array.isArray(body)) {
-    for (const item of body) {
-      const id = longUserIdInBody(item, maxChars);
-      if (id !== undefined) return id;
-    }
-    return undefined;
+/**
+ * The users a membership change names, as the ledger will count them: a list of strings no longer
+ * than `maxIds` (a list of another type would otherwise be joined uncounted), each a user ID.
+ */
+function checkMembers(match: RouteMatch, body: unknown, maxChars: number, maxIds: number): PayloadRefusal | undefined {
+  const { who } = match.route.membership as NonNullable<RouteMatch['route']['membership']>;
+  if (who === 'path' || who === 'path-list') {
+    const ids = who === 'path' ? [match.params.username ?? ''] : (match.params.username ?? '').split(',');
+    return checkIdList('username', ids, maxChars, maxIds);
   }
   if (!isObject(body)) return undefined;
-  const { username, usernames } = body;
-  if (typeof username === 'string' && isTooLong(username, maxChars)) return username;
-  if (Array.isArray(usernames)) {
-    for (const id of usernames) if (typeof id === 'string' && isTooLong(id, maxChars)) return id;
+  if (who === 'usernames') return checkIdList('usernames', own(body, 'usernames'), maxChars, maxIds);
+  if (who === 'owner+members') {
+    const owner = own(body, 'owner');
+    if (owner !== undefined && typeof owner !== 'string') return illegal('owner must be a user ID');
+    if (typeof owner === 'string' && isLongerThan(owner, maxChars)) return userIdTooLong(owner, maxChars);
+    return checkIdList('members', own(body, 'members'), maxChars, maxIds);
   }
+  return undefined;
+}
+
+function checkIdList(name: string, list: unknown, maxChars: number, maxIds: number): PayloadRefusal | undefined {
+  if (list === undefined) return undefined;
+  if (!isIdList(list)) return illegal(`${name} must be a list of user IDs`);
+  if (list.length > maxIds) return illegal(`${name} accepts at most ${maxIds} user IDs, got ${list.length}`);
+  for (const id of list) if (isLongerThan(id, maxChars)) return userIdTooLong(id, maxChars);
   return undefined;
 }
 
 function userIdTooLong(id: string, maxChars: number): PayloadRefusal {
-  return { error: 'illegal_argument', description: `username ${id} is longer than ${maxChars} characters` };
-}
-
-export function isObject(value: unknown): value is Readonly<Record<string, unknown>> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
+  return illegal(`username ${id} is longer than ${maxChars} characters`);
 }

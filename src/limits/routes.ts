@@ -14,20 +14,39 @@ export interface MembershipEffect {
   readonly who: 'path' | 'path-list' | 'usernames' | 'owner+members' | 'all';
 }
 
+/**
+ * Which fields of a send the IM server reads. The legacy `POST messages` API names recipients in
+ * `target` and the content in `msg`; the current APIs use `to` and `body`; both add `ext`.
+ * `audience`: `list` delivers to each recipient listed, `members` to the listed `users` of each
+ * group or chat room in the list, `broadcast` to everyone (counted as one push).
+ */
+export interface MessageSend {
+  readonly api: 'legacy' | 'current';
+  readonly audience: 'list' | 'members' | 'broadcast';
+}
+
+const legacy = (audience: MessageSend['audience']): MessageSend => ({ api: 'legacy', audience });
+const current = (audience: MessageSend['audience']): MessageSend => ({ api: 'current', audience });
+
 export interface Route {
   readonly method: Method;
   /** The path below `/{org}/{app}/`; `{name}` is a parameter segment. */
   readonly path: string;
   readonly category: Category | null;
   readonly membership?: MembershipEffect;
-  /** Sends a message: the body's message + `ext` is held to `messageMaxBytes`. */
-  readonly sendsMessage?: true;
+  /** Sends a message: its content + `ext` is held to `messageMaxBytes`, its recipients to the daily quota. */
+  readonly sends?: MessageSend;
   /** Downloads a file: paced, and counted in the cluster-wide downloads bucket. */
   readonly downloadsFile?: true;
 }
 
-/** The IM REST route catalog (`routes.json`), every path below `/{org}/{app}/`. */
-export const routes: readonly Route[] = [
+/**
+ * The IM REST route catalog (`routes.json`), every path below `/{org}/{app}/`, most specific first:
+ * Express dispatches to the first registered route that matches, so an app that registers the
+ * catalog in this order (`GET metadata/user/capacity` before `GET metadata/user/{username}`)
+ * dispatches every request where `classify` says it goes.
+ */
+export const routes: readonly Route[] = mostSpecificFirst([
   { method: 'POST', path: 'token', category: null },
   { method: 'POST', path: 'users', category: 'users' },
   { method: 'GET', path: 'users/{username}', category: 'users' },
@@ -80,15 +99,15 @@ export const routes: readonly Route[] = [
   { method: 'POST', path: 'chatfiles', category: 'files' },
   { method: 'GET', path: 'chatfiles/{uuid}', category: 'files', downloadsFile: true },
   { method: 'POST', path: 'users/{username}/chatfiles/lifetime', category: 'files' },
-  { method: 'POST', path: 'messages', category: 'messages', sendsMessage: true },
-  { method: 'POST', path: 'messages/users', category: 'messages', sendsMessage: true },
-  { method: 'POST', path: 'messages/chatgroups', category: 'messages', sendsMessage: true },
-  { method: 'POST', path: 'messages/chatrooms', category: 'messages', sendsMessage: true },
-  { method: 'POST', path: 'messages/chatgroups/users', category: 'messages', sendsMessage: true },
-  { method: 'POST', path: 'messages/chatrooms/users', category: 'messages', sendsMessage: true },
-  { method: 'POST', path: 'messages/chatrooms/broadcast', category: 'messages', sendsMessage: true },
-  { method: 'POST', path: 'messages/broadcast', category: 'messages', sendsMessage: true },
-  { method: 'POST', path: 'messages/users/broadcast', category: 'messages', sendsMessage: true },
+  { method: 'POST', path: 'messages', category: 'messages', sends: legacy('list') },
+  { method: 'POST', path: 'messages/users', category: 'messages', sends: current('list') },
+  { method: 'POST', path: 'messages/chatgroups', category: 'messages', sends: current('list') },
+  { method: 'POST', path: 'messages/chatrooms', category: 'messages', sends: current('list') },
+  { method: 'POST', path: 'messages/chatgroups/users', category: 'messages', sends: current('members') },
+  { method: 'POST', path: 'messages/chatrooms/users', category: 'messages', sends: current('members') },
+  { method: 'POST', path: 'messages/chatrooms/broadcast', category: 'messages', sends: current('broadcast') },
+  { method: 'POST', path: 'messages/broadcast', category: 'messages', sends: legacy('broadcast') },
+  { method: 'POST', path: 'messages/users/broadcast', category: 'messages', sends: current('broadcast') },
   { method: 'POST', path: 'messages/msg_recall', category: 'messages' },
   { method: 'POST', path: 'messages/recall', category: 'messages' },
   { method: 'POST', path: 'messages/batch_recall', category: 'messages' },
@@ -249,4 +268,15 @@ export const routes: readonly Route[] = [
   { method: 'POST', path: 'notification/template', category: null },
   { method: 'GET', path: 'notification/template/{name}', category: null },
   { method: 'DELETE', path: 'notification/template/{name}', category: null },
-];
+]);
+
+/** At the first segment where two routes differ in kind, the literal one first (then the shorter). */
+function mostSpecificFirst(catalog: Route[]): Route[] {
+  const kinds = (route: Route) => route.path.split('/').map((segment) => (segment.startsWith('{') ? 1 : 0));
+  return catalog.sort((a, b) => {
+    const [ka, kb] = [kinds(a), kinds(b)];
+    for (let i = 0; i < Math.min(ka.length, kb.length); i++)
+      if (ka[i] !== kb[i]) return (ka[i] as number) - (kb[i] as number);
+    return ka.length - kb.length;
+  });
+}

@@ -28,15 +28,17 @@ const rate = {
   burst: count.optional(),
 };
 const userIds = { userIdMaxChars: count };
-const membership = { maxJoinedPerUser: count };
+/** The longest list of user IDs one request may name (`usernames`, `members`, a comma list in the path). */
+const idLists = { idsPerRequestMax: count };
+const membership = { maxJoinedPerUser: count, ...idLists };
 
 /**
  * One schema per category: a figure that belongs to another category (say `users.messageMaxBytes`)
  * is an unknown key, so a typo cannot silently do nothing.
  */
 export const categoryRuleSchemas = {
-  users: z.strictObject({ ...rate, ...userIds, bulkRegistrationMax: count }),
-  contacts: z.strictObject({ ...rate, ...userIds }),
+  users: z.strictObject({ ...rate, ...userIds, ...idLists, bulkRegistrationMax: count }),
+  contacts: z.strictObject({ ...rate, ...userIds, ...idLists }),
   blocks: z.strictObject(rate),
   bans: z.strictObject(rate),
   offline: z.strictObject(rate),
@@ -45,6 +47,8 @@ export const categoryRuleSchemas = {
   messages: z.strictObject({
     ...rate,
     messageMaxBytes: count,
+    /** The longest recipient list (`to`, `target`, `users`) one send may name. */
+    recipientsPerRequestMax: count,
     /** System push messages per app per calendar day; `null`: no daily quota. */
     dailyPushQuota: count.nullable(),
   }),
@@ -60,24 +64,28 @@ const editionRulesSchema = z.strictObject(categoryRuleSchemas);
 export const tableSchema = z.record(z.string().min(1), editionRulesSchema);
 export type QuotaTable = Readonly<Record<string, EditionRules>>;
 
-/** The default figures of one edition, from its per-app call rate: only the rate differs (SPEC §1). */
+/**
+ * The default figures of one edition, from its per-app call rate: only the rate differs. Lists of
+ * IDs are held to the 60 of bulk registration, recipients to the 600 the IM API documents per send.
+ */
 function edition(ratePerSecond: number, dailyPushQuota: number | null): EditionRules {
   const perSecond = { ratePerSecond };
+  const ids = { idsPerRequestMax: 60 };
   return {
-    users: { ...perSecond, userIdMaxChars: 64, bulkRegistrationMax: 60 },
-    contacts: { ...perSecond, userIdMaxChars: 64 },
+    users: { ...perSecond, userIdMaxChars: 64, bulkRegistrationMax: 60, ...ids },
+    contacts: { ...perSecond, userIdMaxChars: 64, ...ids },
     blocks: perSecond,
     bans: perSecond,
     offline: perSecond,
     history: { ratePerSecond: 1 / 60, burst: 1 },
     files: { ...perSecond, downloadBytesPerSecond: 500 * 1024, clusterDownloadsPerSecond: 300 },
-    messages: { ...perSecond, messageMaxBytes: 4096, dailyPushQuota },
-    groups: { ...perSecond, maxJoinedPerUser: 500 },
-    chatrooms: { ...perSecond, maxJoinedPerUser: 500 },
+    messages: { ...perSecond, messageMaxBytes: 4096, recipientsPerRequestMax: 600, dailyPushQuota },
+    groups: { ...perSecond, maxJoinedPerUser: 500, ...ids },
+    chatrooms: { ...perSecond, maxJoinedPerUser: 500, ...ids },
   };
 }
 
-/** SPEC §1, the default preset. */
+/** The default preset: the IM platform's published limits, edition by edition. */
 export const defaultTable: QuotaTable = deepFreeze({
   community: edition(10, 20_000),
   enterprise: edition(30, null),

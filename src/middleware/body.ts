@@ -1,45 +1,55 @@
-import type { IncomingMessage } from 'node:http';
-
-export type BodyRead = { readonly body: unknown } | { readonly refusal: 'too_large' | 'invalid_json' };
-
-const none: BodyRead = Object.freeze({ body: undefined });
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { RequestHandler } from 'express';
 
 /**
- * The JSON body of a request that no body parser has read yet, read once: it is left on `req.body`,
- * and the stream ends consumed, so an `express.json()` after the limiter sees a finished request
- * and keeps it rather than reading again.
+ * Where a request's body stands once the app's parsers had their turn: `read` (parsed, or there
+ * was none), `unread` (the app's parsers passed it by: a type they do not parse), or `no-parser`
+ * (no parser has run before the limiter, and none was given to it).
  */
-export function readJsonBody(
+export type BodyState = 'read' | 'unread' | 'no-parser';
+
+/**
+ * Brings a request's body to where the checks can read it the way the app reads it. A body that no
+ * parser has consumed yet goes through the app's own parsers (`bodyParser`) now, so their limit,
+ * verify, inflation and charset apply to it exactly once: a parser mounted again after the limiter
+ * finds the body consumed and passes (body-parser checks that). A parser's refusal (413, 400, 415,
+ * a failed `verify`) rejects, for `next(err)`, as if the parser had been mounted first.
+ * Answers at once when there is nothing to read.
+ */
+export function readBody(
   req: IncomingMessage & { body?: unknown },
-  maxBytes: number,
-): BodyRead | Promise<BodyRead> {
-  const type = req.headers['content-type'];
-  const hasBody = req.headers['transfer-encoding'] !== undefined || Number(req.headers['content-length'] ?? 0) > 0;
-  if (!hasBody || type === undefined || !/\bjson\b/i.test(type) || req.readableEnded || req.complete) return none;
-  return new Promise((resolve) => {
-    const chunks: Buffer[] = [];
-    let size = 0;
-    const finish = (read: BodyRead): void => {
-      req.off('data', onData).off('end', onEnd).off('error', onError);
-      resolve(read);
+  res: ServerResponse,
+  parsers: readonly RequestHandler[],
+): BodyState | Promise<BodyState> {
+  if (!carriesBody(req) || req.readableEnded) return 'read';
+  if (parsers.length === 0) return 'body' in req ? 'unread' : 'no-parser';
+  return new Promise((resolve, reject) => {
+    let index = 0;
+    const step = (error?: unknown): void => {
+      const parser = parsers[index++];
+      if (error !== undefined && error !== null) reject(error);
+      else if (req.readableEnded || parser === undefined) resolve(req.readableEnded ? 'read' : 'unread');
+      else run(parser);
     };
-    const onData = (chunk: Buffer): void => {
-      size += chunk.length;
-      if (size > maxBytes) {
-        req.resume(); // drain the rest so the connection can answer
-        finish({ refusal: 'too_large' });
-      } else chunks.push(chunk);
-    };
-    const onEnd = (): void => {
-      const text = Buffer.concat(chunks, size).toString('utf8');
+    const run = (parser: RequestHandler): void => {
+      let called = false;
+      const next = (error?: unknown): void => {
+        if (called) return; // a parser that calls next twice
+        called = true;
+        step(error);
+      };
       try {
-        req.body = text.length === 0 ? undefined : JSON.parse(text);
-        finish({ body: req.body });
-      } catch {
-        finish({ refusal: 'invalid_json' });
+        (parser as (req: unknown, res: unknown, next: (error?: unknown) => void) => void)(req, res, next);
+      } catch (error) {
+        next(error);
       }
     };
-    const onError = (): void => finish({ refusal: 'invalid_json' });
-    req.on('data', onData).on('end', onEnd).on('error', onError);
+    step();
   });
+}
+
+/** A request with a body to read: chunked, or a non-zero length (an empty POST has nothing to parse). */
+function carriesBody(req: IncomingMessage): boolean {
+  const { headers } = req;
+  return headers['transfer-encoding'] !== undefined || Number(headers['content-length']) > 0;
 }

@@ -10,7 +10,7 @@ export type ErrorName =
   | 'illegal_argument'
   | 'message_send_error'
   | 'exceed_limit'
-  | 'request_entity_too_large'
+  | 'unsupported_media_type'
   | 'service_unavailable';
 
 const exceptions: Record<ErrorName, string> = {
@@ -19,7 +19,7 @@ const exceptions: Record<ErrorName, string> = {
   illegal_argument: 'IllegalArgumentException',
   message_send_error: 'MessageSendErrorException',
   exceed_limit: 'ExceedLimitException',
-  request_entity_too_large: 'RequestEntityTooLargeException',
+  unsupported_media_type: 'UnsupportedMediaTypeException',
   service_unavailable: 'ServiceUnavailableException',
 };
 
@@ -112,12 +112,20 @@ function sendError(
   res.end(body);
 }
 
-/** Writes what the outcome says to the client; `true` when the request goes on to its handler. */
-export function answer(
-  outcome: Outcome,
-  res: ServerResponse,
-  config: Pick<Config, 'headers' | 'maxBodyBytes'>,
-): boolean {
+/** The answer to a body of a type the app's parsers do not read, on a route whose checks need it. */
+export const unreadBody: Outcome = Object.freeze({
+  kind: 'payload',
+  refusal: {
+    error: 'unsupported_media_type',
+    description: 'request body must be JSON (Content-Type: application/json)',
+  } as const,
+});
+
+/**
+ * Writes what the outcome says to the client; `true` when the request goes on to its handler.
+ * Call it only on a response nobody has answered yet (`res.headersSent` is false).
+ */
+export function answer(outcome: Outcome, res: ServerResponse, config: Pick<Config, 'headers'>): boolean {
   switch (outcome.kind) {
     case 'decided': {
       writeRateHeaders(res, config.headers, outcome.headers, outcome.readings);
@@ -134,12 +142,8 @@ export function answer(
       return false;
     }
     case 'payload': {
-      const { refusal } = outcome;
-      if (refusal === 'too_large') {
-        sendError(res, 413, 'request_entity_too_large', `request body is larger than ${config.maxBodyBytes} bytes`);
-      } else if (refusal === 'invalid_json') {
-        sendError(res, 400, 'illegal_argument', 'request body is not valid JSON');
-      } else sendError(res, 400, refusal.error, refusal.description);
+      const { error, description } = outcome.refusal;
+      sendError(res, error === 'unsupported_media_type' ? 415 : 400, error, description);
       return false;
     }
     case 'membership':

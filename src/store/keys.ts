@@ -1,15 +1,15 @@
+import { escapeKeyPart } from '../limits/app-key.js';
+
 /**
- * Every storage key is built here: `<prefix>:{<org>#<app>}:<category>:<check>`. The braces are the
+ * Every storage key is built here: `<prefix>:{<appKey>}:<category>:<check>`. The braces are the
  * Redis Cluster hash tag, so all of one app's keys share a slot and a request's checks are one
- * script call. Characters that would break the tag or the separators are percent-encoded.
+ * script call. The app key (`appKeyOf`) and every user or group ID are escaped so that nothing in a
+ * name can break the tag or the separators.
  */
-const unsafe = /[%{}#:]/;
-const escapePart = (part: string): string =>
-  unsafe.test(part) ? part.replace(/[%{}#:]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`) : part;
 
 /** The hash tag of one app: `{org#app}`. */
-export function appTag(org: string, app: string): string {
-  return `{${escapePart(org)}#${escapePart(app)}}`;
+export function appTag(appKey: string): string {
+  return `{${appKey}}`;
 }
 
 export function keyOf(prefix: string, tag: string, category: string, check: string): string {
@@ -35,10 +35,10 @@ export function membershipSpace(prefix: string, tag: string, kind: string): stri
 
 /** The set of groups (or chat rooms) a user has joined. */
 export function joinedKey(space: string, user: string): string {
-  return `${space}:joined:${escapePart(user)}`;
+  return `${space}:joined:${escapeKeyPart(user)}`;
 }
 
 /** The set of a group's (or chat room's) members. */
 export function membersKey(space: string, group: string): string {
-  return `${space}:members:${escapePart(group)}`;
+  return `${space}:members:${escapeKeyPart(group)}`;
 }

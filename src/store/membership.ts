@@ -47,8 +47,7 @@ export function ledgerOfSource(source: MembershipSource): MembershipLedger {
   };
 }
 
-/** `imrl:{acme#chat}:groups` → `acme#chat` (the tag's escapes undone). */
+/** `imrl:{acme#chat}:groups` → `acme#chat`: the hash tag is the app key. */
 function appKeyOfSpace(space: string): string {
-  const tag = space.slice(space.indexOf('{') + 1, space.indexOf('}'));
-  return tag.replace(/%([0-9A-F]{2})/g, (_, hex: string) => String.fromCharCode(Number.parseInt(hex, 16)));
+  return space.slice(space.indexOf('{') + 1, space.indexOf('}'));
 }

@@ -1,5 +1,5 @@
 import { MemoryLedger } from './memory-ledger.js';
-import type { Check, Reading, Store } from './store.js';
+import { type Check, type Reading, type Store, type WindowCheck, windowIndex } from './store.js';
 
 /** Float slack for GCRA comparisons: 30 × (1000/30) ms may land a hair past 1000. */
 const EPSILON_MS = 1e-6;
@@ -24,7 +24,7 @@ export class MemoryStore implements Store {
   /** GCRA state: each bucket's theoretical arrival time; a bucket is full once it lies in the past. */
   private readonly buckets = new Map<string, number>();
   private readonly windows = new Map<string, WindowState>();
-  private readonly clock: () => number;
+  readonly clock: () => number;
   private readonly sweepIntervalMs: number;
   private nextSweepAt: number;
   /** Group and chat-room memberships of this process. */
@@ -101,7 +101,7 @@ export class MemoryStore implements Store {
     };
   }
 
-  private readWindow(check: Extract<Check, { type: 'window' }>, now: number, slot: number): Reading {
+  private readWindow(check: WindowCheck, now: number, slot: number): Reading {
     const end = windowEnd(check, now);
     const window = this.windows.get(check.key);
     const used = window !== undefined && window.end === end ? window.count : 0;
@@ -132,6 +132,6 @@ function remainingTokens(toleranceMs: number, usedMs: number, intervalMs: number
   return Math.max(0, Math.floor((toleranceMs - usedMs) / intervalMs + EPSILON_MS));
 }
 
-function windowEnd(check: Extract<Check, { type: 'window' }>, now: number): number {
-  return (Math.floor((now + check.offsetMs) / check.windowMs) + 1) * check.windowMs - check.offsetMs;
+function windowEnd(check: WindowCheck, now: number): number {
+  return check.edgesMs[windowIndex(check.edgesMs, now) + 1] as number;
 }

@@ -1,6 +1,6 @@
 import type { RateLimiterAbstract, RateLimiterRes } from 'rate-limiter-flexible';
 import { StoreError } from '../errors.js';
-import type { Check, Reading, Store } from './store.js';
+import { type Check, type Reading, type Store, type WindowCheck, windowIndex } from './store.js';
 
 /** The fixed window a rate-limiter-flexible limiter is built for: `points` per `duration` seconds. */
 export interface FlexiblePolicy {
@@ -23,8 +23,9 @@ const notReached: Reading = Object.freeze({ allowed: true, remaining: 0, resetMs
 /**
  * Keeps the quotas in any backend of rate-limiter-flexible (PostgreSQL, MongoDB, Memcached,
  * DynamoDB, …). Its semantics are that library's: a bucket of `capacity` refilled over `T` becomes
- * a fixed window of `capacity` points per `T`, calendar windows start at their first hit rather
- * than at midnight, and several checks are taken one after the other, a refusal giving back what
+ * a fixed window of `capacity` points per `T`, a calendar window becomes one of its current length
+ * (23, 24 or 25 h for a day, by this process's clock) starting at its first hit rather than at
+ * midnight, and several checks are taken one after the other, a refusal giving back what
  * the earlier ones took (best effort, not atomic).
  */
 export class RateLimiterFlexibleStore implements Store {
@@ -72,7 +73,7 @@ export class RateLimiterFlexibleStore implements Store {
 
   private limiterFor(check: Check): RateLimiterAbstract {
     const [points, durationMs] =
-      check.type === 'bucket' ? [check.capacity, check.capacity * check.intervalMs] : [check.limit, check.windowMs];
+      check.type === 'bucket' ? [check.capacity, check.capacity * check.intervalMs] : [check.limit, windowMs(check)];
     const duration = Math.max(1, Math.ceil(durationMs / 1000));
     const id = `${check.type}-${points}-${duration}`;
     let limiter = this.limiters.get(id);
@@ -82,6 +83,12 @@ export class RateLimiterFlexibleStore implements Store {
     }
     return limiter;
   }
+}
+
+/** The length of the window that holds now. */
+function windowMs({ edgesMs }: WindowCheck): number {
+  const i = windowIndex(edgesMs, Date.now());
+  return (edgesMs[i + 1] as number) - (edgesMs[i] as number);
 }
 
 /** rate-limiter-flexible rejects with a `RateLimiterRes` (not an Error) when over the limit. */

@@ -28,13 +28,14 @@ const FIELDS_PER_READING = 4;
  */
 export class RedisStore implements Store {
   private readonly client: RedisClient;
-  private readonly clock: (() => number) | undefined;
+  /** Present only when given: otherwise the store decides by Redis `TIME`, which this process cannot read. */
+  readonly clock?: () => number;
   /** Group and chat-room memberships, kept beside the buckets on the same client. */
   readonly membership: RedisLedger;
 
   constructor(options: RedisStoreOptions) {
     this.client = options.client;
-    this.clock = options.clock;
+    if (options.clock !== undefined) this.clock = options.clock;
     this.membership = new RedisLedger(this.client);
   }
 
@@ -64,8 +65,8 @@ export class RedisStore implements Store {
     const keys = checks.map((check) => check.key);
     const args: Array<string | number> = [this.clock === undefined ? '' : this.clock()];
     for (const check of checks) {
-      if (check.type === 'bucket') args.push('b', check.capacity, check.intervalMs, 0, check.cost);
-      else args.push('w', check.limit, check.windowMs, check.offsetMs, check.cost);
+      if (check.type === 'bucket') args.push('b', check.capacity, check.intervalMs, check.cost);
+      else args.push('w', check.limit, check.cost, check.edgesMs.length, ...check.edgesMs);
     }
     return take.run(this.client, keys, args).then((reply) => parseReply(reply, checks.length));
   }

@@ -13,15 +13,16 @@ export interface BucketCheck {
 }
 
 /**
- * A calendar window: at most `limit` per window of `windowMs`, windows starting at multiples of
- * `windowMs` shifted by `offsetMs` (a day in UTC+8 has `offsetMs` 8 h). A negative `cost` gives back.
+ * A calendar window: at most `limit` per window, the windows given by their edges, ascending ms
+ * since the epoch (window i is [edgesMs[i], edgesMs[i + 1])), since a local day lasts 23, 24 or 25 h.
+ * The store counts in the window that holds its own now (see `windowIndex`): the limiter sends the
+ * days around its now, and the store's clock may be seconds apart. A negative `cost` gives back.
  */
 export interface WindowCheck {
   readonly type: 'window';
   readonly key: string;
   readonly limit: number;
-  readonly windowMs: number;
-  readonly offsetMs: number;
+  readonly edgesMs: readonly number[];
   readonly cost: number;
 }
 
@@ -45,6 +46,15 @@ export interface Reading {
  */
 export interface Store {
   take(checks: readonly Check[]): readonly Reading[] | Promise<readonly Reading[]>;
+  /** The clock the store decides by, when this process knows it: window edges are computed around it. */
+  readonly clock?: () => number;
   /** Where the store keeps the membership ledger; without one the limiter keeps it in memory. */
   readonly membership?: MembershipLedger;
+}
+
+/** The window of `edgesMs` that holds `nowMs`, as the index of its start; the first or last when outside. */
+export function windowIndex(edgesMs: readonly number[], nowMs: number): number {
+  let i = 0;
+  while (i < edgesMs.length - 2 && nowMs >= (edgesMs[i + 1] as number)) i++;
+  return i;
 }

@@ -3,9 +3,10 @@
  * `MemoryStore`, which the shared contract suite holds both to.
  *
  * KEYS: one per check. ARGV[1]: now in ms, or '' to use the server's TIME (so app servers with
- * skewed clocks agree; a given time is for tests with a fake clock). Then five values per check:
- *   bucket: 'b', capacity, intervalMs, 0, cost   (GCRA: the key holds the theoretical arrival time)
- *   window: 'w', limit, windowMs, offsetMs, cost (the key holds '<window end>:<count>')
+ * skewed clocks agree; a given time is for tests with a fake clock). Then per check, by kind:
+ *   bucket: 'b', capacity, intervalMs, cost   (GCRA: the key holds the theoretical arrival time)
+ *   window: 'w', limit, cost, n, edge1 … edgeN (the window holding now, clamped to the first or
+ *           last; the key holds '<window end>:<count>')
  * Reply: four integers per check: allowed (1/0), remaining, resetMs, retryAfterMs.
  * Nothing is written unless every check passes; every written key expires when it stops mattering.
  */
@@ -23,12 +24,13 @@ local function ceilMs(ms) return math.ceil(ms - EPS) end
 local values = redis.call('MGET', unpack(KEYS))
 local results, allPass = {}, true
 
+local a = 2 -- where the next check's arguments start
 for i = 1, #KEYS do
-  local a = 1 + (i - 1) * 5
-  local kind, size, span = ARGV[a + 1], tonumber(ARGV[a + 2]), tonumber(ARGV[a + 3])
-  local offset, cost = tonumber(ARGV[a + 4]), tonumber(ARGV[a + 5])
+  local kind, size = ARGV[a], tonumber(ARGV[a + 1])
   local r = {}
   if kind == 'b' then
+    local span, cost = tonumber(ARGV[a + 2]), tonumber(ARGV[a + 3])
+    a = a + 4
     local base = math.max(tonumber(values[i]) or now, now)
     local tolerance = size * span
     local tat = math.max(base + cost * span, now)
@@ -41,7 +43,11 @@ for i = 1, #KEYS do
       r.left, r.reset, r.retry = r.stayLeft, r.stayReset, tat - now - tolerance
     end
   else
-    local finish = (math.floor((now + offset) / span) + 1) * span - offset
+    local cost, edgeCount = tonumber(ARGV[a + 2]), tonumber(ARGV[a + 3])
+    local e = 2 -- the window ending at edge e holds now (edge e is ARGV[a + 3 + e])
+    while e < edgeCount and now >= tonumber(ARGV[a + 3 + e]) do e = e + 1 end
+    local finish = tonumber(ARGV[a + 3 + e])
+    a = a + 4 + edgeCount
     local used = 0
     if values[i] then
       local savedEnd, savedCount = string.match(values[i], '^([^:]+):(.+)$')

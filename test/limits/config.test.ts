@@ -81,6 +81,7 @@ describe('options are validated once, at start-up', () => {
     expect(limiter.rules('acme#chat').messages).toEqual({
       ratePerSecond: 20,
       messageMaxBytes: 4096,
+      recipientsPerRequestMax: 600,
       dailyPushQuota: null,
     });
     expect(configError({ table: { pro: { users: base.users } } }).message).toBe(
@@ -89,7 +90,7 @@ describe('options are validated once, at start-up', () => {
   });
 });
 
-describe('the quota table (SPEC §1)', () => {
+describe('the quota table', () => {
   it('holds the default figures of both editions', () => {
     const limiter = imRateLimit();
     const community = limiter.rules('acme#chat');
@@ -111,17 +112,23 @@ describe('the quota table (SPEC §1)', () => {
     }
     expect(community.history).toEqual({ ratePerSecond: 1 / 60, burst: 1 });
     expect(enterprise.history).toEqual({ ratePerSecond: 1 / 60, burst: 1 });
-    expect(community.users).toEqual({ ratePerSecond: 10, userIdMaxChars: 64, bulkRegistrationMax: 60 });
-    expect(community.contacts).toEqual({ ratePerSecond: 10, userIdMaxChars: 64 });
+    expect(community.users).toEqual({
+      ratePerSecond: 10,
+      userIdMaxChars: 64,
+      bulkRegistrationMax: 60,
+      idsPerRequestMax: 60,
+    });
+    expect(community.contacts).toEqual({ ratePerSecond: 10, userIdMaxChars: 64, idsPerRequestMax: 60 });
     expect(community.files).toEqual({
       ratePerSecond: 10,
       downloadBytesPerSecond: 512_000,
       clusterDownloadsPerSecond: 300,
     });
-    expect(community.messages).toEqual({ ratePerSecond: 10, messageMaxBytes: 4096, dailyPushQuota: 20_000 });
-    expect(enterprise.messages).toEqual({ ratePerSecond: 30, messageMaxBytes: 4096, dailyPushQuota: null });
-    expect(community.groups).toEqual({ ratePerSecond: 10, maxJoinedPerUser: 500 });
-    expect(enterprise.chatrooms).toEqual({ ratePerSecond: 30, maxJoinedPerUser: 500 });
+    const messages = { messageMaxBytes: 4096, recipientsPerRequestMax: 600 };
+    expect(community.messages).toEqual({ ratePerSecond: 10, ...messages, dailyPushQuota: 20_000 });
+    expect(enterprise.messages).toEqual({ ratePerSecond: 30, ...messages, dailyPushQuota: null });
+    expect(community.groups).toEqual({ ratePerSecond: 10, maxJoinedPerUser: 500, idsPerRequestMax: 60 });
+    expect(enterprise.chatrooms).toEqual({ ratePerSecond: 30, maxJoinedPerUser: 500, idsPerRequestMax: 60 });
   });
 
   it('lays per-app overrides over the edition', () => {
@@ -131,6 +138,7 @@ describe('the quota table (SPEC §1)', () => {
     expect(limiter.rules('acme#chat').messages).toEqual({
       ratePerSecond: 100,
       messageMaxBytes: 4096,
+      recipientsPerRequestMax: 600,
       dailyPushQuota: null,
     });
     expect(limiter.rules('other#app').messages.ratePerSecond).toBe(10);

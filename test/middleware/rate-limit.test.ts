@@ -15,7 +15,7 @@ const sample: Record<Category, { method: 'get' | 'post'; path: (app: string) => 
   messages: {
     method: 'post',
     path: (app) => `/acme/${app}/messages/users`,
-    body: { to: ['bob'], msg: { type: 'txt', msg: 'hi' } },
+    body: { to: ['bob'], type: 'txt', body: { msg: 'hi' } },
   },
   groups: { method: 'get', path: (app) => `/acme/${app}/chatgroups` },
   chatrooms: { method: 'get', path: (app) => `/acme/${app}/chatrooms/42` },
@@ -89,7 +89,7 @@ describe('responses (DESIGN §4)', () => {
     const { app } = clockedApp();
     const sent = await request(app)
       .post('/acme/chat/messages/users')
-      .send({ to: ['a', 'b'], msg: { type: 'txt', msg: 'hi' } });
+      .send({ to: ['a', 'b'], type: 'txt', body: { msg: 'hi' } });
     expect(sent.headers['ratelimit-policy']).toBe('"messages";q=10;w=1, "messages-daily";q=20000;w=86400');
     expect(sent.headers.ratelimit).toBe('"messages";r=9;t=1, "messages-daily";r=19998;t=43200');
     await request(app).get('/acme/chat/chatmessages');

@@ -25,7 +25,7 @@ afterAll(async () => {
 
 function appOn(options: Options = {}) {
   const app = express();
-  app.use(imRateLimit({ store: new RedisStore({ client }), ...options }), (_req, res) => {
+  app.use(express.json(), imRateLimit({ store: new RedisStore({ client }), ...options }), (_req, res) => {
     res.json({ ok: true });
   });
   return app;
@@ -66,7 +66,7 @@ describe('RedisStore behind the middleware', () => {
     const app = appOn();
     await request(app)
       .post('/tagged/app/messages/users')
-      .send({ to: ['a', 'b'], msg: { type: 'txt', msg: 'hi' } });
+      .send({ to: ['a', 'b'], type: 'txt', body: { msg: 'hi' } });
     const keys = (await admin.keys('imrl:{tagged#app}:*')).sort();
     expect(keys).toEqual(['imrl:{tagged#app}:messages:daily', 'imrl:{tagged#app}:messages:rate']);
     for (const key of keys) expect(await admin.pttl(key)).toBeGreaterThan(0);

@@ -1,7 +1,7 @@
 import express from 'express';
 import request from 'supertest';
 import { describe, expect, it } from 'vitest';
-import { imRateLimit, type Options } from '../../src/index.js';
+import { imRateLimit, type Options, type Overrides } from '../../src/index.js';
 import { bothStores } from '../support/stores.js';
 
 const recipients = (n: number, from = 0) => Array.from({ length: n }, (_, i) => `user${from + i}`);
@@ -10,14 +10,20 @@ describe.each(bothStores())('the daily push quota on %s', (_, setup) => {
   /** A limiter on a fresh app of the store under test; `options` may depend on the app's key. */
   const appOn = (options: Options | ((appKey: string) => Options) = {}) => {
     const under = setup();
-    const own = typeof options === 'function' ? options(`acme#${under.app}`) : options;
-    const app = express().use(imRateLimit({ store: under.store, ...own }), (_req, res) => {
+    const appKey = `acme#${under.app}`;
+    const own = typeof options === 'function' ? options(appKey) : options;
+    // Sends of up to 20,000 recipients keep these tests short; the default is 600 a send.
+    const ownOverrides = (own.overrides ?? {}) as Record<string, Overrides>;
+    const messages = { recipientsPerRequestMax: 20_000, ...ownOverrides[appKey]?.messages };
+    const overrides = { ...ownOverrides, [appKey]: { ...ownOverrides[appKey], messages } };
+    const limiter = imRateLimit({ store: under.store, ...own, overrides });
+    const app = express().use(express.json({ limit: '2mb' }), limiter, (_req, res) => {
       res.json({ ok: true });
     });
     const send = (to: string[]) =>
       request(app)
         .post(`/acme/${under.app}/messages/users`)
-        .send({ to, msg: { type: 'txt', msg: 'hi' } });
+        .send({ to, type: 'txt', body: { msg: 'hi' } });
     return { ...under, send };
   };
 
@@ -77,9 +83,74 @@ describe.each(bothStores())('the daily push quota on %s', (_, setup) => {
     expect((await send(['a'])).headers.ratelimit).toBe('"messages";r=9;t=1, "messages-daily";r=19999;t=3600');
   });
 
+  /** A refusal by the daily quota alone (the rate bucket is full), until the local day ends. */
+  const refusedFor = (response: request.Response, seconds: number) => {
+    expect(response.status).toBe(429);
+    expect(response.body.error).toBe('resource_limited');
+    expect(response.headers['retry-after']).toBe(String(seconds));
+    expect(response.headers.ratelimit).toBe(`"messages";r=10;t=0, "messages-daily";r=0;t=${seconds}`);
+  };
+  const at = (iso: string) => Date.parse(iso);
+
+  it('spans the 23-hour day of the change to summer time in Europe/Berlin (2025-03-30)', async () => {
+    const { clock, send } = appOn({ dailyQuota: { timeZone: 'Europe/Berlin' } });
+    clock.nowMs = at('2025-03-29T22:59:59Z'); // 23:59:59 CET on the 29th
+    expect((await send(recipients(20_000))).headers.ratelimit).toBe('"messages";r=9;t=1, "messages-daily";r=0;t=1');
+    clock.nowMs = at('2025-03-30T00:30:00Z'); // the 30th began at 23:00 UTC; it ends at 22:00 UTC
+    const spent = await send(recipients(20_000));
+    expect(spent.status).toBe(200);
+    expect(spent.headers.ratelimit).toBe('"messages";r=9;t=1, "messages-daily";r=0;t=77400');
+    clock.nowMs = at('2025-03-30T00:40:00Z');
+    refusedFor(await send(['one-more']), 76_800);
+    clock.nowMs = at('2025-03-30T01:30:00Z'); // past the change at 01:00 UTC: still the same day
+    refusedFor(await send(['one-more']), 73_800);
+    clock.nowMs = at('2025-03-30T21:59:59Z');
+    refusedFor(await send(['one-more']), 1);
+    clock.nowMs = at('2025-03-30T22:00:00Z'); // midnight CEST: the 31st, 24 h long
+    const nextDay = await send(['one-more']);
+    expect(nextDay.status).toBe(200);
+    expect(nextDay.headers.ratelimit).toBe('"messages";r=9;t=1, "messages-daily";r=19999;t=86400');
+  });
+
+  it('spans the 25-hour day of the change back to winter time in Europe/Berlin (2025-10-26)', async () => {
+    const { clock, send } = appOn({ dailyQuota: { timeZone: 'Europe/Berlin' } });
+    clock.nowMs = at('2025-10-25T22:00:00Z'); // midnight CEST: the 26th, until 23:00 UTC on the 26th
+    const spent = await send(recipients(20_000));
+    expect(spent.status).toBe(200);
+    expect(spent.headers.ratelimit).toBe('"messages";r=9;t=1, "messages-daily";r=0;t=90000');
+    clock.nowMs = at('2025-10-26T00:30:00Z');
+    refusedFor(await send(['one-more']), 81_000);
+    clock.nowMs = at('2025-10-26T01:30:00Z'); // past the change at 01:00 UTC
+    refusedFor(await send(['one-more']), 77_400);
+    clock.nowMs = at('2025-10-26T22:00:00Z'); // 23:00 CET: an hour of the 26th still to go
+    refusedFor(await send(['one-more']), 3600);
+    clock.nowMs = at('2025-10-26T22:59:59Z');
+    refusedFor(await send(['one-more']), 1);
+    clock.nowMs = at('2025-10-26T23:00:00Z'); // midnight CET: the 27th
+    const nextDay = await send(['one-more']);
+    expect(nextDay.status).toBe(200);
+    expect(nextDay.headers.ratelimit).toBe('"messages";r=9;t=1, "messages-daily";r=19999;t=86400');
+  });
+
+  it('starts a day whose midnight was skipped at the end of the gap (America/Santiago, 2025-09-07)', async () => {
+    const { clock, send } = appOn({ dailyQuota: { timeZone: 'America/Santiago' } });
+    clock.nowMs = at('2025-09-07T03:59:59Z'); // 23:59:59 −04 on the 6th; the next second is 01:00 −03
+    expect((await send(recipients(20_000))).headers.ratelimit).toBe('"messages";r=9;t=1, "messages-daily";r=0;t=1');
+    clock.nowMs = at('2025-09-07T04:00:00Z'); // the 7th: 23 h, to midnight −03
+    const spent = await send(recipients(20_000));
+    expect(spent.status).toBe(200);
+    expect(spent.headers.ratelimit).toBe('"messages";r=9;t=1, "messages-daily";r=0;t=82800');
+    clock.nowMs = at('2025-09-08T02:59:59Z');
+    refusedFor(await send(['one-more']), 1);
+    clock.nowMs = at('2025-09-08T03:00:00Z');
+    const nextDay = await send(['one-more']);
+    expect(nextDay.status).toBe(200);
+    expect(nextDay.headers.ratelimit).toBe('"messages";r=9;t=1, "messages-daily";r=19999;t=86400');
+  });
+
   it('has no daily quota in the enterprise edition unless one is configured', async () => {
     const { send } = appOn({ edition: 'enterprise' });
-    const response = await send(recipients(30_000));
+    const response = await send(recipients(20_000));
     expect(response.status).toBe(200);
     expect(response.headers['ratelimit-policy']).toBe('"messages";q=30;w=1');
     const configured = appOn((appKey) => ({

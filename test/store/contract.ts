@@ -20,21 +20,25 @@ export function storeContract(name: string, makeStore: (clock: () => number) => 
         intervalMs: 1000 / perSecond,
         cost,
       });
-      const window = (limit: number, windowMs: number, cost = 1, offsetMs = 0, key = 'w'): WindowCheck => ({
+      const window = (limit: number, edgesMs: readonly number[], cost = 1, key = 'w'): WindowCheck => ({
         type: 'window',
         key: `t:{${id}}:${key}`,
         limit,
-        windowMs,
-        offsetMs,
+        edgesMs,
         cost,
       });
+      /** The edges of windows of `spanMs` shifted by `offsetMs` around `atMs`, as the limiter sends them. */
+      const every = (spanMs: number, offsetMs = 0, atMs = clock.nowMs): number[] => {
+        const index = Math.floor((atMs + offsetMs) / spanMs);
+        return [-1, 0, 1, 2].map((k) => (index + k) * spanMs - offsetMs);
+      };
       const take = async (...checks: Check[]): Promise<readonly Reading[]> => store.take(checks);
       const admitted = async (times: number, ...checks: Check[]): Promise<number> => {
         let count = 0;
         for (let i = 0; i < times; i++) if ((await take(...checks)).every((r) => r.allowed)) count++;
         return count;
       };
-      return { clock, bucket, window, take, admitted };
+      return { clock, bucket, window, every, take, admitted };
     };
 
     it('admits a full bucket, then refuses with the wait until the next token', async () => {
@@ -83,59 +87,122 @@ export function storeContract(name: string, makeStore: (clock: () => number) => 
     });
 
     it('decides several checks all or nothing', async () => {
-      const { bucket, window, take } = setup();
+      const { bucket, window, every, take } = setup();
       for (let i = 0; i < 3; i++)
-        expect((await take(bucket(5, 1), window(3, 60_000))).map((r) => r.allowed)).toEqual([true, true]);
-      const refused = await take(bucket(5, 1), window(3, 60_000));
+        expect((await take(bucket(5, 1), window(3, every(60_000)))).map((r) => r.allowed)).toEqual([true, true]);
+      const refused = await take(bucket(5, 1), window(3, every(60_000)));
       expect(refused.map((r) => r.allowed)).toEqual([true, false]);
       expect(refused[0]).toMatchObject({ remaining: 2 }); // the bucket reads as it stayed
       expect((await take(bucket(5, 1)))[0]).toMatchObject({ allowed: true, remaining: 1 });
       // and the other way round: a refusing bucket leaves the window alone
-      expect((await take(bucket(5, 1, 3), window(10, 60_000, 1, 0, 'w2'))).map((r) => r.allowed)).toEqual([
+      expect((await take(bucket(5, 1, 3), window(10, every(60_000), 1, 'w2'))).map((r) => r.allowed)).toEqual([
         false,
         true,
       ]);
-      expect((await take(window(10, 60_000, 1, 0, 'w2')))[0]).toMatchObject({ allowed: true, remaining: 9 });
+      expect((await take(window(10, every(60_000), 1, 'w2')))[0]).toMatchObject({ allowed: true, remaining: 9 });
     });
 
     it('counts calendar windows and starts afresh when one rolls over', async () => {
-      const { clock, window, take, admitted } = setup();
+      const { clock, window, every, take, admitted } = setup();
       clock.nowMs = Date.UTC(2026, 10, 28, 23, 59, 0);
-      expect(await take(window(3, 86_400_000, 2))).toEqual([
+      const day = every(86_400_000);
+      expect(await take(window(3, day, 2))).toEqual([
         { allowed: true, remaining: 1, resetMs: 60_000, retryAfterMs: 0 },
       ]);
-      expect(await take(window(3, 86_400_000, 2))).toEqual([
+      expect(await take(window(3, day, 2))).toEqual([
         { allowed: false, remaining: 1, resetMs: 60_000, retryAfterMs: 60_000 },
       ]);
-      expect(await admitted(3, window(3, 86_400_000))).toBe(1);
-      clock.advance(60_000);
-      expect(await admitted(5, window(3, 86_400_000))).toBe(3);
+      expect(await admitted(3, window(3, day))).toBe(1);
+      clock.advance(60_000); // the same edges: the store moves on to the next window by itself
+      expect(await take(window(3, day))).toEqual([
+        { allowed: true, remaining: 2, resetMs: 86_400_000, retryAfterMs: 0 },
+      ]);
+      expect(await admitted(5, window(3, every(86_400_000)))).toBe(2);
     });
 
-    it('shifts windows by their offset (a day in UTC+8 ends at 16:00 UTC)', async () => {
-      const { clock, window, take } = setup();
+    it('shifts windows by their edges (a day in UTC+8 ends at 16:00 UTC)', async () => {
+      const { clock, window, every, take } = setup();
       const eightHours = 8 * 3_600_000;
       clock.nowMs = Date.UTC(2026, 10, 28, 15, 0, 0);
-      expect((await take(window(1, 86_400_000, 1, eightHours)))[0]).toMatchObject({
-        allowed: true,
-        resetMs: 3_600_000,
-      });
-      expect((await take(window(1, 86_400_000, 1, eightHours)))[0]?.allowed).toBe(false);
+      const days = every(86_400_000, eightHours);
+      expect((await take(window(1, days)))[0]).toMatchObject({ allowed: true, resetMs: 3_600_000 });
+      expect((await take(window(1, days)))[0]?.allowed).toBe(false);
       clock.advance(3_600_000);
-      expect((await take(window(1, 86_400_000, 1, eightHours)))[0]).toMatchObject({
-        allowed: true,
-        resetMs: 86_400_000,
-      });
+      expect((await take(window(1, days)))[0]).toMatchObject({ allowed: true, resetMs: 86_400_000 });
+    });
+
+    it('counts windows of uneven length: a 23-hour day, then a 25-hour one', async () => {
+      const { clock, window, take } = setup();
+      const hour = 3_600_000;
+      const start = Date.UTC(2026, 10, 28);
+      const edges = [start, start + 24 * hour, start + 47 * hour, start + 72 * hour];
+      clock.nowMs = start + 24 * hour;
+      expect(await take(window(2, edges, 2))).toEqual([
+        { allowed: true, remaining: 0, resetMs: 23 * hour, retryAfterMs: 0 },
+      ]);
+      clock.advance(23 * hour - 1);
+      expect(await take(window(2, edges))).toEqual([{ allowed: false, remaining: 0, resetMs: 1, retryAfterMs: 1 }]);
+      clock.advance(1);
+      expect(await take(window(2, edges, 2))).toEqual([
+        { allowed: true, remaining: 0, resetMs: 25 * hour, retryAfterMs: 0 },
+      ]);
+      clock.advance(25 * hour - 1000);
+      expect(await take(window(2, edges))).toEqual([
+        { allowed: false, remaining: 0, resetMs: 1000, retryAfterMs: 1000 },
+      ]);
+    });
+
+    it("picks the window by its own clock when the limiter's is a few seconds off", async () => {
+      const { clock, window, every, take } = setup();
+      const midnight = Date.UTC(2026, 10, 29);
+      // the limiter, 5 s ahead, already sends the days around the 29th; the store is still on the 28th
+      clock.nowMs = midnight - 2000;
+      expect(await take(window(3, every(86_400_000, 0, midnight + 3000), 3))).toEqual([
+        { allowed: true, remaining: 0, resetMs: 2000, retryAfterMs: 0 },
+      ]);
+      clock.advance(1000);
+      expect(await take(window(3, every(86_400_000, 0, midnight + 4000)))).toEqual([
+        { allowed: false, remaining: 0, resetMs: 1000, retryAfterMs: 1000 },
+      ]);
+      // past midnight by the store's clock, while the limiter, 5 s behind, still sends the 28th's days
+      clock.nowMs = midnight + 2000;
+      expect(await take(window(3, every(86_400_000, 0, midnight - 3000)))).toEqual([
+        { allowed: true, remaining: 2, resetMs: 86_398_000, retryAfterMs: 0 },
+      ]);
+      expect(await take(window(3, every(86_400_000, 0, midnight + 2000)))).toEqual([
+        { allowed: true, remaining: 1, resetMs: 86_398_000, retryAfterMs: 0 },
+      ]);
+    });
+
+    it('reads windows of any number of edges among other checks', async () => {
+      const { clock, bucket, window, take } = setup();
+      const now = clock.nowMs;
+      const long = [now - 3000, now - 2000, now - 1000, now + 4000, now + 9000];
+      expect(
+        await take(window(2, [now - 1000, now + 1000], 1, 'short'), bucket(5, 1), window(3, long, 2, 'long')),
+      ).toEqual([
+        { allowed: true, remaining: 1, resetMs: 1000, retryAfterMs: 0 },
+        { allowed: true, remaining: 4, resetMs: 1000, retryAfterMs: 0 },
+        { allowed: true, remaining: 1, resetMs: 4000, retryAfterMs: 0 },
+      ]);
+    });
+
+    it('counts in the first window when its clock lies before the edges', async () => {
+      const { clock, window, take } = setup();
+      const edges = [clock.nowMs + 1000, clock.nowMs + 2000, clock.nowMs + 3000];
+      expect(await take(window(5, edges))).toEqual([{ allowed: true, remaining: 4, resetMs: 2000, retryAfterMs: 0 }]);
+      clock.advance(1500);
+      expect(await take(window(5, edges))).toEqual([{ allowed: true, remaining: 3, resetMs: 500, retryAfterMs: 0 }]);
     });
 
     it('gives tokens back with a negative cost, never past capacity', async () => {
-      const { bucket, window, take, admitted } = setup();
+      const { bucket, window, every, take, admitted } = setup();
       expect(await admitted(5, bucket(3, 1))).toBe(3);
       expect((await take(bucket(3, 1, -1)))[0]).toMatchObject({ allowed: true, remaining: 1 });
       expect((await take(bucket(3, 1, -10)))[0]).toMatchObject({ allowed: true, remaining: 3 });
       expect(await admitted(5, bucket(3, 1))).toBe(3);
-      expect(await admitted(3, window(2, 60_000))).toBe(2);
-      expect((await take(window(2, 60_000, -1)))[0]).toMatchObject({ allowed: true, remaining: 1 });
+      expect(await admitted(3, window(2, every(60_000)))).toBe(2);
+      expect((await take(window(2, every(60_000), -1)))[0]).toMatchObject({ allowed: true, remaining: 1 });
     });
 
     it('keeps keys apart', async () => {

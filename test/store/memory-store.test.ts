@@ -20,6 +20,12 @@ describe('MemoryStore', () => {
     expect(Array.isArray(result)).toBe(true);
   });
 
+  it('exposes the clock it decides by, for the limiter to compute window edges around', () => {
+    const clock = new FakeClock();
+    expect(new MemoryStore({ clock: clock.now }).clock).toBe(clock.now);
+    expect(new MemoryStore().clock).toBe(Date.now);
+  });
+
   it('never admits more than N + N·T in T seconds from a full bucket', () => {
     fc.assert(
       fc.property(
@@ -49,7 +55,7 @@ describe('MemoryStore', () => {
     const clock = new FakeClock(0);
     const store = new MemoryStore({ clock: clock.now, sweepIntervalMs: 5_000 });
     for (let i = 0; i < 1000; i++) store.take([bucket(`app${i}`)]);
-    store.take([{ type: 'window', key: 'day', limit: 5, windowMs: 86_400_000, offsetMs: 0, cost: 1 }]);
+    store.take([{ type: 'window', key: 'day', limit: 5, edgesMs: [-86_400_000, 0, 86_400_000], cost: 1 }]);
     expect(store.size).toBe(1001);
     clock.advance(4_999); // the buckets refilled 100 ms after their take, but no sweep is due yet
     store.take([bucket('app0')]);

@@ -3,7 +3,8 @@ import { Redis } from 'ioredis';
 import { RateLimiterMemory, RateLimiterRedis } from 'rate-limiter-flexible';
 import request from 'supertest';
 import { describe, expect, it } from 'vitest';
-import { type Check, imRateLimit, RateLimiterFlexibleStore, StoreError } from '../../src/index.js';
+import { type Check, type FlexiblePolicy, imRateLimit, RateLimiterFlexibleStore, StoreError } from '../../src/index.js';
+import { dayEdgesMs } from '../../src/limits/calendar.js';
 import { singleClient } from '../support/clients.js';
 import { freePort } from '../support/redis.js';
 
@@ -24,8 +25,7 @@ describe.each(Object.entries(backends))('RateLimiterFlexibleStore over %s', (_, 
     type: 'window',
     key,
     limit: 3,
-    windowMs: 86_400_000,
-    offsetMs: 0,
+    edgesMs: dayEdgesMs('UTC', Date.now()),
     cost,
   });
 
@@ -73,4 +73,21 @@ it('turns a backend failure into a StoreError', async () => {
     store.take([{ type: 'bucket', key: 'k', capacity: 1, intervalMs: 1000, cost: 1 }]),
   ).rejects.toBeInstanceOf(StoreError);
   down.disconnect();
+});
+
+it("takes a calendar window as a fixed one of the current window's length: a 23-hour day is 82,800 s", async () => {
+  const policies: FlexiblePolicy[] = [];
+  const store = new RateLimiterFlexibleStore({
+    create: (policy) => {
+      policies.push(policy);
+      return new RateLimiterMemory(policy);
+    },
+  });
+  const hour = 3_600_000;
+  const now = Date.now();
+  const edgesMs = [now - 25 * hour, now - hour, now + 22 * hour, now + 47 * hour];
+  const day: Check = { type: 'window', key: 'short-day', limit: 3, edgesMs, cost: 2 };
+  expect((await store.take([day]))[0]).toMatchObject({ allowed: true, remaining: 1 });
+  expect((await store.take([day]))[0]).toMatchObject({ allowed: false, remaining: 1 });
+  expect(policies.map(({ points, duration }) => [points, duration])).toEqual([[3, 82_800]]);
 });

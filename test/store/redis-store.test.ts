@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { RedisStore, StoreError } from '../../src/index.js';
+import { dayEdgesMs } from '../../src/limits/calendar.js';
 import { parseReply } from '../../src/store/redis-store.js';
 import { clusterClient, singleClient } from '../support/clients.js';
 import { storeContract } from './contract.js';
@@ -17,7 +18,7 @@ describe('RedisStore', () => {
     const day = `t:{ttl-${Date.now()}}:d`;
     const readings = await store.take([
       { type: 'bucket', key, capacity: 10, intervalMs: 100, cost: 3 },
-      { type: 'window', key: day, limit: 5, windowMs: 86_400_000, offsetMs: 0, cost: 1 },
+      { type: 'window', key: day, limit: 5, edgesMs: dayEdgesMs('UTC', Date.now()), cost: 1 },
     ]);
     expect(readings.map((r) => [r.allowed, r.remaining])).toEqual([
       [true, 7],
@@ -29,6 +30,12 @@ describe('RedisStore', () => {
     expect(bucketTtl).toBeGreaterThan(0);
     expect(bucketTtl).toBeLessThanOrEqual(300); // three tokens' worth of refill
     expect(await single.pttl(day)).toBeLessThanOrEqual(endOfDay - Number(seconds) * 1000);
+  });
+
+  it('exposes a clock only when given one: otherwise Redis TIME decides, which this process cannot read', () => {
+    const clock = () => 0;
+    expect(new RedisStore({ client: single, clock }).clock).toBe(clock);
+    expect(new RedisStore({ client: single }).clock).toBeUndefined();
   });
 
   it('sends the script again after SCRIPT FLUSH, and only then', async () => {
