@@ -1,6 +1,6 @@
 import { StoreError } from '../errors.js';
 import { joinedKey, membersKey } from './keys.js';
-import { LuaScript, type RedisClient, redisError } from './lua-script.js';
+import { LuaScript, type RedisClient } from './lua-script.js';
 import type { MembershipLedger, Reservation } from './membership.js';
 
 /**
@@ -42,9 +42,17 @@ if redis.call('EXISTS', KEYS[1]) == 1 then
 end
 `);
 
-/** KEYS[1]: the group's members, KEYS[2..]: their joined sets. ARGV[1]: group. */
+/**
+ * KEYS[1]: the group's members. ARGV[1]: group, ARGV[2]: the prefix of every member's joined set.
+ * Reads the members itself, so no call carries a list as long as a group, and a join cannot slip in
+ * between reading and removing. Each member's key is built as `joinedKey` builds it (same escaping);
+ * they share KEYS[1]'s hash tag, so on a Cluster they live on its node.
+ */
 const dissolveScript = new LuaScript(`
-for i = 2, #KEYS do redis.call('SREM', KEYS[i], ARGV[1]) end
+local function escape(c) return string.format('%%%02X', string.byte(c)) end
+for _, user in ipairs(redis.call('SMEMBERS', KEYS[1])) do
+  redis.call('SREM', ARGV[2] .. string.gsub(user, '[%%{}#:]', escape), ARGV[1])
+end
 redis.call('DEL', KEYS[1])
 `);
 
@@ -79,13 +87,6 @@ export class RedisLedger implements MembershipLedger {
   }
 
   async dissolve(space: string, group: string): Promise<void> {
-    let members: string[];
-    try {
-      members = await this.client.smembers(membersKey(space, group));
-    } catch (error) {
-      throw redisError(error);
-    }
-    const keys = [membersKey(space, group), ...members.map((user) => joinedKey(space, user))];
-    await dissolveScript.run(this.client, keys, [group]);
+    await dissolveScript.run(this.client, [membersKey(space, group)], [group, joinedKey(space, '')]);
   }
 }

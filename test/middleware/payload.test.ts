@@ -121,6 +121,76 @@ describe.each([
     ).toBe(400);
   });
 
+  it('bounds every list it reads before any store work, and refuses lists of the wrong type', async () => {
+    const { app, store } = clockedApp({ jsonFirst, edition: 'enterprise' });
+    const ids = (n: number) => Array.from({ length: n }, (_, i) => `u${i}`);
+    const cases: Array<[string, string, unknown, string]> = [
+      [
+        'post',
+        '/acme/chat/chatgroups/42/users',
+        { usernames: ids(61) },
+        'usernames accepts at most 60 user IDs, got 61',
+      ],
+      ['post', '/acme/chat/chatrooms/42/users', { usernames: 'bob' }, 'usernames must be a list of user IDs'],
+      [
+        'post',
+        '/acme/chat/chatgroups',
+        { owner: 'o', members: ids(61) },
+        'members accepts at most 60 user IDs, got 61',
+      ],
+      ['post', '/acme/chat/chatgroups', { owner: 'o', members: [1, 2] }, 'members must be a list of user IDs'],
+      ['post', '/acme/chat/chatgroups', { owner: ['o'], members: [] }, 'owner must be a user ID'],
+      [
+        'delete',
+        `/acme/chat/chatgroups/42/users/${ids(61).join(',')}`,
+        undefined,
+        'username accepts at most 60 user IDs, got 61',
+      ],
+      [
+        'post',
+        '/acme/chat/chatgroups/42/users',
+        { usernames: [id(65)] },
+        `username ${id(65)} is longer than 64 characters`,
+      ],
+      [
+        'post',
+        '/acme/chat/users/batch/status',
+        { usernames: ids(61) },
+        'usernames accepts at most 60 user IDs, got 61',
+      ],
+      ['post', '/acme/chat/messages/users', { to: ids(601), body: {} }, 'to accepts at most 600 recipients, got 601'],
+      ['post', '/acme/chat/messages', { target: { length: 5 }, msg: {} }, 'target must be a list of IDs'],
+    ];
+    for (const [method, path, body, description] of cases) {
+      const refused = await request(app)
+        [method as 'post'](path)
+        .send(body as object);
+      expect(refused.status, path).toBe(400);
+      expect(errorOf(refused.text).error_description, path).toBe(description);
+    }
+    expect(store.size).toBe(0); // no bucket was touched
+    expect(
+      (
+        await request(app)
+          .post('/acme/chat/chatgroups/42/users')
+          .send({ usernames: ids(60) })
+      ).status,
+    ).toBe(200);
+  });
+
+  it('counts against the daily quota the recipients of the field the route reads', async () => {
+    const { app } = clockedApp({ jsonFirst });
+    const legacy = await request(app)
+      .post('/acme/chat/messages')
+      .send({ target_type: 'users', target: Array.from({ length: 100 }, (_, i) => `u${i}`), msg: {} });
+    expect(legacy.headers.ratelimit).toBe('"messages";r=9;t=1, "messages-daily";r=19900;t=43200');
+    const both = await request(app)
+      .post('/acme/chat/messages')
+      .send({ target: ['a', 'b'], to: [], msg: {} });
+    expect(both.status).toBe(400);
+    expect(errorOf(both.text).error_description).toBe('to is not read by this route: it reads target and msg');
+  });
+
   it('refuses a too-large payload without taking a rate token', async () => {
     const { app } = clockedApp({ jsonFirst });
     for (let i = 0; i < 5; i++)
