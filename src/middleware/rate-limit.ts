@@ -53,8 +53,8 @@ export function imRateLimit(options: Options = {}): ImRateLimit {
 
   /**
    * Every path ends in exactly one of: an answer, `next()`, `next(err)`, or nothing at all when the
-   * response was answered by someone else meanwhile (a timeout middleware). What it returns when
-   * asynchronous never rejects.
+   * response was answered by someone else meanwhile (a timeout middleware) or its client has gone.
+   * What it returns when asynchronous never rejects.
    */
   const run = (match: RouteMatch, req: Request, res: Response, next: NextFunction): undefined | Promise<void> => {
     (req as Counted)[counted] = true;
@@ -110,8 +110,8 @@ export function imRateLimit(options: Options = {}): ImRateLimit {
   };
 
   const proceed = (outcome: Outcome, res: Response, next: NextFunction): undefined => {
-    if (res.headersSent) {
-      abandon(outcome); // answered meanwhile: neither answer again nor run the handler
+    if (res.headersSent || res.destroyed || res.socket?.destroyed) {
+      abandon(outcome); // answered meanwhile, or the client is gone: neither answer nor run the handler
       return;
     }
     try {
