@@ -113,8 +113,13 @@ export function jsonBytes(value: unknown): number {
 const isSkipped = (value: unknown): boolean =>
   value === undefined || typeof value === 'function' || typeof value === 'symbol';
 
+/** What JSON escapes, and surrogates (a lone one is escaped): the rest is its UTF-8 as it is. */
+// biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are what JSON escapes
+const escaped = /["\\\u0000-\u001f\ud800-\udfff]/;
+
 /** Bytes of a string as JSON: quotes, escapes (`\n`, `\u0001`, lone surrogates) and UTF-8. */
 function stringBytes(text: string): number {
+  if (!escaped.test(text)) return Buffer.byteLength(text, 'utf8') + 2;
   let bytes = 2;
   for (let i = 0; i < text.length; i++) {
     const code = text.charCodeAt(i);
