@@ -4,8 +4,52 @@ import { type AppState, newId, newUuid, type Room, setOf, stateOf } from './im-s
 
 type Handler = (req: Request, res: Response, state: AppState) => unknown;
 const p = (req: Request, name: string): string => String(req.params[name]);
-const list = (value: unknown): string[] =>
-  Array.isArray(value) ? value.map(String) : value === undefined ? [] : [String(value)];
+
+/** A request body the demo cannot take: answered 400 `illegal_argument` by `checked`. */
+class BadRequest extends Error {}
+
+/** A name from the body as text; an object or a list where a name belongs is the client's mistake. */
+const text = (value: unknown, name: string): string => {
+  if (typeof value === 'object' && value !== null) throw new BadRequest(`${name} must be a string`);
+  return String(value);
+};
+const list = (value: unknown, name: string): string[] =>
+  Array.isArray(value) ? value.map((item) => text(item, name)) : value === undefined ? [] : [text(value, name)];
+
+/** Deeper JSON than this is refused: echoing it back (`JSON.stringify` recurses) would overflow the stack. */
+const MAX_DEPTH = 64;
+
+/** `value`, once it is known to nest no deeper than `MAX_DEPTH`; walked without recursion. */
+function shallow<T>(value: T): T {
+  const pending: Array<[unknown, number]> = [[value, 0]];
+  for (let next = pending.pop(); next !== undefined; next = pending.pop()) {
+    const [item, depth] = next;
+    if (typeof item !== 'object' || item === null || Buffer.isBuffer(item)) continue;
+    if (depth === MAX_DEPTH) throw new BadRequest(`request body nests deeper than ${MAX_DEPTH} levels`);
+    for (const child of Object.values(item)) pending.push([child, depth + 1]);
+  }
+  return value;
+}
+
+/** Answers the `BadRequest` a handler throws with a 400 in the IM REST API's error shape. */
+const checked =
+  (handler: Handler): Handler =>
+  (req, res, state) => {
+    try {
+      return handler(req, res, state);
+    } catch (error) {
+      if (!(error instanceof BadRequest)) throw error;
+      res.status(400).json({
+        error: 'illegal_argument',
+        exception: 'IllegalArgumentException',
+        timestamp: Date.now(),
+        duration: 0,
+        error_description: error.message,
+      });
+    }
+  };
+const checkedAll = (table: Record<string, Handler>): Record<string, Handler> =>
+  Object.fromEntries(Object.entries(table).map(([route, handler]) => [route, checked(handler)]));
 
 /** The IM REST API's answer envelope. */
 function reply(
@@ -50,12 +94,12 @@ const userEntity = (u: AppState['users'] extends Map<string, infer U> ? U : neve
 
 function createRoom(rooms: Map<string, Room>, body: Record<string, unknown>): Room {
   const id = newId();
-  const owner = String(body.owner ?? 'admin');
+  const owner = text(body.owner ?? 'admin', 'owner');
   const room: Room = {
     id,
-    name: String(body.groupname ?? body.name ?? id),
+    name: text(body.groupname ?? body.name ?? id, 'groupname'),
     owner,
-    members: new Set([owner, ...list(body.members)]),
+    members: new Set([owner, ...list(body.members, 'members')]),
     created: Date.now(),
   };
   rooms.set(id, room);
@@ -108,7 +152,7 @@ function roomHandlers(
     [`POST ${kind}/{${idName}}/users`]: (req, res, s) => {
       const room = pick(s).get(p(req, idName));
       if (room === undefined) return notFound(req, res, `${kind} ${p(req, idName)}`);
-      const added = list(req.body?.usernames);
+      const added = list(req.body?.usernames, 'usernames');
       for (const user of added) room.members.add(user);
       reply(req, res, { data: { newmembers: added, action: 'add_member', [idKey]: room.id } });
     },
@@ -131,36 +175,39 @@ function roomHandlers(
   };
 }
 
-const sendMessage: Handler = (req, res, s) => {
-  const to = list(req.body?.to ?? req.body?.target);
+const sendMessage: Handler = checked((req, res, s) => {
+  const to = list(req.body?.to ?? req.body?.target, 'to');
+  const from = text(req.body?.from ?? 'admin', 'from');
+  const type = text(req.body?.type ?? req.body?.msg?.type ?? 'txt', 'type');
   const ids: Record<string, string> = {};
   for (const target of to) {
     const id = newId();
     ids[target] = id;
     s.messages.push({
       id,
-      from: String(req.body?.from ?? 'admin'),
+      from,
       to: [target],
-      type: String(req.body?.type ?? req.body?.msg?.type ?? 'txt'),
+      type,
       at: Date.now(),
     });
   }
   reply(req, res, { data: ids });
-};
+});
 
-const handlers: Record<string, Handler> = {
+const handlers: Record<string, Handler> = checkedAll({
   'POST users': (req, res, s) => {
-    const created = (Array.isArray(req.body) ? req.body : [req.body ?? {}]).map((u: Record<string, unknown>) => {
-      const user = {
-        username: String(u.username),
+    const users = (Array.isArray(req.body) ? req.body : [req.body ?? {}]).map((u: unknown) => {
+      if (typeof u !== 'object' || u === null) throw new BadRequest('each user must be an object');
+      const { username, nickname } = u as Record<string, unknown>;
+      return {
+        username: text(username, 'username'),
         created: Date.now(),
         activated: true,
-        ...(u.nickname ? { nickname: String(u.nickname) } : {}),
+        ...(nickname ? { nickname: text(nickname, 'nickname') } : {}),
       };
-      s.users.set(user.username, user);
-      return userEntity(user);
     });
-    reply(req, res, { entities: created });
+    for (const user of users) s.users.set(user.username, user); // all or none, once every user is valid
+    reply(req, res, { entities: users.map(userEntity) });
   },
   'GET users': (req, res, s) =>
     reply(req, res, { entities: [...s.users.values()].slice(0, Number(req.query.limit ?? 10)).map(userEntity) }),
@@ -188,7 +235,7 @@ const handlers: Record<string, Handler> = {
   'GET users/{username}/contacts/users': (req, res, s) =>
     reply(req, res, { data: [...setOf(s.friends, p(req, 'username'))] }),
   'POST users/{username}/blocks/users': (req, res, s) => {
-    const blocked = list(req.body?.usernames);
+    const blocked = list(req.body?.usernames, 'usernames');
     for (const user of blocked) setOf(s.blocks, p(req, 'username')).add(user);
     reply(req, res, { data: blocked });
   },
@@ -204,7 +251,7 @@ const handlers: Record<string, Handler> = {
     }),
   'POST chatfiles': (req, res, s) => {
     const uuid = newUuid();
-    const bytes = Buffer.isBuffer(req.body) ? req.body : Buffer.from(JSON.stringify(req.body ?? ''));
+    const bytes = Buffer.isBuffer(req.body) ? req.body : Buffer.from(JSON.stringify(shallow(req.body) ?? ''));
     s.files.set(uuid, { bytes, type: String(req.headers['content-type'] ?? 'application/octet-stream') });
     reply(req, res, {
       entities: [{ uuid, type: 'chatfile', 'share-secret': newUuid().slice(0, 12), size: bytes.length }],
@@ -217,19 +264,19 @@ const handlers: Record<string, Handler> = {
   },
   ...roomHandlers('chatgroups', 'group_id', (s) => s.groups),
   ...roomHandlers('chatrooms', 'chatroom_id', (s) => s.rooms),
-};
+});
 
 /** Any other catalog route: a plausible success that echoes what it was asked. */
-const generic: Handler = (req, res) => {
+const generic: Handler = checked((req, res) => {
   const { org: _org, app: _app, ...params } = req.params as Record<string, string>;
   reply(req, res, {
     data: {
       result: true,
       ...params,
-      ...(typeof req.body === 'object' && req.body !== null && !Array.isArray(req.body) ? req.body : {}),
+      ...(typeof req.body === 'object' && req.body !== null && !Array.isArray(req.body) ? shallow(req.body) : {}),
     },
   });
-};
+});
 
 /**
  * The demo IM REST server: every route of `routes.json` behind the limiter, answered from memory.
