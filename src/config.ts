@@ -4,23 +4,22 @@ import { ConfigError } from './errors.js';
 import { canonicalAppKey, type NameCase } from './limits/app-key.js';
 import {
   type Category,
-  type CategoryRules,
   categories,
   categoryRuleSchemas,
   defaultTable,
+  type Overrides,
   type QuotaTable,
   tableSchema,
 } from './limits/table.js';
-import type { MembershipSource } from './store/membership.js';
+import type { MembershipLedger, MembershipSource } from './membership/ledger.js';
 import { MemoryStore } from './store/memory-store.js';
 import type { Store } from './store/store.js';
 
 /** An edition is a name in the quota table: `community` and `enterprise` in the default one. */
 export type Edition = string;
 export type EditionResolver = (appKey: string, req: Request) => Edition | Promise<Edition>;
-/** Per-app overrides of any figure, by category: `{ messages: { ratePerSecond: 100 } }`. */
-export type Overrides = { readonly [C in Category]?: Partial<CategoryRules<C>> | undefined };
 export type HeaderStyle = 'draft' | 'legacy' | false;
+export type { Overrides };
 export type StoreErrorPolicy = 'fallback' | 'allow' | 'deny';
 
 export interface Logger {
@@ -60,6 +59,13 @@ const optionsSchema = z.strictObject({
     .default('fallback'),
   /** A store call slower than this counts as a failure. */
   storeTimeoutMs: positiveInt().default(50),
+  /**
+   * How many processes share the store: while it is down, each one's fallback buckets hold this
+   * share of every figure, so that together they admit no more than the limit.
+   */
+  fallbackProcesses: positiveInt().default(1),
+  /** An edition resolver that has not answered in this long has failed. */
+  resolverTimeoutMs: positiveInt().default(1000),
   keyPrefix: z
     .string()
     .regex(/^[^{}:]+$/, 'must be a non-empty string without {, } or :')
@@ -72,15 +78,19 @@ const optionsSchema = z.strictObject({
       countBy: z.enum(['recipient', 'call'], { error: "must be 'recipient' or 'call'" }).default('recipient'),
     })
     .default({ timeZone: 'UTC', countBy: 'recipient' }),
-  /** Who counts memberships: the IM server's own `count()`, the built-in ledger (default), or `false` (no caps). */
+  /**
+   * Who counts memberships: the built-in ledger (default), the IM server's own `count()`, a ledger of
+   * your own, or `false` (no caps).
+   */
   membership: z
     .union(
       [
         z.custom<MembershipSource>((value) => typeof (value as MembershipSource | undefined)?.count === 'function'),
+        z.custom<MembershipLedger>((value) => typeof (value as MembershipLedger | undefined)?.reserve === 'function'),
         z.literal('ledger'),
         z.literal(false),
       ],
-      { error: "must be a membership source (an object with count()), 'ledger' or false" },
+      { error: "must be a membership source (an object with count()), a ledger, 'ledger' or false" },
     )
     .default('ledger'),
   /**

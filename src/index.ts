@@ -1,23 +1,14 @@
 export type {
-  Config,
   Edition,
   EditionResolver,
   HeaderStyle,
   Logger,
   Options,
-  Overrides,
   StoreErrorPolicy,
 } from './config.js';
 export { ConfigError, type ErrorCode, ImRateLimitError, StoreError } from './errors.js';
-export type { Outcome as Decision } from './limiter.js';
 export { appKeyOf, type NameCase } from './limits/app-key.js';
-export {
-  type Classifier,
-  type ClassifierOptions,
-  classify,
-  compileClassifier,
-  type RouteMatch,
-} from './limits/classify.js';
+export { classify, type RouteMatch } from './limits/classify.js';
 export {
   type MembershipEffect,
   type MembershipKind,
@@ -32,10 +23,11 @@ export {
   categories,
   defaultTable,
   type EditionRules,
+  type Overrides,
   type QuotaTable,
 } from './limits/table.js';
+export type { MembershipLedger, MembershipSource, Reservation } from './membership/ledger.js';
 export { type GuardOptions, type ImRateLimit, imRateLimit } from './middleware/rate-limit.js';
-export type { MembershipSource } from './store/membership.js';
 export { MemoryStore, type MemoryStoreOptions } from './store/memory-store.js';
 export {
   type FlexiblePolicy,

@@ -57,6 +57,8 @@ export const categoryRuleSchemas = {
 } satisfies Record<Category, z.ZodType>;
 
 export type CategoryRules<C extends Category = Category> = z.infer<(typeof categoryRuleSchemas)[C]>;
+/** Per-app overrides of any figure, by category: `{ messages: { ratePerSecond: 100 } }`. */
+export type Overrides = { readonly [C in Category]?: Partial<CategoryRules<C>> | undefined };
 export type EditionRules = { readonly [C in Category]: Readonly<CategoryRules<C>> };
 
 const editionRulesSchema = z.strictObject(categoryRuleSchemas);

@@ -7,9 +7,9 @@ import { needsBody } from '../limits/payload.js';
 import { routes } from '../limits/routes.js';
 import type { Category, EditionRules } from '../limits/table.js';
 import { type BodyState, readBody } from './body.js';
+import { followAdmission } from './follow-up.js';
 import { guardMatch } from './guard.js';
 import { answer, unreadBody } from './respond.js';
-import { followAdmission } from './settle.js';
 
 /** Marks a request the limiter has counted, so a guard behind `app.use(limiter)` does not count it again. */
 const counted = Symbol('im-rate-limit.counted');
@@ -127,7 +127,7 @@ export function imRateLimit(options: Options = {}): ImRateLimit {
   /** An admitted request whose handler will not run gives back its membership reservation. */
   const abandon = (outcome: Outcome): void => {
     const pending = 'admission' in outcome ? outcome.admission?.membership : undefined;
-    if (pending !== undefined) void limiter.settle(pending, false, '');
+    if (pending !== undefined) void limiter.conclude(pending, false, '');
   };
 
   const fail = (error: unknown, res: Response, next: NextFunction): undefined => {

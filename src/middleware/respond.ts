@@ -1,6 +1,7 @@
 import type { ServerResponse } from 'node:http';
 import type { Config, HeaderStyle } from '../config.js';
 import type { Outcome } from '../limiter.js';
+import type { Policy } from '../plan.js';
 import type { Reading } from '../store/store.js';
 
 /** The IM REST API's error codes this library answers with (DESIGN §4). */
@@ -29,27 +30,27 @@ const descriptions = {
   service_unavailable: 'rate limit store unavailable',
 } as const;
 
-/** Header names and values of one set of checks, formatted once when an app's rules are compiled. */
-export interface HeaderPlan {
+/** The header text of one list of policies, formatted the first time it is reported. */
+interface PolicyHeaders {
   /** `"messages";q=10;w=1, "messages-daily";q=20000;w=86400` */
   readonly policy: string;
   /** `"messages"` per reported check, in check order. */
   readonly names: readonly string[];
-  readonly limits: readonly number[];
 }
 
-export interface PolicySpec {
-  readonly name: string;
-  readonly limit: number;
-  readonly windowSeconds: number;
-}
+/** Keyed by the plan's own policy list, so each app's text is formatted once and dropped with its plan. */
+const formatted = new WeakMap<readonly Policy[], PolicyHeaders>();
 
-export function planHeaders(policies: readonly PolicySpec[]): HeaderPlan {
-  return {
-    policy: policies.map((p) => `"${p.name}";q=${p.limit};w=${p.windowSeconds}`).join(', '),
-    names: policies.map((p) => `"${p.name}"`),
-    limits: policies.map((p) => p.limit),
-  };
+function headersOf(policies: readonly Policy[]): PolicyHeaders {
+  let headers = formatted.get(policies);
+  if (headers === undefined) {
+    headers = {
+      policy: policies.map((p) => `"${p.name}";q=${p.limit};w=${p.windowSeconds}`).join(', '),
+      names: policies.map((p) => `"${p.name}"`),
+    };
+    formatted.set(policies, headers);
+  }
+  return headers;
 }
 
 const seconds = (ms: number): number => Math.ceil(ms / 1000);
@@ -58,10 +59,11 @@ const seconds = (ms: number): number => Math.ceil(ms / 1000);
 export function writeRateHeaders(
   res: ServerResponse,
   style: HeaderStyle,
-  plan: HeaderPlan,
+  policies: readonly Policy[],
   readings: readonly Reading[],
 ): void {
   if (style === 'draft') {
+    const plan = headersOf(policies);
     let value = '';
     for (let i = 0; i < plan.names.length; i++) {
       const reading = readings[i] as Reading;
@@ -71,11 +73,11 @@ export function writeRateHeaders(
     res.setHeader('RateLimit', value);
   } else if (style === 'legacy') {
     let tightest = 0;
-    for (let i = 1; i < plan.names.length; i++) {
+    for (let i = 1; i < policies.length; i++) {
       if ((readings[i] as Reading).remaining < (readings[tightest] as Reading).remaining) tightest = i;
     }
     const reading = readings[tightest] as Reading;
-    res.setHeader('X-RateLimit-Limit', String(plan.limits[tightest]));
+    res.setHeader('X-RateLimit-Limit', String(policies[tightest]?.limit));
     res.setHeader('X-RateLimit-Remaining', String(reading.remaining));
     res.setHeader('X-RateLimit-Reset', String(seconds(reading.resetMs)));
   }
@@ -128,7 +130,7 @@ export const unreadBody: Outcome = Object.freeze({
 export function answer(outcome: Outcome, res: ServerResponse, config: Pick<Config, 'headers'>): boolean {
   switch (outcome.kind) {
     case 'decided': {
-      writeRateHeaders(res, config.headers, outcome.headers, outcome.readings);
+      writeRateHeaders(res, config.headers, outcome.policies, outcome.readings);
       if (outcome.allowed) return true;
       let retryAfterMs = 0;
       let daily = false;

@@ -28,9 +28,9 @@ export function hashTagOf(key: string): string {
   return close > open + 1 ? key.slice(open + 1, close) : key;
 }
 
-/** One app's groups or chat rooms in the membership ledger: `<prefix>:{<org>#<app>}:<kind>`. */
-export function membershipSpace(prefix: string, tag: string, kind: string): string {
-  return `${prefix}:${tag}:${kind}`;
+/** One app's groups or chat rooms in the membership ledger: `<prefix>:{<appKey>}:<kind>`. */
+export function membershipSpace(prefix: string, appKey: string, kind: string): string {
+  return `${prefix}:${appTag(appKey)}:${kind}`;
 }
 
 /** The set of groups (or chat rooms) a user has joined. */

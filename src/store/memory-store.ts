@@ -1,4 +1,3 @@
-import { MemoryLedger } from './memory-ledger.js';
 import { type Check, type Reading, type Store, type WindowCheck, windowIndex } from './store.js';
 
 /** Float slack for GCRA comparisons: 30 × (1000/30) ms may land a hair past 1000. */
@@ -27,8 +26,6 @@ export class MemoryStore implements Store {
   readonly clock: () => number;
   private readonly sweepIntervalMs: number;
   private nextSweepAt: number;
-  /** Group and chat-room memberships of this process. */
-  readonly membership = new MemoryLedger();
   /** Scratch space for the two-phase decision, reused so a request allocates only its readings. */
   private pending: number[] = [];
 

@@ -2,7 +2,6 @@ import type { Cluster, Redis } from 'ioredis';
 import { StoreError } from '../errors.js';
 import { hashTagOf } from './keys.js';
 import { LuaScript, type RedisClient } from './lua-script.js';
-import { RedisLedger } from './redis-ledger.js';
 import type { Check, Reading, Store } from './store.js';
 import { takeScript } from './take-script.js';
 
@@ -27,16 +26,14 @@ const FIELDS_PER_READING = 4;
  * slot gives back what the earlier ones took, so the request still takes all or nothing.
  */
 export class RedisStore implements Store {
-  private readonly client: RedisClient;
+  /** The application's client, also where the membership ledger lives. */
+  readonly client: RedisClient;
   /** Present only when given: otherwise the store decides by Redis `TIME`, which this process cannot read. */
   readonly clock?: () => number;
-  /** Group and chat-room memberships, kept beside the buckets on the same client. */
-  readonly membership: RedisLedger;
 
   constructor(options: RedisStoreOptions) {
     this.client = options.client;
     if (options.clock !== undefined) this.clock = options.clock;
-    this.membership = new RedisLedger(this.client);
   }
 
   take(checks: readonly Check[]): Promise<readonly Reading[]> {

@@ -1,5 +1,3 @@
-import type { MembershipLedger } from './membership.js';
-
 /**
  * A token bucket (GCRA): holds `capacity` tokens, refilled one every `intervalMs`.
  * A negative `cost` gives tokens back (never past `capacity`) and always passes.
@@ -48,8 +46,6 @@ export interface Store {
   take(checks: readonly Check[]): readonly Reading[] | Promise<readonly Reading[]>;
   /** The clock the store decides by, when this process knows it: window edges are computed around it. */
   readonly clock?: () => number;
-  /** Where the store keeps the membership ledger; without one the limiter keeps it in memory. */
-  readonly membership?: MembershipLedger;
 }
 
 /** The window of `edgesMs` that holds `nowMs`, as the index of its start; the first or last when outside. */

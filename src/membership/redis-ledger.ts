@@ -1,7 +1,8 @@
 import { StoreError } from '../errors.js';
-import { joinedKey, membersKey } from './keys.js';
-import { LuaScript, type RedisClient } from './lua-script.js';
-import type { MembershipLedger, Reservation } from './membership.js';
+import type { MembershipKind } from '../limits/routes.js';
+import { joinedKey, membershipSpace, membersKey } from '../store/keys.js';
+import { LuaScript, type RedisClient } from '../store/lua-script.js';
+import type { MembershipLedger, Reservation } from './ledger.js';
 
 /**
  * KEYS[1]: the group's members; KEYS[2..]: each user's joined set. ARGV[1]: group, ARGV[2]: max,
@@ -62,9 +63,19 @@ redis.call('DEL', KEYS[1])
  * until a leave or a dissolve.
  */
 export class RedisLedger implements MembershipLedger {
-  constructor(private readonly client: RedisClient) {}
+  constructor(
+    private readonly client: RedisClient,
+    private readonly keyPrefix: string,
+  ) {}
 
-  async reserve(space: string, group: string, users: readonly string[], max: number): Promise<Reservation> {
+  async reserve(
+    appKey: string,
+    kind: MembershipKind,
+    group: string,
+    users: readonly string[],
+    max: number,
+  ): Promise<Reservation> {
+    const space = membershipSpace(this.keyPrefix, appKey, kind);
     const keys = [membersKey(space, group), ...users.map((user) => joinedKey(space, user))];
     const reply = await reserveScript.run(this.client, keys, [group, max, ...users]);
     if (!Array.isArray(reply) || !reply.every(Number.isInteger) || (reply[0] !== 0 && reply[0] !== 1)) {
@@ -75,18 +86,27 @@ export class RedisLedger implements MembershipLedger {
     return { added: indexes.map((index) => users[index - 1] as string) };
   }
 
-  async remove(space: string, group: string, users: readonly string[]): Promise<void> {
+  async release(appKey: string, kind: MembershipKind, group: string, users: readonly string[]): Promise<void> {
     if (users.length === 0) return;
+    const space = membershipSpace(this.keyPrefix, appKey, kind);
     const keys = [membersKey(space, group), ...users.map((user) => joinedKey(space, user))];
     await removeScript.run(this.client, keys, [group, ...users]);
   }
 
-  async rename(space: string, token: string, group: string, users: readonly string[]): Promise<void> {
+  async rename(
+    appKey: string,
+    kind: MembershipKind,
+    token: string,
+    group: string,
+    users: readonly string[],
+  ): Promise<void> {
+    const space = membershipSpace(this.keyPrefix, appKey, kind);
     const keys = [membersKey(space, token), membersKey(space, group), ...users.map((user) => joinedKey(space, user))];
     await renameScript.run(this.client, keys, [token, group]);
   }
 
-  async dissolve(space: string, group: string): Promise<void> {
+  async dissolve(appKey: string, kind: MembershipKind, group: string): Promise<void> {
+    const space = membershipSpace(this.keyPrefix, appKey, kind);
     await dissolveScript.run(this.client, [membersKey(space, group)], [group, joinedKey(space, '')]);
   }
 }

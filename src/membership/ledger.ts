@@ -17,37 +17,44 @@ export type Reservation =
   | { readonly refused?: undefined; readonly added: readonly string[] };
 
 /**
- * Membership as the limiter uses it: reserve before the handler runs, then settle once the response
- * is known. `space` names one app's groups or chat rooms (`keys.membershipSpace`); `group` is a
- * group or chat-room ID, or a reservation token for a group being created.
+ * Who is in which group or chat room of an app, kept by the limiter to hold users to their cap.
+ * A join reserves before the handler runs and is released again if the IM server refuses it; leaves
+ * and dissolves are recorded once the IM server has answered. `group` is a group or chat-room ID,
+ * or, for a group being created, a reservation token that `rename` turns into its ID. Implement it
+ * to keep memberships in a store of your own (`membership: yourLedger`).
  */
 export interface MembershipLedger {
-  reserve(space: string, group: string, users: readonly string[], max: number): MaybePromise<Reservation>;
-  /** Undoes a join (a reservation the handler did not confirm) or records a leave. */
-  remove(space: string, group: string, users: readonly string[]): MaybePromise<void>;
+  reserve(
+    appKey: string,
+    kind: MembershipKind,
+    group: string,
+    users: readonly string[],
+    max: number,
+  ): MaybePromise<Reservation>;
+  /** Takes users out of a group: a reservation the IM server refused, or a leave. */
+  release(appKey: string, kind: MembershipKind, group: string, users: readonly string[]): MaybePromise<void>;
   /** A created group's reservation token becomes its real ID. */
-  rename(space: string, token: string, group: string, users: readonly string[]): MaybePromise<void>;
-  dissolve(space: string, group: string): MaybePromise<void>;
+  rename(
+    appKey: string,
+    kind: MembershipKind,
+    token: string,
+    group: string,
+    users: readonly string[],
+  ): MaybePromise<void>;
+  dissolve(appKey: string, kind: MembershipKind, group: string): MaybePromise<void>;
 }
 
 /** A `MembershipSource` as a ledger: counts before a join, keeps nothing itself. */
 export function ledgerOfSource(source: MembershipSource): MembershipLedger {
   const nothing = (): void => {};
   return {
-    async reserve(space, _group, users, max) {
-      const appKey = appKeyOfSpace(space);
-      const kind = space.slice(space.lastIndexOf(':') + 1) as MembershipKind;
+    async reserve(appKey, kind, _group, users, max) {
       const counts = await Promise.all(users.map((user) => source.count(appKey, kind, user)));
       const over = users.find((_, i) => (counts[i] as number) + 1 > max);
       return over === undefined ? { added: [] } : { refused: over };
     },
-    remove: nothing,
+    release: nothing,
     rename: nothing,
     dissolve: nothing,
   };
-}
-
-/** `imrl:{acme#chat}:groups` → `acme#chat`: the hash tag is the app key. */
-function appKeyOfSpace(space: string): string {
-  return space.slice(space.indexOf('{') + 1, space.indexOf('}'));
 }

@@ -1,16 +1,18 @@
-import type { MembershipLedger, Reservation } from './membership.js';
+import type { MembershipKind } from '../limits/routes.js';
+import type { MembershipLedger, Reservation } from './ledger.js';
 
 /**
  * The membership ledger in process memory, exact within one process. It is state, not a rate: it
  * holds one entry per membership, for as long as the membership lasts.
  */
 export class MemoryLedger implements MembershipLedger {
-  /** `space` → user → groups joined */
+  /** `kind:appKey` → user → groups joined */
   private readonly joined = new Map<string, Map<string, Set<string>>>();
-  /** `space` → group → members */
+  /** `kind:appKey` → group → members */
   private readonly members = new Map<string, Map<string, Set<string>>>();
 
-  reserve(space: string, group: string, users: readonly string[], max: number): Reservation {
+  reserve(appKey: string, kind: MembershipKind, group: string, users: readonly string[], max: number): Reservation {
+    const space = `${kind}:${appKey}`;
     const joined = nested(this.joined, space);
     const refused = users.find((user) => {
       const groups = joined.get(user);
@@ -29,7 +31,8 @@ export class MemoryLedger implements MembershipLedger {
     return { added };
   }
 
-  remove(space: string, group: string, users: readonly string[]): void {
+  release(appKey: string, kind: MembershipKind, group: string, users: readonly string[]): void {
+    const space = `${kind}:${appKey}`;
     const joined = nested(this.joined, space);
     const members = nested(this.members, space).get(group);
     for (const user of users) {
@@ -39,7 +42,8 @@ export class MemoryLedger implements MembershipLedger {
     if (members?.size === 0) this.members.get(space)?.delete(group);
   }
 
-  rename(space: string, token: string, group: string, users: readonly string[]): void {
+  rename(appKey: string, kind: MembershipKind, token: string, group: string, users: readonly string[]): void {
+    const space = `${kind}:${appKey}`;
     const joined = nested(this.joined, space);
     for (const user of users) {
       const groups = joined.get(user);
@@ -51,7 +55,8 @@ export class MemoryLedger implements MembershipLedger {
     if (reserved !== undefined) members.set(group, new Set([...(members.get(group) ?? []), ...reserved]));
   }
 
-  dissolve(space: string, group: string): void {
+  dissolve(appKey: string, kind: MembershipKind, group: string): void {
+    const space = `${kind}:${appKey}`;
     const members = nested(this.members, space);
     const joined = nested(this.joined, space);
     for (const user of members.get(group) ?? []) deleteFrom(joined, user, group);

@@ -1,0 +1,66 @@
+import type { ServerResponse } from 'node:http';
+import zlib from 'node:zlib';
+import type { Admission, Limiter } from '../limiter.js';
+import type { PendingMembership } from '../membership/gate.js';
+import { throttle } from './throttle.js';
+
+/** Enough of a response body to read a created group's ID from. */
+const CAPTURE_BYTES = 64 * 1024;
+
+/** Carries out what an admitted request still needs once its handler answers. */
+export function followAdmission(res: ServerResponse, admission: Admission, limiter: Limiter): void {
+  if (admission.paceBytesPerSecond !== undefined) throttle(res, admission.paceBytesPerSecond);
+  if (admission.membership !== undefined) concludeOnAnswer(res, admission.membership, limiter);
+}
+
+/**
+ * Concludes a membership change on the handler's own answer (its status, and for a created group
+ * its body), before that answer leaves, so a client that reads it and joins again meets a ledger
+ * that already knows: `res.end` waits for the ledger (never longer than the store's timeout). A
+ * client that goes away changes nothing: the handler may still complete the join.
+ */
+function concludeOnAnswer(res: ServerResponse, pending: PendingMembership, limiter: Limiter): void {
+  const chunks: Buffer[] = [];
+  let captured = 0;
+  const keep = (chunk: unknown, encoding: unknown): void => {
+    if (!pending.creates || captured >= CAPTURE_BYTES || chunk == null || typeof chunk === 'function') return;
+    const bytes = Buffer.isBuffer(chunk)
+      ? chunk
+      : Buffer.from(chunk as string, typeof encoding === 'string' ? (encoding as BufferEncoding) : 'utf8');
+    chunks.push(bytes);
+    captured += bytes.length;
+  };
+  let concluded = false;
+  const write = res.write as (...args: unknown[]) => boolean;
+  const end = res.end as (...args: unknown[]) => ServerResponse;
+  res.write = function (this: ServerResponse, chunk: unknown, ...rest: unknown[]) {
+    keep(chunk, rest[0]);
+    return write.call(this, chunk, ...rest);
+  } as ServerResponse['write'];
+  res.end = function (this: ServerResponse, ...args: unknown[]) {
+    if (concluded) return end.apply(this, args);
+    concluded = true;
+    keep(args[0], args[1]);
+    const succeeded = res.statusCode >= 200 && res.statusCode < 300;
+    const body = pending.creates ? decoded(Buffer.concat(chunks), res.getHeader('content-encoding')) : '';
+    const done = limiter.conclude(pending, succeeded, body);
+    if (done instanceof Promise) void done.then(() => end.apply(this, args));
+    else end.apply(this, args);
+    return this;
+  } as ServerResponse['end'];
+}
+
+/** A captured answer as text, inflated when a `compression()` after the limiter encoded it. */
+function decoded(bytes: Buffer, encoding: unknown): string {
+  const options = { maxOutputLength: CAPTURE_BYTES, finishFlush: zlib.constants.Z_SYNC_FLUSH };
+  try {
+    if (encoding === 'gzip') return zlib.gunzipSync(bytes, options).toString('utf8');
+    if (encoding === 'deflate') return zlib.inflateSync(bytes, options).toString('utf8');
+    if (encoding === 'br') {
+      return zlib.brotliDecompressSync(bytes, { maxOutputLength: CAPTURE_BYTES }).toString('utf8');
+    }
+  } catch {
+    return ''; // cut short at CAPTURE_BYTES, or not what it said: no ID to read
+  }
+  return bytes.toString('utf8');
+}

@@ -1,0 +1,138 @@
+import { StoreError } from '../errors.js';
+import { MemoryStore } from './memory-store.js';
+import type { Check, Reading, Store } from './store.js';
+
+/** While the store is failing, one call in this long probes it; the rest go straight to the fallback. */
+const PROBE_INTERVAL_MS = 1000;
+
+export interface FailoverOptions {
+  /** A call slower than this counts as a failure. */
+  readonly timeoutMs: number;
+  readonly logger: { warn(message: string): void };
+  /** What a failed call becomes: `fallback` decides on this process alone, the others answer nothing. */
+  readonly policy: 'fallback' | 'allow' | 'deny';
+}
+
+/**
+ * The health of the shared store, as one view for every call made to it: buckets and the membership
+ * ledger live on the same Redis, so they fail together. A call that throws, rejects or outlives
+ * `timeoutMs` marks the store down; while it is down one call a second probes it and the others go
+ * straight to their fallback without waiting; the first call that succeeds marks it up again. One
+ * warning each way. No call ever waits longer than `timeoutMs` for the store.
+ */
+export class Failover {
+  private down = false;
+  private probeAt = 0;
+
+  constructor(readonly options: FailoverOptions) {}
+
+  /** Whether decisions are being made without the shared store. */
+  get degraded(): boolean {
+    return this.down;
+  }
+
+  /** `call`'s answer, or `fallback()`'s when the store failed or is down. */
+  run<T, F>(call: () => T | Promise<T>, fallback: () => F): T | F | Promise<T | F> {
+    if (this.down && Date.now() < this.probeAt) return fallback();
+    let answer: T | Promise<T>;
+    try {
+      answer = call();
+    } catch (error) {
+      return this.failed(error, fallback);
+    }
+    if (!(answer instanceof Promise)) return this.answered(answer);
+    return withTimeout(answer, this.options.timeoutMs).then(
+      (value) => this.answered(value),
+      (error: unknown) => this.failed(error, fallback),
+    );
+  }
+
+  private answered<T>(value: T): T {
+    if (this.down) {
+      this.down = false;
+      this.options.logger.warn('im-rate-limit: the store answers again; limits are shared again');
+    }
+    return value;
+  }
+
+  private failed<F>(error: unknown, fallback: () => F): F {
+    this.probeAt = Date.now() + PROBE_INTERVAL_MS;
+    if (!this.down) {
+      this.down = true;
+      this.options.logger.warn(
+        `im-rate-limit: the store failed (${describe(error)}); policy '${this.options.policy}' until it answers again`,
+      );
+    }
+    return fallback();
+  }
+}
+
+/**
+ * The buckets through the failover: the shared store's readings while it answers; while it does not,
+ * under `fallback` the same checks on per-process buckets, each holding `1 / processes` of its
+ * figures (N processes on their own buckets would otherwise admit N times the limit), and under
+ * `allow` or `deny` no readings at all (`undefined`), for the limiter to admit or refuse.
+ */
+export class FailoverStore {
+  private fallback: MemoryStore | undefined;
+
+  constructor(
+    readonly store: Store,
+    private readonly failover: Failover,
+    private readonly processes: number,
+  ) {}
+
+  take(checks: readonly Check[]): readonly Reading[] | undefined | Promise<readonly Reading[] | undefined> {
+    return this.failover.run(
+      () => this.store.take(checks),
+      () => this.onFallback(checks),
+    );
+  }
+
+  private onFallback(checks: readonly Check[]): readonly Reading[] | undefined {
+    if (this.failover.options.policy !== 'fallback') return undefined;
+    this.fallback ??= new MemoryStore();
+    return this.fallback.take(this.processes === 1 ? checks : checks.map((check) => share(check, this.processes)));
+  }
+}
+
+/** A check holding one process's share of its figures. */
+function share(check: Check, processes: number): Check {
+  if (check.type === 'window') return { ...check, limit: Math.max(1, Math.floor(check.limit / processes)) };
+  return {
+    ...check,
+    capacity: Math.max(1, Math.floor(check.capacity / processes)),
+    intervalMs: check.intervalMs * processes,
+  };
+}
+
+/**
+ * Rejects when the store has not answered within `ms`. The verdict waits one turn of the event loop
+ * past the timer, so a reply that arrived while this process was busy is not mistaken for a timeout.
+ */
+export function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
+  return new Promise((resolve, reject) => {
+    let settled = false;
+    const timer = setTimeout(() => {
+      setImmediate(() => {
+        if (!settled) reject(new StoreError('ERR_STORE_TIMEOUT', `the store did not answer within ${ms} ms`));
+      });
+    }, ms);
+    promise.then(
+      (value) => {
+        settled = true;
+        clearTimeout(timer);
+        resolve(value);
+      },
+      (error: unknown) => {
+        settled = true;
+        clearTimeout(timer);
+        reject(error);
+      },
+    );
+  });
+}
+
+export function describe(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}
