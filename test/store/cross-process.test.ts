@@ -4,7 +4,7 @@ import { afterAll, describe, expect, inject, it } from 'vitest';
 
 const WORKERS = 4;
 const REQUESTS_PER_WORKER = 200;
-const workerScript = new URL('./support/limiter-worker.mjs', import.meta.url);
+const workerScript = new URL('../support/limiter-worker.mjs', import.meta.url);
 
 interface Topology {
   env: Record<string, string>;

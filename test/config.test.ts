@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { ConfigError, type ErrorCode, imRateLimit, type Options } from '../../src/index.js';
+import { ConfigError, type ErrorCode, imRateLimit, type Options } from '../src/index.js';
 
 function configError(options: unknown): ConfigError {
   try {
