@@ -73,12 +73,12 @@ export class EditionDirectory {
     try {
       const answer = resolver(appKey, req);
       return answer instanceof Promise
-        ? withTimeout(answer, this.config.resolverTimeoutMs).then(settle, (error: unknown) =>
+        ? withTimeout(answer, this.config.resolverTimeoutMs, 'it').then(settle, (error: unknown) =>
             this.fail(appKey, entry, describe(error)),
           )
         : settle(answer);
     } catch (error) {
-      return this.fail(appKey, entry, String(error));
+      return this.fail(appKey, entry, describe(error));
     }
   }
 

@@ -110,12 +110,12 @@ function share(check: Check, processes: number): Check {
  * Rejects when the store has not answered within `ms`. The verdict waits one turn of the event loop
  * past the timer, so a reply that arrived while this process was busy is not mistaken for a timeout.
  */
-export function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
+export function withTimeout<T>(promise: Promise<T>, ms: number, who = 'the store'): Promise<T> {
   return new Promise((resolve, reject) => {
     let settled = false;
     const timer = setTimeout(() => {
       setImmediate(() => {
-        if (!settled) reject(new StoreError('ERR_STORE_TIMEOUT', `the store did not answer within ${ms} ms`));
+        if (!settled) reject(new StoreError('ERR_STORE_TIMEOUT', `${who} did not answer within ${ms} ms`));
       });
     }, ms);
     promise.then(

@@ -174,8 +174,28 @@ describe('editions', () => {
     for (let i = 0; i < 12; i++) if ((await request(app).get('/acme/chat/chatrooms')).status === 200) ok++;
     expect(ok).toBe(10);
     expect(warnings).toEqual([
-      'im-rate-limit: the edition resolver failed for acme#chat (Error: billing is down); using community',
+      'im-rate-limit: the edition resolver failed for acme#chat (billing is down); using community',
     ]);
+  });
+
+  it('treats a resolver that hangs as failed after resolverTimeoutMs, and asks again later', async () => {
+    const warnings: string[] = [];
+    let asked = 0;
+    const { app } = clockedApp({
+      edition: () => {
+        asked++;
+        return new Promise<string>(() => {}); // never answers
+      },
+      resolverTimeoutMs: 50,
+      logger: { warn: (message) => warnings.push(message) },
+    });
+    const response = await request(app).get('/acme/chat/chatrooms');
+    expect(response.status).toBe(200);
+    expect(response.headers['ratelimit-policy']).toBe('"chatrooms";q=10;w=1');
+    expect(warnings).toEqual([
+      'im-rate-limit: the edition resolver failed for acme#chat (it did not answer within 50 ms); using community',
+    ]);
+    expect(asked).toBe(1);
   });
 
   it('applies per-app overrides', async () => {
