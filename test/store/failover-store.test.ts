@@ -128,3 +128,30 @@ describe('the fallback while Redis is down', () => {
     }
   });
 });
+
+describe('Redis restarted empty', () => {
+  it('starts every bucket full and forgets every membership: as lenient as a new app, once', async () => {
+    const app = `empty${Math.random().toString(36).slice(2, 8)}`;
+    const call = await imServer({
+      storeTimeoutMs: 2000, // not what this tests: Redis answers throughout, empty after the restart
+      logger: { warn: () => {} },
+      overrides: { [`acme#${app}`]: { groups: { ratePerSecond: 1 / 60, burst: 5, maxJoinedPerUser: 1 } } },
+    });
+    const spend = async (groups: string[]) => {
+      const statuses: number[] = [];
+      for (const group of groups)
+        statuses.push((await call('POST', `/acme/${app}/chatgroups/${group}/users/bob`)).status);
+      for (let i = 0; i < 4; i++) statuses.push((await call('GET', `/acme/${app}/chatgroups`)).status);
+      return statuses;
+    };
+    expect(await spend(['a', 'b'])).toEqual([200, 403, 200, 200, 200, 429]);
+    await redis.stop();
+    redis = await startRedis({ port: redis.port });
+    await new Promise<void>((resolve) =>
+      client.status === 'ready' ? resolve() : client.once('ready', () => resolve()),
+    );
+    expect(await client.dbsize()).toBe(0);
+    // bob's membership of a is gone: b is his one group now
+    expect(await spend(['b', 'a'])).toEqual([200, 403, 200, 200, 200, 429]);
+  });
+});
