@@ -16,6 +16,9 @@ const text = (value: unknown, name: string): string => {
 const list = (value: unknown, name: string): string[] =>
   Array.isArray(value) ? value.map((item) => text(item, name)) : value === undefined ? [] : [text(value, name)];
 
+/** User IDs are case-insensitive on the IM platform: `Bob` and `bob` are one user. */
+const userId = (name: string): string => name.toUpperCase().toLowerCase();
+
 /** Deeper JSON than this is refused: echoing it back (`JSON.stringify` recurses) would overflow the stack. */
 const MAX_DEPTH = 64;
 
@@ -94,12 +97,13 @@ const userEntity = (u: AppState['users'] extends Map<string, infer U> ? U : neve
 
 function createRoom(rooms: Map<string, Room>, body: Record<string, unknown>): Room {
   const id = newId();
-  const owner = text(body.owner ?? 'admin', 'owner');
+  if (typeof body.owner !== 'string' || body.owner === '') throw new BadRequest('owner must be a user ID');
+  const owner = userId(body.owner);
   const room: Room = {
     id,
     name: text(body.groupname ?? body.name ?? id, 'groupname'),
     owner,
-    members: new Set([owner, ...list(body.members, 'members')]),
+    members: new Set([owner, ...list(body.members, 'members').map(userId)]),
     created: Date.now(),
   };
   rooms.set(id, room);
@@ -146,21 +150,24 @@ function roomHandlers(
     [`POST ${kind}/{${idName}}/users/{username}`]: (req, res, s) => {
       const room = pick(s).get(p(req, idName));
       if (room === undefined) return notFound(req, res, `${kind} ${p(req, idName)}`);
-      room.members.add(p(req, 'username'));
+      room.members.add(userId(p(req, 'username')));
       reply(req, res, { data: { result: true, action: 'add_member', user: p(req, 'username'), [idKey]: room.id } });
     },
     [`POST ${kind}/{${idName}}/users`]: (req, res, s) => {
       const room = pick(s).get(p(req, idName));
       if (room === undefined) return notFound(req, res, `${kind} ${p(req, idName)}`);
       const added = list(req.body?.usernames, 'usernames');
-      for (const user of added) room.members.add(user);
+      for (const user of added) room.members.add(userId(user));
       reply(req, res, { data: { newmembers: added, action: 'add_member', [idKey]: room.id } });
     },
     [`DELETE ${kind}/{${idName}}/users/{username}`]: (req, res, s) => {
       const room = pick(s).get(p(req, idName));
       if (room === undefined) return notFound(req, res, `${kind} ${p(req, idName)}`);
-      const removed = p(req, 'username').split(',');
-      for (const user of removed) room.members.delete(user);
+      const removed = p(req, 'username')
+        .split(',')
+        .map(userId)
+        .filter((user) => room.members.delete(user));
+      if (removed.length === 0) return notFound(req, res, `member ${p(req, 'username')} of ${kind} ${room.id}`);
       reply(req, res, {
         data: removed.map((user) => ({ result: true, action: 'remove_member', user, [idKey]: room.id })),
       });

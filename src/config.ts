@@ -94,6 +94,12 @@ const optionsSchema = z.strictObject({
     )
     .default('ledger'),
   /**
+   * How long a join's reservation holds its place before the handler answers: past this it lapses,
+   * so a handler that never answers, or an undo that failed, cannot keep it forever. Keep it above
+   * the slowest join: a 2xx that comes after the hold lapsed is not counted.
+   */
+  membershipHoldMs: positiveInt().default(60_000),
+  /**
    * The app's own body parser (`express.json({ limit, verify })`), or several: run on a request
    * whose checks need the body when no parser ran before the limiter, so the app's options apply
    * to every body once whichever order they are mounted in.

@@ -59,7 +59,7 @@ export class Limiter {
     this.store = new FailoverStore(config.store, this.failover, config.fallbackProcesses);
     if (config.membership !== false) {
       const ledger = ledgerFor(config.membership, config.store, config.keyPrefix);
-      this.memberships = new MembershipGate(ledger, this.failover, config.nameCase);
+      this.memberships = new MembershipGate(ledger, this.failover, config.nameCase, config.membershipHoldMs);
     }
   }
 

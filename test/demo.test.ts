@@ -35,7 +35,7 @@ describe('the demo IM server', () => {
     );
     for (const { method, path } of catalog) {
       clock.advance(60_000); // every bucket full again, history included
-      const response = await request(app)[method.toLowerCase() as 'get'](concretePath(path)).send({});
+      const response = await request(app)[method.toLowerCase() as 'get'](concretePath(path)).send({ owner: 'alice' });
       expect([200, 404], `${method} ${path}`).toContain(response.status);
     }
   });

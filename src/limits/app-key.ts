@@ -25,9 +25,14 @@ export function appKeyOf(org: string, app: string, nameCase: NameCase = 'insensi
   return `${escapeKeyPart(foldName(org, nameCase))}#${escapeKeyPart(foldName(app, nameCase))}`;
 }
 
-/** A name as state is keyed by it: lower-cased unless names are case-sensitive. */
+/**
+ * A name as state is keyed by it, unless names are case-sensitive: case-folded by upper- then
+ * lower-casing, so that every spelling any case-insensitive comparison takes for one name is one key
+ * (`ſ` is `s`, the Kelvin sign is `k`, `ß` is `ss`). Coarser than an IM server's own comparison is
+ * the safe side: two names it keeps apart may share a limit, one name never gets two.
+ */
 export function foldName(name: string, nameCase: NameCase): string {
-  return nameCase === 'insensitive' ? name.toLowerCase() : name;
+  return nameCase === 'insensitive' ? name.toUpperCase().toLowerCase() : name;
 }
 
 /**

@@ -85,12 +85,13 @@ function checkMembers(match: RouteMatch, body: unknown, maxChars: number, maxIds
     const ids = who === 'path' ? [match.params.username ?? ''] : (match.params.username ?? '').split(',');
     return checkIdList('username', ids, maxChars, maxIds);
   }
-  if (!isObject(body)) return undefined;
+  if (!isObject(body)) return who === 'owner+members' ? illegal('owner must be a user ID') : undefined;
   if (who === 'usernames') return checkIdList('usernames', own(body, 'usernames'), maxChars, maxIds);
   if (who === 'owner+members') {
+    // the IM server requires the owner, who joins too: a create without one would join someone uncounted
     const owner = own(body, 'owner');
-    if (owner !== undefined && typeof owner !== 'string') return illegal('owner must be a user ID');
-    if (typeof owner === 'string' && isLongerThan(owner, maxChars)) return userIdTooLong(owner, maxChars);
+    if (typeof owner !== 'string' || owner === '') return illegal('owner must be a user ID');
+    if (isLongerThan(owner, maxChars)) return userIdTooLong(owner, maxChars);
     return checkIdList('members', own(body, 'members'), maxChars, maxIds);
   }
   return undefined;

@@ -7,12 +7,15 @@ export type MembershipKind = 'groups' | 'chatrooms';
  * What a route does to group or chat-room membership, and where its users are named:
  * `path` the `{username}` segment, `path-list` the same as a comma list, `usernames` the body's
  * `usernames[]`, `owner+members` the body's `owner` and `members[]`, `all` every member (dissolve).
+ * A deleted user (`forget`) leaves every group and chat room: both kinds.
  */
-export interface MembershipEffect {
-  readonly kind: MembershipKind;
-  readonly effect: 'join' | 'leave' | 'dissolve';
-  readonly who: 'path' | 'path-list' | 'usernames' | 'owner+members' | 'all';
-}
+export type MembershipEffect =
+  | {
+      readonly kind: MembershipKind;
+      readonly effect: 'join' | 'leave' | 'dissolve';
+      readonly who: 'path' | 'path-list' | 'usernames' | 'owner+members' | 'all';
+    }
+  | { readonly kind?: undefined; readonly effect: 'forget'; readonly who: 'path' };
 
 /**
  * Which fields of a send the IM server reads. The legacy `POST messages` API names recipients in
@@ -51,7 +54,12 @@ export const routes: readonly Route[] = mostSpecificFirst([
   { method: 'POST', path: 'users', category: 'users' },
   { method: 'GET', path: 'users/{username}', category: 'users' },
   { method: 'GET', path: 'users', category: 'users' },
-  { method: 'DELETE', path: 'users/{username}', category: 'users' },
+  {
+    method: 'DELETE',
+    path: 'users/{username}',
+    category: 'users',
+    membership: { effect: 'forget', who: 'path' },
+  },
   { method: 'DELETE', path: 'users', category: 'users' },
   { method: 'PUT', path: 'users/{username}/password', category: 'users' },
   { method: 'PUT', path: 'users/{username}', category: 'users' },

@@ -49,3 +49,17 @@ export function createdIdOf(responseBody: string): string | undefined {
     return undefined;
   }
 }
+
+/**
+ * The users a batch add's answer says it added (`data.newmembers`), keyed as `usersOf` keys them;
+ * `undefined` when the answer names none.
+ */
+export function newMembersOf(responseBody: string, nameCase: NameCase): string[] | undefined {
+  try {
+    const named = (JSON.parse(responseBody) as { data?: Record<string, unknown> } | null)?.data?.newmembers;
+    if (!Array.isArray(named)) return undefined;
+    return named.filter((user): user is string => typeof user === 'string').map((user) => foldName(user, nameCase));
+  } catch {
+    return undefined;
+  }
+}

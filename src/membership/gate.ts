@@ -4,24 +4,49 @@ import type { RouteMatch } from '../limits/classify.js';
 import type { MembershipKind } from '../limits/routes.js';
 import type { EditionRules } from '../limits/table.js';
 import type { Failover } from '../store/failover-store.js';
-import { createdIdOf, groupOf, usersOf } from './extract.js';
+import { createdIdOf, groupOf, newMembersOf, usersOf } from './extract.js';
 import type { MembershipLedger, Reservation } from './ledger.js';
 import { MemoryLedger } from './memory-ledger.js';
 
-/** A membership change in flight: reserved (joins) before the handler, concluded by its answer. */
-export interface PendingMembership {
-  readonly effect: 'join' | 'leave' | 'dissolve';
+interface Pending {
   readonly appKey: string;
+  readonly users: readonly string[];
+  /** Where the change is recorded: the shared ledger, or this process's while the store is down. */
+  readonly ledger: MembershipLedger;
+}
+
+/** A join reserved before the handler ran, settled by its answer. */
+export interface PendingJoin extends Pending {
+  readonly effect: 'join';
   readonly kind: MembershipKind;
   /** The group, or for a group being created the reservation token that stands for it. */
   readonly group: string;
-  readonly users: readonly string[];
-  /** Users a join newly added: the ones to take out again if the IM server refuses the join. */
+  /** The users the reservation holds: the ones its answer confirms or releases. */
   readonly added: readonly string[];
   /** The group is being created: its real ID comes from the answer. */
   readonly creates: boolean;
-  /** Where the reservation was made: the shared ledger, or this process's while the store is down. */
-  readonly ledger: MembershipLedger;
+  /** A batch add: its answer may name the users it actually added (`data.newmembers`). */
+  readonly batch: boolean;
+}
+
+/** A leave or a dissolve, recorded once the IM server has carried it out. */
+export interface PendingChange extends Pending {
+  readonly effect: 'leave' | 'dissolve';
+  readonly kind: MembershipKind;
+  readonly group: string;
+}
+
+/** A deleted user, out of every group and chat room once the IM server has deleted them. */
+export interface PendingForget extends Pending {
+  readonly effect: 'forget';
+}
+
+/** A membership change in flight: reserved (joins) before the handler, concluded by its answer. */
+export type PendingMembership = PendingJoin | PendingChange | PendingForget;
+
+/** Whether concluding `pending` reads the answer's body: a created group's ID, a batch add's new members. */
+export function readsAnswer(pending: PendingMembership): boolean {
+  return pending.effect === 'join' && (pending.creates || pending.batch);
 }
 
 /** What a membership route may go on with: a change to conclude, a refusal, or no check at all. */
@@ -30,11 +55,14 @@ export type MembershipStep =
   | { readonly refused: string; readonly kind: MembershipKind }
   | { readonly unchecked: true };
 
+const allKinds: readonly MembershipKind[] = ['groups', 'chatrooms'];
+
 /**
  * Holds each user to `maxJoinedPerUser` groups and chat rooms through a ledger: joins reserve
- * before the handler runs and are concluded by its answer; leaves and dissolves are recorded once
- * they succeed. Every ledger call goes through the store's failover: while the store is down a
- * join is checked against this process's own ledger (`fallback`) or not at all (`allow`, `deny`).
+ * before the handler runs and are settled by its answer, or lapse after `holdMs` if it never comes;
+ * leaves, dissolves and deleted users are recorded once they succeed. Every ledger call goes through
+ * the store's failover: while the store is down a join is checked against this process's own ledger
+ * (`fallback`) or not at all (`allow`, `deny`).
  */
 export class MembershipGate {
   private fallback: MemoryLedger | undefined;
@@ -43,28 +71,35 @@ export class MembershipGate {
     private readonly ledger: MembershipLedger,
     private readonly failover: Failover,
     private readonly nameCase: NameCase,
+    private readonly holdMs: number,
   ) {}
 
   reserve(match: RouteMatch, body: unknown, rules: EditionRules): MembershipStep | Promise<MembershipStep> {
-    const { effect, kind } = match.route.membership as NonNullable<RouteMatch['route']['membership']>;
+    const membership = match.route.membership as NonNullable<RouteMatch['route']['membership']>;
     const { appKey } = match;
     const users = usersOf(match, body, this.nameCase);
+    if (membership.effect === 'forget') return { pending: { effect: 'forget', appKey, users, ledger: this.ledger } };
+    const { effect, kind } = membership;
     const group = groupOf(match);
     if (effect !== 'join') {
       if (group === undefined) return {};
-      return { pending: { effect, appKey, kind, group, users, added: [], creates: false, ledger: this.ledger } };
+      return { pending: { effect, appKey, kind, group, users, ledger: this.ledger } };
     }
     const creates = group === undefined;
+    const batch = membership.who === 'usernames';
     const target = group ?? `pending-${randomUUID()}`;
     const max = rules[kind].maxJoinedPerUser;
+    const { holdMs } = this;
     const step = (ledger: MembershipLedger, reservation: Reservation): MembershipStep =>
       reservation.refused !== undefined
         ? { refused: reservation.refused, kind }
-        : { pending: { effect, appKey, kind, group: target, users, added: reservation.added, creates, ledger } };
+        : {
+            pending: { effect, appKey, kind, group: target, users, added: reservation.added, creates, batch, ledger },
+          };
     const { ledger } = this;
     return this.failover.run(
       () => {
-        const reservation = ledger.reserve(appKey, kind, target, users, max);
+        const reservation = ledger.reserve(appKey, kind, target, users, max, holdMs);
         return reservation instanceof Promise
           ? reservation.then((reserved) => step(ledger, reserved))
           : step(ledger, reservation);
@@ -72,31 +107,60 @@ export class MembershipGate {
       (): MembershipStep => {
         if (this.failover.options.policy !== 'fallback') return { unchecked: true };
         this.fallback ??= new MemoryLedger();
-        return step(this.fallback, this.fallback.reserve(appKey, kind, target, users, max));
+        return step(this.fallback, this.fallback.reserve(appKey, kind, target, users, max, holdMs));
       },
     );
   }
 
   /**
-   * Records what the IM server did, once it has answered: a refused join gives its reservation
-   * back, a created group takes its real ID, a leave or a dissolve is recorded. Never rejects;
-   * never waits longer than the store's timeout.
+   * Records what the IM server did, once it has answered: a join's holds are confirmed (2xx) or
+   * released (anything else), a created group takes its real ID, a leave, a dissolve or a deleted
+   * user is recorded. Never rejects; never waits longer than the store's timeout.
    */
   conclude(pending: PendingMembership, succeeded: boolean, responseBody: string): void | Promise<void> {
-    const { ledger, appKey, kind, group, users, added } = pending;
+    const { ledger, appKey, users } = pending;
     const record = (): void | Promise<void> => {
-      if (pending.effect === 'join') {
-        if (!succeeded) return ledger.release(appKey, kind, group, added);
-        const id = pending.creates ? createdIdOf(responseBody) : undefined;
-        return id === undefined ? undefined : ledger.rename(appKey, kind, group, id, added);
-      }
+      if (pending.effect === 'join') return this.settle(pending, succeeded, responseBody);
       if (!succeeded) return;
+      if (pending.effect === 'forget') {
+        return all(allKinds.flatMap((kind) => users.map((user) => ledger.forget(appKey, kind, user))));
+      }
+      const { kind, group } = pending;
       return pending.effect === 'leave'
-        ? ledger.release(appKey, kind, group, users)
+        ? ledger.leave(appKey, kind, group, users)
         : ledger.dissolve(appKey, kind, group);
     };
     if (ledger !== this.ledger) return record(); // this process's own ledger: no store to fail
     const done = this.failover.run(record, () => undefined);
     return done instanceof Promise ? done.then(() => undefined) : undefined;
   }
+
+  /**
+   * A join's answer settles its holds. A created group whose ID cannot be read keeps its holds
+   * under the token, confirmed: counted rather than lost. A batch add whose answer names the users
+   * it added confirms those and releases the rest; one that names none confirms them all.
+   */
+  private settle(pending: PendingJoin, succeeded: boolean, responseBody: string): void | Promise<void> {
+    const { ledger, appKey, kind, group, added } = pending;
+    if (added.length === 0) return;
+    if (!succeeded) return ledger.release(appKey, kind, group, added);
+    if (pending.creates) {
+      const id = createdIdOf(responseBody);
+      return id === undefined
+        ? ledger.confirm(appKey, kind, group, added)
+        : ledger.rename(appKey, kind, group, id, added);
+    }
+    const named = pending.batch ? newMembersOf(responseBody, this.nameCase) : undefined;
+    if (named === undefined) return ledger.confirm(appKey, kind, group, added);
+    const accepted = new Set(named);
+    const confirmed = added.filter((user) => accepted.has(user));
+    const dropped = added.filter((user) => !accepted.has(user));
+    return all([ledger.confirm(appKey, kind, group, confirmed), ledger.release(appKey, kind, group, dropped)]);
+  }
+}
+
+/** Waits for whichever of `results` are promises. */
+function all(results: ReadonlyArray<void | Promise<void>>): void | Promise<void> {
+  const waiting = results.filter((result) => result instanceof Promise);
+  return waiting.length === 0 ? undefined : Promise.all(waiting).then(() => undefined);
 }

@@ -11,29 +11,54 @@ export interface MembershipSource {
   count(appKey: string, kind: MembershipKind, userId: string): MaybePromise<number>;
 }
 
-/** The outcome of a reservation: the first user it would take past the cap, or who was newly added. */
+/**
+ * The outcome of a reservation: the first user it would take past the cap, or the users it holds
+ * (newly added, or already held by another join still in flight; not those already members).
+ */
 export type Reservation =
   | { readonly refused: string }
   | { readonly refused?: undefined; readonly added: readonly string[] };
 
 /**
  * Who is in which group or chat room of an app, kept by the limiter to hold users to their cap.
- * A join reserves before the handler runs and is released again if the IM server refuses it; leaves
- * and dissolves are recorded once the IM server has answered. `group` is a group or chat-room ID,
- * or, for a group being created, a reservation token that `rename` turns into its ID. Implement it
- * to keep memberships in a store of your own (`membership: yourLedger`).
+ * Implement it to keep memberships in a store of your own (`membership: yourLedger`); every
+ * operation on one app must be atomic with the others on that app.
+ *
+ * A join reserves before the handler runs: each user not yet a member is *held* in the group, and a
+ * hold counts towards the cap like a membership. The handler's answer settles the hold: 2xx
+ * confirms it (`confirm`, or `rename` for a created group), anything else releases it (`release`).
+ * A hold neither confirmed nor released within `holdMs` lapses: the ledger drops it itself, so a
+ * join whose handler never answers, or whose release failed, cannot keep its place forever. A
+ * confirmation that comes after the hold lapsed, or after the group was dissolved, changes nothing.
+ * Two joins in flight for one user and group hold it twice, so each answer settles only its own.
+ * Leaves, dissolves and deleted users are recorded once the IM server has answered 2xx.
+ *
+ * `group` is a group or chat-room ID, or for a group being created a token unique across machines
+ * (`pending-<uuid>`) that `rename` turns into its ID.
  */
 export interface MembershipLedger {
+  /**
+   * Holds `users` in `group` for `holdMs`, or refuses them all, changing nothing, if any user not
+   * yet in the group is at `max` (holds that lapsed do not count).
+   */
   reserve(
     appKey: string,
     kind: MembershipKind,
     group: string,
     users: readonly string[],
     max: number,
+    holdMs: number,
   ): MaybePromise<Reservation>;
-  /** Takes users out of a group: a reservation the IM server refused, or a leave. */
+  /** The IM server accepted the join: each user's hold becomes a membership, kept until a leave. */
+  confirm(appKey: string, kind: MembershipKind, group: string, users: readonly string[]): MaybePromise<void>;
+  /**
+   * The IM server refused the join, or its handler never ran: gives back one hold of each user; the
+   * user leaves the group with the last one. A confirmed membership stays.
+   */
   release(appKey: string, kind: MembershipKind, group: string, users: readonly string[]): MaybePromise<void>;
-  /** A created group's reservation token becomes its real ID. */
+  /** A leave the IM server carried out: the users are out of the group, held or confirmed. */
+  leave(appKey: string, kind: MembershipKind, group: string, users: readonly string[]): MaybePromise<void>;
+  /** A group was created: the holds of `users` under its token are confirmed under its real ID. */
   rename(
     appKey: string,
     kind: MembershipKind,
@@ -41,7 +66,10 @@ export interface MembershipLedger {
     group: string,
     users: readonly string[],
   ): MaybePromise<void>;
+  /** Every member, held or confirmed, is out of the group, in one step: a join cannot slip in between. */
   dissolve(appKey: string, kind: MembershipKind, group: string): MaybePromise<void>;
+  /** A deleted user: out of every group (or chat room) of this kind. */
+  forget(appKey: string, kind: MembershipKind, user: string): MaybePromise<void>;
 }
 
 /** A `MembershipSource` as a ledger: counts before a join, keeps nothing itself. */
@@ -53,8 +81,11 @@ export function ledgerOfSource(source: MembershipSource): MembershipLedger {
       const over = users.find((_, i) => (counts[i] as number) + 1 > max);
       return over === undefined ? { added: [] } : { refused: over };
     },
+    confirm: nothing,
     release: nothing,
+    leave: nothing,
     rename: nothing,
     dissolve: nothing,
+    forget: nothing,
   };
 }

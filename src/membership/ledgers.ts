@@ -17,10 +17,11 @@ export function ledgerFor(
   keyPrefix: string,
 ): MembershipLedger {
   if (option !== 'ledger') return 'count' in option ? ledgerOfSource(option) : option;
-  if (store instanceof RedisStore) return new RedisLedger(store.client, keyPrefix);
+  // holds lapse by the store's clock: a fake one in tests, Redis TIME or Date.now otherwise
+  if (store instanceof RedisStore) return new RedisLedger(store.client, keyPrefix, { clock: store.clock });
   let ledger = memoryLedgers.get(store);
   if (ledger === undefined) {
-    ledger = new MemoryLedger();
+    ledger = new MemoryLedger({ clock: store.clock });
     memoryLedgers.set(store, ledger);
   }
   return ledger;

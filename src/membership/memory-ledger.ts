@@ -1,79 +1,187 @@
 import type { MembershipKind } from '../limits/routes.js';
 import type { MembershipLedger, Reservation } from './ledger.js';
 
-/**
- * The membership ledger in process memory, exact within one process. It is state, not a rate: it
- * holds one entry per membership, for as long as the membership lasts.
- */
-export class MemoryLedger implements MembershipLedger {
-  /** `kind:appKey` → user → groups joined */
-  private readonly joined = new Map<string, Map<string, Set<string>>>();
-  /** `kind:appKey` → group → members */
-  private readonly members = new Map<string, Map<string, Set<string>>>();
+export interface MemoryLedgerOptions {
+  /** The time in ms that holds lapse by; inject a fake clock in tests. Default `Date.now`. */
+  readonly clock?: (() => number) | undefined;
+}
 
-  reserve(appKey: string, kind: MembershipKind, group: string, users: readonly string[], max: number): Reservation {
-    const space = `${kind}:${appKey}`;
-    const joined = nested(this.joined, space);
-    const refused = users.find((user) => {
-      const groups = joined.get(user);
-      return groups !== undefined && !groups.has(group) && groups.size >= max;
-    });
-    if (refused !== undefined) return { refused };
-    const added = users.filter((user) => {
-      const groups = joined.get(user) ?? new Set<string>();
-      joined.set(user, groups);
-      return groups.size !== groups.add(group).size;
-    });
-    const members = nested(this.members, space);
-    const groupMembers = members.get(group) ?? new Set<string>();
-    members.set(group, groupMembers);
-    for (const user of added) groupMembers.add(user);
-    return { added };
+/** A join in flight: when its hold lapses, and how many joins hold it. */
+interface Hold {
+  deadlineMs: number;
+  count: number;
+}
+
+/** One app's groups or chat rooms. Every map and set is deleted once empty. */
+class Space {
+  /** user → groups joined, held or confirmed */
+  readonly joined = new Map<string, Set<string>>();
+  /** group → members, held or confirmed */
+  readonly members = new Map<string, Set<string>>();
+  /** user → group → hold, for the joins still in flight */
+  readonly holds = new Map<string, Map<string, Hold>>();
+
+  get empty(): boolean {
+    return this.joined.size === 0 && this.members.size === 0 && this.holds.size === 0;
   }
 
-  release(appKey: string, kind: MembershipKind, group: string, users: readonly string[]): void {
-    const space = `${kind}:${appKey}`;
-    const joined = nested(this.joined, space);
-    const members = nested(this.members, space).get(group);
-    for (const user of users) {
-      deleteFrom(joined, user, group);
-      members?.delete(user);
-    }
-    if (members?.size === 0) this.members.get(space)?.delete(group);
+  join(user: string, group: string): void {
+    setOf(this.joined, user).add(group);
+    setOf(this.members, group).add(user);
   }
 
-  rename(appKey: string, kind: MembershipKind, token: string, group: string, users: readonly string[]): void {
-    const space = `${kind}:${appKey}`;
-    const joined = nested(this.joined, space);
-    for (const user of users) {
-      const groups = joined.get(user);
-      if (groups?.delete(token)) groups.add(group);
-    }
-    const members = nested(this.members, space);
-    const reserved = members.get(token);
-    members.delete(token);
-    if (reserved !== undefined) members.set(group, new Set([...(members.get(group) ?? []), ...reserved]));
+  /** Takes the user out of the group, with any hold on it. */
+  unjoin(user: string, group: string): void {
+    deleteFrom(this.joined, user, group);
+    deleteFrom(this.members, group, user);
+    deleteFrom(this.holds, user, group);
   }
 
-  dissolve(appKey: string, kind: MembershipKind, group: string): void {
-    const space = `${kind}:${appKey}`;
-    const members = nested(this.members, space);
-    const joined = nested(this.joined, space);
-    for (const user of members.get(group) ?? []) deleteFrom(joined, user, group);
-    members.delete(group);
+  hold(user: string, group: string): Hold | undefined {
+    return this.holds.get(user)?.get(group);
+  }
+
+  /** Drops the user's holds that lapsed: they no longer count. */
+  purge(user: string, nowMs: number): void {
+    for (const [group, hold] of this.holds.get(user) ?? []) if (hold.deadlineMs <= nowMs) this.unjoin(user, group);
   }
 }
 
-function nested(map: Map<string, Map<string, Set<string>>>, space: string): Map<string, Set<string>> {
-  let inner = map.get(space);
+/**
+ * The membership ledger in process memory, exact within one process. It is state, not a rate: it
+ * holds one entry per membership, for as long as the membership lasts, and nothing once it is gone.
+ */
+export class MemoryLedger implements MembershipLedger {
+  /** `kind:appKey` → its memberships */
+  private readonly spaces = new Map<string, Space>();
+  private readonly clock: () => number;
+
+  constructor(options: MemoryLedgerOptions = {}) {
+    this.clock = options.clock ?? Date.now;
+  }
+
+  /** How many apps × kinds hold any state. */
+  get size(): number {
+    return this.spaces.size;
+  }
+
+  reserve(
+    appKey: string,
+    kind: MembershipKind,
+    group: string,
+    users: readonly string[],
+    max: number,
+    holdMs: number,
+  ): Reservation {
+    return this.in(appKey, kind, (space) => {
+      const nowMs = this.clock();
+      for (const user of users) space.purge(user, nowMs);
+      const refused = users.find((user) => {
+        const groups = space.joined.get(user);
+        return groups !== undefined && !groups.has(group) && groups.size >= max;
+      });
+      if (refused !== undefined) return { refused };
+      const deadlineMs = nowMs + holdMs;
+      const added = users.filter((user) => {
+        const held = space.hold(user, group);
+        if (held !== undefined) {
+          held.count++;
+          held.deadlineMs = Math.max(held.deadlineMs, deadlineMs);
+          return true;
+        }
+        if (space.joined.get(user)?.has(group)) return false; // a member already
+        space.join(user, group);
+        mapOf(space.holds, user).set(group, { deadlineMs, count: 1 });
+        return true;
+      });
+      return { added };
+    });
+  }
+
+  confirm(appKey: string, kind: MembershipKind, group: string, users: readonly string[]): void {
+    this.in(appKey, kind, (space) => {
+      const nowMs = this.clock();
+      for (const user of users) {
+        const held = space.hold(user, group);
+        if (held === undefined) continue; // lapsed and purged, dissolved, left: nothing to confirm
+        if (held.deadlineMs <= nowMs) space.unjoin(user, group);
+        else deleteFrom(space.holds, user, group);
+      }
+    });
+  }
+
+  release(appKey: string, kind: MembershipKind, group: string, users: readonly string[]): void {
+    this.in(appKey, kind, (space) => {
+      const nowMs = this.clock();
+      for (const user of users) {
+        const held = space.hold(user, group);
+        if (held === undefined) continue; // confirmed by another join, or gone already
+        if (held.deadlineMs <= nowMs || --held.count === 0) space.unjoin(user, group);
+      }
+    });
+  }
+
+  leave(appKey: string, kind: MembershipKind, group: string, users: readonly string[]): void {
+    this.in(appKey, kind, (space) => {
+      for (const user of users) space.unjoin(user, group);
+    });
+  }
+
+  rename(appKey: string, kind: MembershipKind, token: string, group: string, users: readonly string[]): void {
+    this.in(appKey, kind, (space) => {
+      const nowMs = this.clock();
+      for (const user of users) {
+        const held = space.hold(user, token);
+        if (held === undefined) continue;
+        space.unjoin(user, token);
+        if (held.deadlineMs > nowMs) space.join(user, group);
+      }
+    });
+  }
+
+  dissolve(appKey: string, kind: MembershipKind, group: string): void {
+    this.in(appKey, kind, (space) => {
+      for (const user of space.members.get(group) ?? []) space.unjoin(user, group);
+    });
+  }
+
+  forget(appKey: string, kind: MembershipKind, user: string): void {
+    this.in(appKey, kind, (space) => {
+      for (const group of space.joined.get(user) ?? []) space.unjoin(user, group);
+    });
+  }
+
+  /** Runs `change` on one app's space, created if need be and deleted again if left empty. */
+  private in<T>(appKey: string, kind: MembershipKind, change: (space: Space) => T): T {
+    const key = `${kind}:${appKey}`;
+    const space = this.spaces.get(key) ?? new Space();
+    const result = change(space);
+    if (space.empty) this.spaces.delete(key);
+    else this.spaces.set(key, space);
+    return result;
+  }
+}
+
+function setOf<K, V>(map: Map<K, Set<V>>, key: K): Set<V> {
+  let set = map.get(key);
+  if (set === undefined) {
+    set = new Set();
+    map.set(key, set);
+  }
+  return set;
+}
+
+function mapOf<K, K2, V>(map: Map<K, Map<K2, V>>, key: K): Map<K2, V> {
+  let inner = map.get(key);
   if (inner === undefined) {
     inner = new Map();
-    map.set(space, inner);
+    map.set(key, inner);
   }
   return inner;
 }
 
-function deleteFrom(map: Map<string, Set<string>>, key: string, value: string): void {
-  const set = map.get(key);
-  if (set?.delete(value) && set.size === 0) map.delete(key);
+/** Deletes `value` from the collection under `key`, and the collection once it is empty. */
+function deleteFrom<K, V>(map: Map<K, Set<V> | Map<V, unknown>>, key: K, value: V): void {
+  const inner = map.get(key);
+  if (inner?.delete(value) && inner.size === 0) map.delete(key);
 }

@@ -1,72 +1,195 @@
 import { StoreError } from '../errors.js';
+import { escapeKeyPart } from '../limits/app-key.js';
 import type { MembershipKind } from '../limits/routes.js';
 import { joinedKey, membershipSpace, membersKey } from '../store/keys.js';
 import { LuaScript, type RedisClient } from '../store/lua-script.js';
 import type { MembershipLedger, Reservation } from './ledger.js';
 
+/** A user's joins in flight, beside `joinedKey`'s set: a sorted set of group → deadline in ms. */
+function deadlinesKey(space: string, user: string): string {
+  return `${space}:deadlines:${escapeKeyPart(user)}`;
+}
+
+/** How many joins in flight hold each of a user's held groups: a hash of group → count. */
+function holdsKey(space: string, user: string): string {
+  return `${space}:holds:${escapeKeyPart(user)}`;
+}
+
 /**
- * KEYS[1]: the group's members; KEYS[2..]: each user's joined set. ARGV[1]: group, ARGV[2]: max,
- * ARGV[3..]: users. Refuses (0, index) if any user not yet in the group is at the cap; otherwise adds
- * everyone and answers (1, indexes of those newly added). Atomic: two joins at the cap cannot both pass.
+ * Shared by the scripts: `now` (ARGV given, or Redis TIME), and a group's or user's key built from
+ * its prefix as keys.ts builds it (same escaping), for keys a script only learns as it runs. Every
+ * key of one app shares its hash tag, so on a Cluster they all live on its node.
  */
-const reserveScript = new LuaScript(`
-local group, max = ARGV[1], tonumber(ARGV[2])
-for i = 2, #KEYS do
-  if redis.call('SISMEMBER', KEYS[i], group) == 0 and redis.call('SCARD', KEYS[i]) >= max then return {0, i - 1} end
+const prelude = `
+local function clock(given)
+  local now = tonumber(given)
+  if now then return now end
+  local time = redis.call('TIME')
+  return tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
 end
-local reply = {1}
-for i = 2, #KEYS do
-  if redis.call('SADD', KEYS[i], group) == 1 then
-    redis.call('SADD', KEYS[1], ARGV[i + 1])
-    reply[#reply + 1] = i - 1
+local function escape(c) return string.format('%%%02X', string.byte(c)) end
+local function keyOf(prefix, part) return prefix .. (string.gsub(part, '[%%{}#:]', escape)) end
+`;
+
+/**
+ * Every per-user script takes KEYS[1]: the group's members, then three keys per user: joined set,
+ * deadlines, holds (`userKeys`). ARGV[1]: group, ARGV[2]: now ('' for Redis TIME), then as stated,
+ * the users last.
+ */
+const perUser = `
+local group, now = ARGV[1], clock(ARGV[2])
+local function each(first, action)
+  for u = 1, (#KEYS - 1) / 3 do
+    local k = 3 * u - 1
+    action(u, ARGV[first + u - 1], KEYS[k], KEYS[k + 1], KEYS[k + 2])
   end
 end
+local function unjoin(user, joined, deadlines, holds)
+  redis.call('SREM', joined, group)
+  redis.call('SREM', KEYS[1], user)
+  redis.call('ZREM', deadlines, group)
+  redis.call('HDEL', holds, group)
+end
+`;
+
+/**
+ * ARGV[3]: max, ARGV[4]: holdMs, ARGV[5]: the prefix of every group's members key, ARGV[6..]: users.
+ * Drops each user's lapsed holds, then refuses (0, index) if any user not yet in the group is at the
+ * cap; otherwise holds everyone not already a member and answers (1, indexes of those it holds).
+ * Atomic: two joins at the cap cannot both pass.
+ */
+const reserveScript = new LuaScript(`${prelude}${perUser}
+local max, deadline, membersPrefix = tonumber(ARGV[3]), now + tonumber(ARGV[4]), ARGV[5]
+each(6, function(_, user, joined, deadlines, holds)
+  for _, lapsed in ipairs(redis.call('ZRANGEBYSCORE', deadlines, '-inf', now)) do
+    redis.call('SREM', joined, lapsed)
+    redis.call('SREM', keyOf(membersPrefix, lapsed), user)
+    redis.call('HDEL', holds, lapsed)
+  end
+  redis.call('ZREMRANGEBYSCORE', deadlines, '-inf', now)
+end)
+local refused
+each(6, function(u, _, joined)
+  if not refused and redis.call('SISMEMBER', joined, group) == 0 and redis.call('SCARD', joined) >= max then
+    refused = u
+  end
+end)
+if refused then return {0, refused} end
+local reply = {1}
+each(6, function(u, user, joined, deadlines, holds)
+  if redis.call('SADD', joined, group) == 1 then
+    redis.call('SADD', KEYS[1], user)
+    redis.call('ZADD', deadlines, deadline, group)
+    redis.call('HSET', holds, group, 1)
+  elseif redis.call('HEXISTS', holds, group) == 1 then -- held by another join in flight: this one holds it too
+    redis.call('HINCRBY', holds, group, 1)
+    if tonumber(redis.call('ZSCORE', deadlines, group)) < deadline then redis.call('ZADD', deadlines, deadline, group) end
+  else
+    return -- a member already
+  end
+  reply[#reply + 1] = u
+end)
 return reply
 `);
 
-/** KEYS as for reserve; ARGV[1]: group, ARGV[2..]: users. Takes the users out of the group. */
-const removeScript = new LuaScript(`
-for i = 2, #KEYS do
-  redis.call('SREM', KEYS[i], ARGV[1])
-  redis.call('SREM', KEYS[1], ARGV[i])
-end
+/** ARGV[3..]: users. Each user's hold becomes a membership; one that lapsed goes instead. */
+const confirmScript = new LuaScript(`${prelude}${perUser}
+each(3, function(_, user, joined, deadlines, holds)
+  local deadline = tonumber(redis.call('ZSCORE', deadlines, group))
+  if not deadline then return end
+  if deadline <= now then
+    unjoin(user, joined, deadlines, holds)
+  else
+    redis.call('ZREM', deadlines, group)
+    redis.call('HDEL', holds, group)
+  end
+end)
 `);
 
-/** KEYS[1]: the token's members, KEYS[2]: the group's, KEYS[3..]: joined sets. ARGV: token, group. */
-const renameScript = new LuaScript(`
-for i = 3, #KEYS do
-  if redis.call('SREM', KEYS[i], ARGV[1]) == 1 then redis.call('SADD', KEYS[i], ARGV[2]) end
-end
-if redis.call('EXISTS', KEYS[1]) == 1 then
-  redis.call('SUNIONSTORE', KEYS[2], KEYS[1], KEYS[2])
-  redis.call('DEL', KEYS[1])
+/** ARGV[3..]: users. Gives back one hold of each; the user leaves with the last, or once it lapsed. */
+const releaseScript = new LuaScript(`${prelude}${perUser}
+each(3, function(_, user, joined, deadlines, holds)
+  local deadline = tonumber(redis.call('ZSCORE', deadlines, group))
+  if not deadline then return end
+  if deadline <= now or redis.call('HINCRBY', holds, group, -1) <= 0 then unjoin(user, joined, deadlines, holds) end
+end)
+`);
+
+/** ARGV[3..]: users. Takes them out of the group, held or confirmed. */
+const leaveScript = new LuaScript(`${prelude}${perUser}
+each(3, function(_, user, joined, deadlines, holds) unjoin(user, joined, deadlines, holds) end)
+`);
+
+/**
+ * KEYS as for the others with the token's members first, then the group's members at KEYS[#KEYS].
+ * ARGV[1]: token, ARGV[2]: now, ARGV[3]: group, ARGV[4..]: users. Each hold under the token that has
+ * not lapsed becomes a membership of the group.
+ */
+const renameScript = new LuaScript(`${prelude}
+local token, now, group = ARGV[1], clock(ARGV[2]), ARGV[3]
+for u = 1, (#KEYS - 2) / 3 do
+  local joined, deadlines, holds, user = KEYS[3 * u - 1], KEYS[3 * u], KEYS[3 * u + 1], ARGV[3 + u]
+  local deadline = tonumber(redis.call('ZSCORE', deadlines, token))
+  if deadline then
+    redis.call('SREM', joined, token)
+    redis.call('SREM', KEYS[1], user)
+    redis.call('ZREM', deadlines, token)
+    redis.call('HDEL', holds, token)
+    if deadline > now then
+      redis.call('SADD', joined, group)
+      redis.call('SADD', KEYS[#KEYS], user)
+    end
+  end
 end
 `);
 
 /**
- * KEYS[1]: the group's members. ARGV[1]: group, ARGV[2]: the prefix of every member's joined set.
- * Reads the members itself, so no call carries a list as long as a group, and a join cannot slip in
- * between reading and removing. Each member's key is built as `joinedKey` builds it (same escaping);
- * they share KEYS[1]'s hash tag, so on a Cluster they live on its node.
+ * KEYS[1]: the group's members. ARGV[1]: group, ARGV[2..4]: the prefixes of every user's joined set,
+ * deadlines and holds. Reads the members itself, so no call carries a list as long as a group, and
+ * a join cannot slip in between reading and removing.
  */
-const dissolveScript = new LuaScript(`
-local function escape(c) return string.format('%%%02X', string.byte(c)) end
+const dissolveScript = new LuaScript(`${prelude}
 for _, user in ipairs(redis.call('SMEMBERS', KEYS[1])) do
-  redis.call('SREM', ARGV[2] .. string.gsub(user, '[%%{}#:]', escape), ARGV[1])
+  redis.call('SREM', keyOf(ARGV[2], user), ARGV[1])
+  redis.call('ZREM', keyOf(ARGV[3], user), ARGV[1])
+  redis.call('HDEL', keyOf(ARGV[4], user), ARGV[1])
 end
 redis.call('DEL', KEYS[1])
 `);
 
+/** KEYS: the user's joined set, deadlines, holds. ARGV[1]: user, ARGV[2]: the prefix of every members key. */
+const forgetScript = new LuaScript(`${prelude}
+for _, group in ipairs(redis.call('SMEMBERS', KEYS[1])) do
+  redis.call('SREM', keyOf(ARGV[2], group), ARGV[1])
+end
+redis.call('DEL', KEYS[1], KEYS[2], KEYS[3])
+`);
+
+export interface RedisLedgerOptions {
+  /** Time in ms for the scripts instead of Redis `TIME`: for tests with a fake clock only. */
+  readonly clock?: (() => number) | undefined;
+}
+
 /**
  * The membership ledger in Redis, next to the buckets: every key of one app shares its hash tag,
- * so each operation is one script on one Cluster slot. Ledger keys carry no TTL: a membership lasts
- * until a leave or a dissolve.
+ * so each operation is one script on one Cluster slot. Keys, under `<prefix>:{<appKey>}:<kind>`:
+ * `members:<group>` (set of users), `joined:<user>` (set of groups, held or confirmed),
+ * `deadlines:<user>` (sorted set of held group → deadline in ms), `holds:<user>` (hash of held group
+ * → joins holding it). No key carries a TTL: a membership lasts until a leave, a dissolve or the
+ * user's deletion; a lapsed hold is dropped by the user's next reservation, and counts for nothing
+ * meanwhile.
  */
 export class RedisLedger implements MembershipLedger {
+  /** Now in ms for the scripts, or '' for Redis TIME (so app servers with skewed clocks agree). */
+  private readonly now: () => number | '';
+
   constructor(
     private readonly client: RedisClient,
     private readonly keyPrefix: string,
-  ) {}
+    options: RedisLedgerOptions = {},
+  ) {
+    this.now = options.clock ?? (() => '');
+  }
 
   async reserve(
     appKey: string,
@@ -74,10 +197,11 @@ export class RedisLedger implements MembershipLedger {
     group: string,
     users: readonly string[],
     max: number,
+    holdMs: number,
   ): Promise<Reservation> {
     const space = membershipSpace(this.keyPrefix, appKey, kind);
-    const keys = [membersKey(space, group), ...users.map((user) => joinedKey(space, user))];
-    const reply = await reserveScript.run(this.client, keys, [group, max, ...users]);
+    const args = [group, this.now(), max, holdMs, membersKey(space, ''), ...users];
+    const reply = await reserveScript.run(this.client, this.userKeys(space, group, users), args);
     if (!Array.isArray(reply) || !reply.every(Number.isInteger) || (reply[0] !== 0 && reply[0] !== 1)) {
       throw new StoreError('ERR_STORE_REPLY', `unexpected reply from the membership script: ${JSON.stringify(reply)}`);
     }
@@ -86,11 +210,16 @@ export class RedisLedger implements MembershipLedger {
     return { added: indexes.map((index) => users[index - 1] as string) };
   }
 
-  async release(appKey: string, kind: MembershipKind, group: string, users: readonly string[]): Promise<void> {
-    if (users.length === 0) return;
-    const space = membershipSpace(this.keyPrefix, appKey, kind);
-    const keys = [membersKey(space, group), ...users.map((user) => joinedKey(space, user))];
-    await removeScript.run(this.client, keys, [group, ...users]);
+  confirm(appKey: string, kind: MembershipKind, group: string, users: readonly string[]): Promise<void> {
+    return this.perUser(confirmScript, appKey, kind, group, users);
+  }
+
+  release(appKey: string, kind: MembershipKind, group: string, users: readonly string[]): Promise<void> {
+    return this.perUser(releaseScript, appKey, kind, group, users);
+  }
+
+  leave(appKey: string, kind: MembershipKind, group: string, users: readonly string[]): Promise<void> {
+    return this.perUser(leaveScript, appKey, kind, group, users);
   }
 
   async rename(
@@ -100,13 +229,40 @@ export class RedisLedger implements MembershipLedger {
     group: string,
     users: readonly string[],
   ): Promise<void> {
+    if (users.length === 0) return;
     const space = membershipSpace(this.keyPrefix, appKey, kind);
-    const keys = [membersKey(space, token), membersKey(space, group), ...users.map((user) => joinedKey(space, user))];
-    await renameScript.run(this.client, keys, [token, group]);
+    const keys = [...this.userKeys(space, token, users), membersKey(space, group)];
+    await renameScript.run(this.client, keys, [token, this.now(), group, ...users]);
   }
 
   async dissolve(appKey: string, kind: MembershipKind, group: string): Promise<void> {
     const space = membershipSpace(this.keyPrefix, appKey, kind);
-    await dissolveScript.run(this.client, [membersKey(space, group)], [group, joinedKey(space, '')]);
+    const prefixes = [joinedKey(space, ''), deadlinesKey(space, ''), holdsKey(space, '')];
+    await dissolveScript.run(this.client, [membersKey(space, group)], [group, ...prefixes]);
+  }
+
+  async forget(appKey: string, kind: MembershipKind, user: string): Promise<void> {
+    const space = membershipSpace(this.keyPrefix, appKey, kind);
+    const keys = [joinedKey(space, user), deadlinesKey(space, user), holdsKey(space, user)];
+    await forgetScript.run(this.client, keys, [user, membersKey(space, '')]);
+  }
+
+  private async perUser(
+    script: LuaScript,
+    appKey: string,
+    kind: MembershipKind,
+    group: string,
+    users: readonly string[],
+  ): Promise<void> {
+    if (users.length === 0) return;
+    const space = membershipSpace(this.keyPrefix, appKey, kind);
+    await script.run(this.client, this.userKeys(space, group, users), [group, this.now(), ...users]);
+  }
+
+  /** The group's members key, then each user's joined set, deadlines and holds. */
+  private userKeys(space: string, group: string, users: readonly string[]): string[] {
+    const keys = [membersKey(space, group)];
+    for (const user of users) keys.push(joinedKey(space, user), deadlinesKey(space, user), holdsKey(space, user));
+    return keys;
   }
 }

@@ -1,10 +1,10 @@
 import type { ServerResponse } from 'node:http';
 import zlib from 'node:zlib';
 import type { Admission, Limiter } from '../limiter.js';
-import type { PendingMembership } from '../membership/gate.js';
+import { type PendingMembership, readsAnswer } from '../membership/gate.js';
 import { throttle } from './throttle.js';
 
-/** Enough of a response body to read a created group's ID from. */
+/** Enough of a response body to read a created group's ID or a batch add's new members from. */
 const CAPTURE_BYTES = 64 * 1024;
 
 /** Carries out what an admitted request still needs once its handler answers. */
@@ -14,16 +14,18 @@ export function followAdmission(res: ServerResponse, admission: Admission, limit
 }
 
 /**
- * Concludes a membership change on the handler's own answer (its status, and for a created group
- * its body), before that answer leaves, so a client that reads it and joins again meets a ledger
- * that already knows: `res.end` waits for the ledger (never longer than the store's timeout). A
- * client that goes away changes nothing: the handler may still complete the join.
+ * Concludes a membership change on the handler's own answer (its status, and for a created group or
+ * a batch add its body), before that answer leaves, so a client that reads it and joins again meets
+ * a ledger that already knows: `res.end` waits for the ledger (never longer than the store's
+ * timeout). A client that goes away changes nothing: the handler may still complete the join; a
+ * handler that never answers leaves its reservation to lapse.
  */
 function concludeOnAnswer(res: ServerResponse, pending: PendingMembership, limiter: Limiter): void {
+  const capture = readsAnswer(pending);
   const chunks: Buffer[] = [];
   let captured = 0;
   const keep = (chunk: unknown, encoding: unknown): void => {
-    if (!pending.creates || captured >= CAPTURE_BYTES || chunk == null || typeof chunk === 'function') return;
+    if (!capture || captured >= CAPTURE_BYTES || chunk == null || typeof chunk === 'function') return;
     const bytes = Buffer.isBuffer(chunk)
       ? chunk
       : Buffer.from(chunk as string, typeof encoding === 'string' ? (encoding as BufferEncoding) : 'utf8');
@@ -42,7 +44,7 @@ function concludeOnAnswer(res: ServerResponse, pending: PendingMembership, limit
     concluded = true;
     keep(args[0], args[1]);
     const succeeded = res.statusCode >= 200 && res.statusCode < 300;
-    const body = pending.creates ? decoded(Buffer.concat(chunks), res.getHeader('content-encoding')) : '';
+    const body = capture ? decoded(Buffer.concat(chunks), res.getHeader('content-encoding')) : '';
     const done = limiter.conclude(pending, succeeded, body);
     if (done instanceof Promise) void done.then(() => end.apply(this, args));
     else end.apply(this, args);

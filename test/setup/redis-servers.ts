@@ -1,6 +1,6 @@
 import type {} from 'vitest';
 import type { TestProject } from 'vitest/node';
-import { startCluster, startRedis } from '../support/redis.js';
+import { type RedisProcess, startCluster, startRedis } from '../support/redis.js';
 
 declare module 'vitest' {
   export interface ProvidedContext {
@@ -11,7 +11,19 @@ declare module 'vitest' {
 
 /** One real redis-server and one real 3-node Redis Cluster for the whole run, stopped by pid at the end. */
 export default async function setup(project: TestProject): Promise<() => Promise<void>> {
-  const [single, cluster] = await Promise.all([startRedis(), startCluster()]);
+  const started = await Promise.allSettled([startRedis(), startCluster()]);
+  const servers = started.flatMap((result) =>
+    result.status === 'fulfilled' ? (Array.isArray(result.value) ? result.value : [result.value]) : [],
+  );
+  const failed = started.find((result) => result.status === 'rejected');
+  if (failed !== undefined) {
+    await Promise.all(servers.map((server) => server.stop())); // leave nothing running behind a failed setup
+    throw failed.reason;
+  }
+  const [single, cluster] = started.map((result) => (result as PromiseFulfilledResult<unknown>).value) as [
+    RedisProcess,
+    RedisProcess[],
+  ];
   project.provide('redisPort', single.port);
   project.provide(
     'clusterPorts',

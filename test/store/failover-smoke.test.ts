@@ -15,11 +15,11 @@ describe('a replicated Redis Cluster', () => {
   let cluster: ReplicatedCluster | undefined;
   let client: Cluster | undefined;
   beforeAll(async () => {
-    const t=performance.now(); cluster = await startReplicatedCluster(); console.log('TIMING cluster start', Math.round(performance.now()-t));
+    cluster = await startReplicatedCluster();
   }, TIMEOUT);
   afterAll(async () => {
     client?.disconnect();
-    const t=performance.now(); await cluster?.stop(); console.log('TIMING cluster stop', Math.round(performance.now()-t));
+    await cluster?.stop();
   }, TIMEOUT);
 
   it('serves a slot again from the promoted replica after its master is SIGKILLed', { timeout: TIMEOUT }, async () => {
@@ -29,15 +29,15 @@ describe('a replicated Redis Cluster', () => {
     await client.set(key, 'before');
     const before = await cluster.masterOf(key);
 
-    let t=performance.now(); await cluster.kill(before);
-    const promoted = await cluster.waitForFailover(before); console.log('TIMING cluster failover', Math.round(performance.now()-t)); t=performance.now();
+    await cluster.kill(before);
+    const promoted = await cluster.waitForFailover(before);
 
     // The written key may or may not have reached the replica: only the slot's availability is asserted.
     await client.set(key, 'after');
     expect(await client.get(key)).toBe('after');
     const after = await cluster.masterOf(key);
     expect(after.port).not.toBe(before.port);
-    expect(after).toBe(promoted); console.log('TIMING cluster after', Math.round(performance.now()-t));
+    expect(after).toBe(promoted);
   });
 });
 
@@ -45,7 +45,7 @@ describe('a Sentinel set', () => {
   let set: SentinelSet | undefined;
   let client: Redis | undefined;
   beforeAll(async () => {
-    const t=performance.now(); set = await startSentinelSet(); console.log('TIMING sentinel start', Math.round(performance.now()-t));
+    set = await startSentinelSet();
   }, TIMEOUT);
   afterAll(async () => {
     client?.disconnect();
@@ -57,12 +57,13 @@ describe('a Sentinel set', () => {
   }, async () => {
     if (set === undefined) throw new Error('the sentinel set did not start');
     client = new Redis({ sentinels: [...set.sentinelAddresses], name: SENTINEL_MASTER_NAME });
+    client.on('error', () => {}); // refused reconnects while the master is down; commands report their own errors
     await client.set('failover:sentinel', 'before');
 
-    let t=performance.now(); await set.kill(set.master);
-    const promoted = await set.waitForPromotion(set.master.port); console.log('TIMING sentinel promotion', Math.round(performance.now()-t)); t=performance.now();
+    await set.kill(set.master);
+    const promoted = await set.waitForPromotion(set.master.port);
 
-    await client.set('failover:sentinel', 'after'); console.log('TIMING sentinel write after', Math.round(performance.now()-t));
+    await client.set('failover:sentinel', 'after');
     const direct = new Redis({ host: '127.0.0.1', port: promoted.port });
     try {
       expect(promoted.port).toBe(set.replica.port);

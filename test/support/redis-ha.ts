@@ -57,10 +57,9 @@ export async function startReplicatedCluster(): Promise<ReplicatedCluster> {
   const { cli } = redisBinaries();
   const group = processGroup('imrl-ha-cluster-');
   try {
-    const ports = await freePorts(12);
     const started = await Promise.all(
-      ports.slice(0, 6).map((port, i) =>
-        group.start(port, [
+      Array.from({ length: 6 }, () =>
+        group.start(2, ([port, bus]) => [
           ...DATA_ARGS,
           '--cluster-enabled',
           'yes',
@@ -69,9 +68,10 @@ export async function startReplicatedCluster(): Promise<ReplicatedCluster> {
           // Short, so that a failover takes a few seconds: failure detection waits one timeout.
           '--cluster-node-timeout',
           '1000',
-          // The default bus port, port + 10000, is above 65535 for a fifth of Linux's ephemeral ports.
+          // The default bus port, port + 10000, is nobody's check: above 65535 for a fifth of Linux's
+          // ephemeral ports, and often held by a socket in TIME_WAIT on a busy machine.
           '--cluster-port',
-          String(ports[6 + i]),
+          String(bus),
         ]),
       ),
     );
@@ -81,9 +81,9 @@ export async function startReplicatedCluster(): Promise<ReplicatedCluster> {
       { timeout: 30_000 },
     );
     await waitUntil('every master has a replica in sync and every node says cluster_state:ok', 30_000, () =>
-      clusterReady(started),
+      clusterReady(group, started),
     );
-    const view = parseClusterNodes(await ask(started[0]?.port ?? 0, (c) => c.cluster('NODES')));
+    const view = parseClusterNodes(String(await group.ask(started[0]?.port ?? 0, (c) => c.cluster('NODES'))));
     const nodes = started.map((p): ClusterNode => {
       const seen = view.find((n) => n.port === p.port);
       if (seen === undefined) throw new Error(`node ${p.port} is missing from CLUSTER NODES`);
@@ -95,14 +95,14 @@ export async function startReplicatedCluster(): Promise<ReplicatedCluster> {
       return node;
     };
     const slotOwner = async (port: number, slot: number): Promise<number | undefined> => {
-      const ranges = await ask(port, (c) => c.cluster('SLOTS'));
+      const ranges = await group.ask(port, (c) => c.cluster('SLOTS'));
       return ranges.find(([start, end]) => slot >= start && slot <= end)?.[2]?.[1];
     };
     const liveNodes = () => nodes.filter((n) => group.isAlive(n));
     const askLive = <T>(command: (client: Redis) => Promise<T>): Promise<T> => {
       const [node] = liveNodes();
       if (node === undefined) throw new Error('every node of the cluster is down');
-      return ask(node.port, command);
+      return group.ask(node.port, command);
     };
     return {
       nodes,
@@ -120,7 +120,7 @@ export async function startReplicatedCluster(): Promise<ReplicatedCluster> {
         await waitUntil(`a replica of ${oldMaster.port} serves its slots`, timeoutMs, async () => {
           promoted = undefined;
           for (const node of liveNodes()) {
-            const info = await ask(node.port, (c) => c.cluster('INFO'));
+            const info = await group.ask(node.port, (c) => c.cluster('INFO'));
             if (!info.includes('cluster_state:ok')) return `node ${node.port} is not cluster_state:ok`;
             const owner = await slotOwner(node.port, slot);
             if (owner === oldMaster.port) return `node ${node.port} still sends slot ${slot} to ${oldMaster.port}`;
@@ -145,36 +145,37 @@ export async function startReplicatedCluster(): Promise<ReplicatedCluster> {
 export async function startSentinelSet(): Promise<SentinelSet> {
   const group = processGroup('imrl-ha-sentinel-');
   try {
-    const [masterPort = 0, replicaPort = 0, ...sentinelPorts] = await freePorts(5);
-    const master = await group.start(masterPort, DATA_ARGS);
-    const replica = await group.start(replicaPort, [...DATA_ARGS, '--replicaof', HOST, String(masterPort)]);
+    const master = await group.start(1, () => DATA_ARGS);
+    const replica = await group.start(1, () => [...DATA_ARGS, '--replicaof', HOST, String(master.port)]);
     // In sync before the sentinels start, so that their first INFO of the master lists it.
     await waitUntil(
-      `the replica on ${replicaPort} is in sync`,
+      `the replica on ${replica.port} is in sync`,
       10_000,
       async () =>
-        (await ask(replicaPort, (c) => c.info('replication'))).includes('master_link_status:up') || 'link down',
+        (await group.ask(replica.port, (c) => c.info('replication'))).includes('master_link_status:up') || 'link down',
     );
     const sentinels = await Promise.all(
-      sentinelPorts.map((port) => {
-        // Sentinels rewrite their configuration file, so each needs its own.
-        const conf = join(group.dir, `sentinel-${port}.conf`);
-        writeFileSync(
-          conf,
-          [
-            `sentinel monitor ${SENTINEL_MASTER_NAME} ${HOST} ${masterPort} 2`,
-            `sentinel down-after-milliseconds ${SENTINEL_MASTER_NAME} 1000`,
-            `sentinel failover-timeout ${SENTINEL_MASTER_NAME} 3000`,
-            `sentinel parallel-syncs ${SENTINEL_MASTER_NAME} 1`,
-            '',
-          ].join('\n'),
-        );
-        return group.start(port, [conf, '--sentinel']);
-      }),
+      Array.from({ length: 3 }, () =>
+        group.start(1, ([port]) => {
+          // Sentinels rewrite their configuration file, so each needs its own.
+          const conf = join(group.dir, `sentinel-${port}.conf`);
+          writeFileSync(
+            conf,
+            [
+              `sentinel monitor ${SENTINEL_MASTER_NAME} ${HOST} ${master.port} 2`,
+              `sentinel down-after-milliseconds ${SENTINEL_MASTER_NAME} 1000`,
+              `sentinel failover-timeout ${SENTINEL_MASTER_NAME} 3000`,
+              `sentinel parallel-syncs ${SENTINEL_MASTER_NAME} 1`,
+              '',
+            ].join('\n'),
+          );
+          return [conf, '--sentinel'];
+        }),
+      ),
     );
     await waitUntil('every sentinel knows the master, its replica and the other sentinels', 30_000, async () => {
       for (const sentinel of sentinels) {
-        const fields = await sentinelMaster(sentinel.port);
+        const fields = await sentinelMaster(group, sentinel.port);
         if (fields['num-slaves'] !== '1' || fields['num-other-sentinels'] !== '2')
           return `sentinel ${sentinel.port} sees ${fields['num-slaves']} replicas and ${fields['num-other-sentinels']} other sentinels`;
       }
@@ -193,7 +194,7 @@ export async function startSentinelSet(): Promise<SentinelSet> {
             sentinels
               .filter((s) => group.isAlive(s))
               .map(async (s) => {
-                const addr = await ask(s.port, (c) =>
+                const addr = await group.ask(s.port, (c) =>
                   c.call('SENTINEL', 'GET-MASTER-ADDR-BY-NAME', SENTINEL_MASTER_NAME),
                 );
                 return Number((addr as string[])[1]);
@@ -221,8 +222,17 @@ const DATA_ARGS = ['--save', '', '--appendonly', 'no', '--repl-diskless-sync-del
 
 interface ProcessGroup {
   readonly dir: string;
-  /** Spawns redis-server with `args` on `port` and resolves once it answers PING. */
-  start(port: number, args: readonly string[]): Promise<HaProcess>;
+  /**
+   * Spawns redis-server with `args(ports)` on `ports[0]` and resolves once it answers PING. The `portCount`
+   * ports are free when picked; should another process bind one first, it starts again on fresh ones.
+   */
+  start(portCount: number, args: (ports: readonly number[]) => readonly string[]): Promise<HaProcess>;
+  /**
+   * Runs `command` on this group's connection to `port`, which fails fast instead of retrying (the waits
+   * retry). One connection per server: a fresh one per poll would leave hundreds of ports in TIME_WAIT,
+   * which then fail the binds of servers whose ports nobody checked (the global setup's cluster bus).
+   */
+  ask<T>(port: number, command: (client: Redis) => Promise<T>): Promise<T>;
   isAlive(process: HaProcess): boolean;
   kill(process: HaProcess): Promise<void>;
   stop(): Promise<void>;
@@ -244,27 +254,58 @@ function processGroup(prefix: string): ProcessGroup {
     if (entry === undefined) throw new Error(`pid ${p.pid} was not started here`);
     return entry;
   };
+  const admins = new Map<number, Redis>();
+  const ask = async <T>(port: number, command: (client: Redis) => Promise<T>): Promise<T> => {
+    let client = admins.get(port);
+    if (client === undefined || client.status === 'end') {
+      client = new Redis({
+        port,
+        host: HOST,
+        lazyConnect: true,
+        connectTimeout: 2000,
+        commandTimeout: 2000,
+        maxRetriesPerRequest: 0,
+        retryStrategy: () => null,
+      });
+      client.on('error', () => {}); // the rejected command reports it
+      admins.set(port, client);
+      await client.connect();
+    }
+    return command(client);
+  };
+  const spawnOn = async (port: number, args: readonly string[]): Promise<HaProcess> => {
+    const log = join(dir, `${port}.log`);
+    const child = spawn(server, [...args, '--port', String(port), '--bind', HOST, '--dir', dir, '--logfile', log], {
+      stdio: 'ignore',
+    });
+    const exited = new Promise<void>((resolve) => {
+      child.once('exit', () => resolve());
+      child.once('error', () => resolve());
+    });
+    if (child.pid === undefined) throw new Error(`could not spawn ${server}`);
+    children.set(child.pid, { child, exited });
+    await waitUntil(`redis-server on ${port} answers PING`, 10_000, async () => {
+      if (!running(child)) {
+        const tail = existsSync(log) ? readFileSync(log, 'utf8').trim().split('\n').slice(-3).join('\n') : '';
+        const message = `redis-server on ${port} exited with ${child.exitCode ?? child.signalCode}:\n${tail}`;
+        throw tail.includes('Address already in use') ? new PortTaken(message) : new GiveUp(message);
+      }
+      return (await ask(port, (c) => c.ping())) === 'PONG' || 'no PONG';
+    });
+    return { port, pid: child.pid };
+  };
   return {
     dir,
-    async start(port, args) {
-      const log = join(dir, `${port}.log`);
-      const child = spawn(server, [...args, '--port', String(port), '--bind', HOST, '--dir', dir, '--logfile', log], {
-        stdio: 'ignore',
-      });
-      const exited = new Promise<void>((resolve) => {
-        child.once('exit', () => resolve());
-        child.once('error', () => resolve());
-      });
-      if (child.pid === undefined) throw new Error(`could not spawn ${server}`);
-      children.set(child.pid, { child, exited });
-      await waitUntil(`redis-server on ${port} answers PING`, 10_000, async () => {
-        if (!running(child)) {
-          const tail = existsSync(log) ? readFileSync(log, 'utf8').trim().split('\n').slice(-3).join('\n') : '';
-          throw new GiveUp(`redis-server on ${port} exited with ${child.exitCode ?? child.signalCode}:\n${tail}`);
+    ask,
+    async start(portCount, args) {
+      for (let attempt = 1; ; attempt++) {
+        const ports = await freePorts(portCount);
+        try {
+          return await spawnOn(ports[0] ?? 0, args(ports));
+        } catch (error) {
+          if (!(error instanceof PortTaken) || attempt === 3) throw error;
         }
-        return (await ask(port, (c) => c.ping())) === 'PONG' || 'no PONG';
-      });
-      return { port, pid: child.pid };
+      }
     },
     isAlive: (p) => running(entryOf(p).child),
     async kill(p) {
@@ -273,6 +314,7 @@ function processGroup(prefix: string): ProcessGroup {
       await exited;
     },
     async stop() {
+      for (const client of admins.values()) client.disconnect();
       killAll();
       await Promise.all([...children.values()].map(({ exited }) => exited));
       process.off('exit', killAll);
@@ -283,6 +325,8 @@ function processGroup(prefix: string): ProcessGroup {
 
 /** Thrown by a wait's check to end the wait at once: asking again cannot help. */
 class GiveUp extends Error {}
+/** A server lost the race for a port that `freePort` found free. */
+class PortTaken extends GiveUp {}
 
 /** Polls `check` until it returns true; a string or an error says why not yet and ends up in the timeout's message. */
 async function waitUntil(what: string, timeoutMs: number, check: () => Promise<true | string>): Promise<void> {
@@ -299,26 +343,6 @@ async function waitUntil(what: string, timeoutMs: number, check: () => Promise<t
     }
     if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs / 1000} s waiting until ${what}: ${why}`);
     await new Promise((resolve) => setTimeout(resolve, POLL_MS));
-  }
-}
-
-/** Runs `command` on a fresh connection that fails fast instead of retrying: the waits above do the retrying. */
-async function ask<T>(port: number, command: (client: Redis) => Promise<T>): Promise<T> {
-  const client = new Redis({
-    port,
-    host: HOST,
-    lazyConnect: true,
-    connectTimeout: 2000,
-    commandTimeout: 2000,
-    maxRetriesPerRequest: 0,
-    retryStrategy: () => null,
-  });
-  client.on('error', () => {}); // the rejected command reports it
-  try {
-    await client.connect();
-    return await command(client);
-  } finally {
-    client.disconnect();
   }
 }
 
@@ -340,8 +364,8 @@ interface NodeView {
 }
 
 /** `CLUSTER NODES`: `<id> <ip:port@cport[,hostname]> <flags> <master> <ping> <pong> <epoch> <link> <slot>...`. */
-function parseClusterNodes(text: unknown): NodeView[] {
-  return String(text)
+function parseClusterNodes(text: string): NodeView[] {
+  return text
     .trim()
     .split('\n')
     .map((line) => {
@@ -358,29 +382,30 @@ function parseClusterNodes(text: unknown): NodeView[] {
     });
 }
 
-async function clusterReady(started: readonly HaProcess[]): Promise<true | string> {
+async function clusterReady(group: ProcessGroup, started: readonly HaProcess[]): Promise<true | string> {
   for (const { port } of started) {
-    if (!(await ask(port, (c) => c.cluster('INFO'))).includes('cluster_state:ok'))
+    if (!(await group.ask(port, (c) => c.cluster('INFO'))).includes('cluster_state:ok'))
       return `node ${port} is not cluster_state:ok`;
-    const view = parseClusterNodes(await ask(port, (c) => c.cluster('NODES')));
+    const nodes = String(await group.ask(port, (c) => c.cluster('NODES')));
+    const view = parseClusterNodes(nodes);
     const troubled = view.find((n) => n.flags.some((f) => ['fail', 'fail?', 'handshake', 'noaddr'].includes(f)));
     if (troubled !== undefined) return `node ${port} sees ${troubled.port} as ${troubled.flags.join(',')}`;
     const masters = view.filter((n) => n.master && n.slots.length > 0);
-    const unreplicated = masters.find((m) => view.filter((n) => n.replicaOf === m.id).length !== 1);
-    if (masters.length !== 3 || unreplicated !== undefined)
-      return `node ${port} sees ${masters.length} masters, ${unreplicated?.port ?? 'none'} without one replica`;
+    const replicas = masters.map((m) => view.filter((n) => n.replicaOf === m.id).length);
+    if (masters.length !== 3 || replicas.some((count) => count !== 1))
+      return `node ${port} sees masters with ${replicas.join(', ')} replicas in\n${nodes}`;
     const self = view.find((n) => n.flags.includes('myself'));
     if (
       self?.replicaOf !== undefined &&
-      !(await ask(port, (c) => c.info('replication'))).includes('master_link_status:up')
+      !(await group.ask(port, (c) => c.info('replication'))).includes('master_link_status:up')
     )
       return `replica ${port} is not in sync`;
   }
   return true;
 }
 
-async function sentinelMaster(port: number): Promise<Record<string, string>> {
-  const flat = (await ask(port, (c) => c.call('SENTINEL', 'MASTER', SENTINEL_MASTER_NAME))) as string[];
+async function sentinelMaster(group: ProcessGroup, port: number): Promise<Record<string, string>> {
+  const flat = (await group.ask(port, (c) => c.call('SENTINEL', 'MASTER', SENTINEL_MASTER_NAME))) as string[];
   const fields: Record<string, string> = {};
   for (let i = 0; i + 1 < flat.length; i += 2) fields[flat[i] as string] = flat[i + 1] as string;
   return fields;

@@ -59,8 +59,12 @@ export async function startRedis(options: { port?: number; cluster?: boolean } =
   const port = options.port ?? (await freePort());
   const dir = mkdtempSync(join(tmpdir(), 'imrl-redis-'));
   const args = ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir];
-  if (options.cluster)
+  if (options.cluster) {
+    // the cluster bus port defaults to port + 10000, which may be taken or past 65535: pick a free one
+    const busPort = await freePort();
     args.push('--cluster-enabled', 'yes', '--cluster-config-file', 'nodes.conf', '--cluster-node-timeout', '2000');
+    args.push('--cluster-port', String(busPort));
+  }
   const child: ChildProcess = spawn(server, args, { stdio: ['ignore', 'ignore', 'inherit'] });
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
   await waitForPing(port, child);
@@ -101,11 +105,18 @@ async function waitForPing(port: number, child: ChildProcess): Promise<void> {
 
 /** Three cluster-enabled masters joined with `redis-cli --cluster create`, ready once every node says `cluster_state:ok`. */
 export async function startCluster(): Promise<RedisProcess[]> {
-  const nodes = [
-    await startRedis({ cluster: true }),
-    await startRedis({ cluster: true }),
-    await startRedis({ cluster: true }),
-  ];
+  const nodes: RedisProcess[] = [];
+  try {
+    for (let i = 0; i < 3; i++) nodes.push(await startRedis({ cluster: true }));
+    await joinCluster(nodes);
+  } catch (error) {
+    await Promise.all(nodes.map((node) => node.stop())); // nothing left running behind a failed start
+    throw error;
+  }
+  return nodes;
+}
+
+async function joinCluster(nodes: readonly RedisProcess[]): Promise<void> {
   const { cli } = redisBinaries();
   execFileSync(
     cli,
@@ -126,5 +137,4 @@ export async function startCluster(): Promise<RedisProcess[]> {
       client.disconnect();
     }
   }
-  return nodes;
 }
