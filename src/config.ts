@@ -148,7 +148,7 @@ export function parseOptions(options: unknown = {}): Config {
     table,
     editions,
     overrides: canonicalOverrides(rest.overrides, nameCase),
-    store: rest.store ?? new MemoryStore(),
+    store: rest.store ?? new MemoryStore({ logger: rest.logger }),
     bodyParsers: bodyParser === undefined ? [] : [bodyParser].flat(),
   });
 }

@@ -9,13 +9,15 @@ import { pushesOf } from './limits/send.js';
 import type { EditionRules } from './limits/table.js';
 import { MembershipGate, type PendingMembership } from './membership/gate.js';
 import { ledgerFor } from './membership/ledgers.js';
-import { type AppPlan, type CheckSet, compilePlan, type Policy } from './plan.js';
+import { AppPlan, type CheckSet, type Policy } from './plan.js';
 import { Failover, FailoverStore } from './store/failover-store.js';
 import type { BucketCheck, Check, Reading, WindowCheck } from './store/store.js';
 
 /** What follows an admitted request: its body paced, its membership change concluded. */
 export interface Admission {
   readonly paceBytesPerSecond?: number;
+  /** Checks of negative cost to take (`Limiter.refund`) when the IM server refuses the request (4xx). */
+  readonly refundOnRefusal?: readonly Check[];
   readonly membership?: PendingMembership;
 }
 
@@ -63,6 +65,11 @@ export class Limiter {
     }
   }
 
+  /** Takes checks of negative cost, giving tokens back, through the failover like every store call; never rejects. */
+  refund(checks: readonly Check[]): void {
+    void this.store.take(checks); // the failover settles every call; a refund's readings tell nothing
+  }
+
   /** Records a membership change once the IM server has answered; never rejects. */
   conclude(pending: PendingMembership, succeeded: boolean, responseBody: string): void | Promise<void> {
     return this.memberships?.conclude(pending, succeeded, responseBody);
@@ -86,7 +93,7 @@ export class Limiter {
   private limit(match: RouteMatch, plan: AppPlan, body: unknown): Outcome | Promise<Outcome> {
     const refusal = checkPayload(match, body, plan.rules);
     if (refusal !== undefined) return { kind: 'payload', refusal };
-    const category = plan.categories[match.category];
+    const category = plan.category(match.category);
     const { sends, downloadsFile } = match.route;
     let set = category.rate;
     let checks = set.checks;
@@ -129,7 +136,16 @@ export class Limiter {
   ): Outcome | Promise<Outcome> {
     const admitted = (admission: Admission): Outcome =>
       decided === undefined ? { kind: 'unlimited', admission } : { ...decided, admission };
-    if (match.route.downloadsFile) return admitted({ paceBytesPerSecond: plan.rules.files.downloadBytesPerSecond });
+    if (match.route.downloadsFile) {
+      const paceBytesPerSecond = plan.rules.files.downloadBytesPerSecond;
+      const refundOnRefusal = plan.category(match.category).download?.refundOnRefusal;
+      // only what the store took can be given back: nothing was under `allow`
+      return admitted(
+        decided === undefined || refundOnRefusal === undefined
+          ? { paceBytesPerSecond }
+          : { paceBytesPerSecond, refundOnRefusal },
+      );
+    }
     const { memberships } = this;
     if (match.route.membership === undefined || memberships === undefined) return decided ?? unlimited;
     const step = memberships.reserve(match, body, plan.rules);
@@ -155,7 +171,7 @@ export class Limiter {
     const cached = this.plans.get(match.appKey);
     if (cached !== undefined && cached.edition === edition) return cached;
     if (this.plans.size >= this.config.maxCachedApps) this.plans.delete(this.plans.keys().next().value as string);
-    const plan = compilePlan(match.appKey, edition, this.rules(match.appKey, edition), this.config.keyPrefix);
+    const plan = new AppPlan(match.appKey, edition, this.rules(match.appKey, edition), this.config.keyPrefix);
     this.plans.set(match.appKey, plan);
     return plan;
   }

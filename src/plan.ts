@@ -1,5 +1,5 @@
 import type { Edition } from './config.js';
-import { burstOf, type Category, categories, type EditionRules } from './limits/table.js';
+import { burstOf, type Category, type EditionRules } from './limits/table.js';
 import { appTag, clusterDownloadsKey, keyOf } from './store/keys.js';
 import type { BucketCheck, Check, WindowCheck } from './store/store.js';
 
@@ -18,70 +18,99 @@ export interface CheckSet {
   readonly policies: readonly Policy[];
 }
 
-interface CategoryPlan {
+export interface CategoryPlan {
   /** The app's bucket for the category. */
   readonly rate: CheckSet;
   /** Message sends in an edition with a daily push quota: the bucket and the day's window. */
   readonly send?: CheckSet;
   /** File downloads: the bucket and the cluster-wide downloads bucket (not reported in headers). */
-  readonly download?: CheckSet;
+  readonly download?: CheckSet & {
+    /** What a download the IM server refused gives back: its cluster-wide token, so invented apps cannot drain it. */
+    readonly refundOnRefusal: readonly Check[];
+  };
 }
 
-/** One app's rules under one edition, compiled once into ready-made checks. */
-export interface AppPlan {
-  readonly edition: Edition;
-  readonly rules: EditionRules;
-  readonly categories: { readonly [C in Category]: CategoryPlan };
+/**
+ * One app's rules under one edition, compiled into ready-made checks category by category, on the
+ * first request of each: most apps use a few of the ten, and the limiter caches a plan per app.
+ */
+export class AppPlan {
+  private readonly compiled: { [C in Category]?: CategoryPlan } = {};
+
+  constructor(
+    private readonly appKey: string,
+    readonly edition: Edition,
+    readonly rules: EditionRules,
+    private readonly keyPrefix: string,
+  ) {}
+
+  category(category: Category): CategoryPlan {
+    let compiled = this.compiled[category];
+    if (compiled === undefined) {
+      compiled = compileCategory(this.appKey, category, this.rules, this.keyPrefix);
+      this.compiled[category] = compiled;
+    }
+    return compiled;
+  }
 }
 
-/** Compiles an app's rules into the checks each of its requests makes: done once per app and edition. */
-export function compilePlan(appKey: string, edition: Edition, rules: EditionRules, keyPrefix: string): AppPlan {
+/** The checks one category's requests make for one app. */
+function compileCategory(appKey: string, category: Category, rules: EditionRules, keyPrefix: string): CategoryPlan {
   const tag = appTag(appKey);
-  const compiled = {} as Record<Category, CategoryPlan>;
-  for (const category of categories) {
-    const rule = rules[category];
-    const capacity = burstOf(rule);
-    const bucket: BucketCheck = {
-      type: 'bucket',
-      key: keyOf(keyPrefix, tag, category, 'rate'),
-      capacity,
-      intervalMs: 1000 / rule.ratePerSecond,
+  const rule = rules[category];
+  const capacity = burstOf(rule);
+  const bucket: BucketCheck = {
+    type: 'bucket',
+    key: flat(keyOf(keyPrefix, tag, category, 'rate')),
+    capacity,
+    intervalMs: 1000 / rule.ratePerSecond,
+    cost: 1,
+  };
+  const policy: Policy = {
+    name: category,
+    limit: capacity,
+    windowSeconds: Math.ceil(capacity / rule.ratePerSecond - 1e-9), // 30 ÷ 30/s is 1 s, not 1.0000000000000002
+  };
+  const plan: { -readonly [K in keyof CategoryPlan]: CategoryPlan[K] } = {
+    rate: { checks: [bucket], policies: [policy] },
+  };
+  if (category === 'messages' && rules.messages.dailyPushQuota !== null) {
+    const limit = rules.messages.dailyPushQuota;
+    const day: WindowCheck = {
+      type: 'window',
+      key: flat(keyOf(keyPrefix, tag, category, 'daily')),
+      limit,
+      edgesMs: [], // the days around now, set per request
       cost: 1,
     };
-    const policy: Policy = {
-      name: category,
-      limit: capacity,
-      windowSeconds: Math.ceil(capacity / rule.ratePerSecond - 1e-9), // 30 ÷ 30/s is 1 s, not 1.0000000000000002
+    plan.send = {
+      checks: [bucket, day],
+      policies: [policy, { name: 'messages-daily', limit, windowSeconds: DAY_SECONDS }],
     };
-    const plan: { -readonly [K in keyof CategoryPlan]: CategoryPlan[K] } = {
-      rate: { checks: [bucket], policies: [policy] },
-    };
-    if (category === 'messages' && rules.messages.dailyPushQuota !== null) {
-      const limit = rules.messages.dailyPushQuota;
-      const day: WindowCheck = {
-        type: 'window',
-        key: keyOf(keyPrefix, tag, category, 'daily'),
-        limit,
-        edgesMs: [], // the days around now, set per request
-        cost: 1,
-      };
-      plan.send = {
-        checks: [bucket, day],
-        policies: [policy, { name: 'messages-daily', limit, windowSeconds: DAY_SECONDS }],
-      };
-    }
-    if (category === 'files') {
-      const perSecond = rules.files.clusterDownloadsPerSecond;
-      const downloads: BucketCheck = {
-        type: 'bucket',
-        key: clusterDownloadsKey(keyPrefix),
-        capacity: Math.max(1, Math.floor(perSecond)),
-        intervalMs: 1000 / perSecond,
-        cost: 1,
-      };
-      plan.download = { checks: [bucket, downloads], policies: plan.rate.policies };
-    }
-    compiled[category] = Object.freeze(plan);
   }
-  return { edition, rules, categories: compiled };
+  if (category === 'files') {
+    const perSecond = rules.files.clusterDownloadsPerSecond;
+    const downloads: BucketCheck = {
+      type: 'bucket',
+      key: clusterDownloadsKey(keyPrefix),
+      capacity: Math.max(1, Math.floor(perSecond)),
+      intervalMs: 1000 / perSecond,
+      cost: 1,
+    };
+    plan.download = {
+      checks: [bucket, downloads],
+      policies: plan.rate.policies,
+      refundOnRefusal: [{ ...downloads, cost: -1 }],
+    };
+  }
+  return Object.freeze(plan);
+}
+
+/**
+ * A key as one flat string. Built by concatenation, a key is a tree of V8 cons strings (the prefix,
+ * the tag, the app key and its parts): about 160 bytes more than its characters, held as long as the
+ * MemoryStore holds its bucket, long after the plan has left the cache.
+ */
+function flat(key: string): string {
+  return Buffer.from(key).toString();
 }

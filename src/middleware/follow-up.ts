@@ -2,6 +2,7 @@ import type { ServerResponse } from 'node:http';
 import zlib from 'node:zlib';
 import type { Admission, Limiter } from '../limiter.js';
 import { type PendingMembership, readsAnswer } from '../membership/gate.js';
+import type { Check } from '../store/store.js';
 import { throttle } from './throttle.js';
 
 /** Enough of a response body to read a created group's ID or a batch add's new members from. */
@@ -10,7 +11,19 @@ const CAPTURE_BYTES = 64 * 1024;
 /** Carries out what an admitted request still needs once its handler answers. */
 export function followAdmission(res: ServerResponse, admission: Admission, limiter: Limiter): void {
   if (admission.paceBytesPerSecond !== undefined) throttle(res, admission.paceBytesPerSecond);
+  if (admission.refundOnRefusal !== undefined) refundOnRefusal(res, admission.refundOnRefusal, limiter);
   if (admission.membership !== undefined) concludeOnAnswer(res, admission.membership, limiter);
+}
+
+/**
+ * A download the IM server refused (4xx: no such file, an app it does not know) gives back what
+ * `checks` name, its cluster-wide token: otherwise requests for invented apps' files would drain
+ * the bucket every app shares.
+ */
+function refundOnRefusal(res: ServerResponse, checks: readonly Check[], limiter: Limiter): void {
+  res.once('finish', () => {
+    if (res.statusCode >= 400 && res.statusCode < 500) limiter.refund(checks);
+  });
 }
 
 /**

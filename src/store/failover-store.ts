@@ -91,7 +91,7 @@ export class FailoverStore {
 
   private onFallback(checks: readonly Check[]): readonly Reading[] | undefined {
     if (this.failover.options.policy !== 'fallback') return undefined;
-    this.fallback ??= new MemoryStore();
+    this.fallback ??= new MemoryStore({ logger: this.failover.options.logger });
     return this.fallback.take(this.processes === 1 ? checks : checks.map((check) => share(check, this.processes)));
   }
 }

@@ -3,41 +3,80 @@ import { type Check, type Reading, type Store, type WindowCheck, windowIndex } f
 /** Float slack for GCRA comparisons: 30 × (1000/30) ms may land a hair past 1000. */
 const EPSILON_MS = 1e-6;
 
-interface WindowState {
-  end: number;
-  count: number;
-}
+/**
+ * A window's state is one negative number, `-1 - (endIndex × 2^32 + count)`: `endIndex` names its
+ * end in `ends`, so a window costs what a bucket costs (one map entry holding one number) and no
+ * object. Exact while both fit in a double's 53 bits: 2^21 distinct ends (one a day per time zone)
+ * and counts up to 2^32 − 1 a window, which caps any window's limit at that.
+ */
+const COUNT_SPAN = 2 ** 32;
+const MAX_WINDOW_COUNT = COUNT_SPAN - 1;
+
+/**
+ * An entry holds about 120 bytes with its key string (test/store/memory-flood.test.ts, which
+ * measures a flood of invented apps), so the default cap holds about 120 MiB.
+ */
+const DEFAULT_MAX_ENTRIES = 1_000_000;
 
 export interface MemoryStoreOptions {
   /** The time in ms; inject a fake clock in tests. Default `Date.now`. */
   readonly clock?: () => number;
   /** How often, at most, idle buckets are swept out (on a `take`, never by a timer). Default 10 s. */
   readonly sweepIntervalMs?: number;
+  /**
+   * The most buckets and windows held at once; past it the oldest are dropped, and a warning says
+   * how many. Default 1,000,000 (about 120 MiB).
+   */
+  readonly maxEntries?: number;
+  /** Where the warning goes when the store is full. Default `console`. */
+  readonly logger?: { warn(message: string): void };
 }
 
 /**
  * In-process buckets: exact within one process, bounded (a bucket that has refilled holds no
  * information and is dropped at the next sweep), and with no timer per key. The default store.
+ *
+ * Bounded also against a flood of invented keys: at `maxEntries` the oldest entry (Map insertion
+ * order) is dropped for each new one. Dropping only forgets: that key next reads as a full bucket
+ * or an empty window, more lenient for it, never less. The cap bounds memory; the warning tells the
+ * operator to raise it or move to a shared store.
  */
 export class MemoryStore implements Store {
-  /** GCRA state: each bucket's theoretical arrival time; a bucket is full once it lies in the past. */
-  private readonly buckets = new Map<string, number>();
-  private readonly windows = new Map<string, WindowState>();
+  /** Key → a bucket's theoretical arrival time (GCRA; ≥ 0, full once it lies in the past) or a window (< 0). */
+  private readonly entries = new Map<string, number>();
+  /** The window ends seen, by index; one a day per time zone, so this stays small. */
+  private readonly ends: number[] = [];
+  private readonly endIndexes = new Map<number, number>();
   readonly clock: () => number;
   private readonly sweepIntervalMs: number;
+  private readonly maxEntries: number;
+  private readonly logger: { warn(message: string): void };
   private nextSweepAt: number;
-  /** Scratch space for the two-phase decision, reused so a request allocates only its readings. */
+  /** Entries dropped for room since the last warning, and when the next warning may be logged. */
+  private dropped = 0;
+  private nextWarningAt = Number.NEGATIVE_INFINITY;
+  /**
+   * Walks the keys oldest first, kept between drops: a fresh `keys().next()` would step over every
+   * deleted slot at the front of the table each time, quadratic under a flood. Let go at each sweep:
+   * an iterator holds on to every table the map has outgrown since it last moved.
+   */
+  private oldest: MapIterator<string> | undefined;
+  /** Each check's state to write, for the two-phase decision: reused, so a request allocates only its readings. */
   private pending: number[] = [];
 
   constructor(options: MemoryStoreOptions = {}) {
     this.clock = options.clock ?? Date.now;
     this.sweepIntervalMs = options.sweepIntervalMs ?? 10_000;
+    this.maxEntries = options.maxEntries ?? DEFAULT_MAX_ENTRIES;
+    if (!Number.isInteger(this.maxEntries) || this.maxEntries < 1)
+      throw new RangeError(`MemoryStore maxEntries must be a positive integer, got ${this.maxEntries}`);
+    this.logger = options.logger ?? console;
     this.nextSweepAt = this.clock() + this.sweepIntervalMs;
   }
 
   /** Buckets and windows currently held. */
   get size(): number {
-    return this.buckets.size + this.windows.size;
+    return this.entries.size;
   }
 
   take(checks: readonly Check[]): Reading[] {
@@ -54,30 +93,59 @@ export class MemoryStore implements Store {
     }
     if (!allAllowed)
       return readings.map((reading, i) => (reading.allowed ? this.unchanged(checks[i] as Check, now) : reading));
+    const { entries } = this;
     for (let i = 0; i < checks.length; i++) {
-      const check = checks[i] as Check;
-      const state = pending[i] as number;
-      if (check.type === 'bucket') this.buckets.set(check.key, state);
-      else {
-        const window = this.windows.get(check.key);
-        const end = windowEnd(check, now);
-        if (window === undefined || window.end !== end) this.windows.set(check.key, { end, count: state });
-        else window.count = state;
-      }
+      const held = entries.size;
+      entries.set((checks[i] as Check).key, pending[i] as number);
+      if (entries.size > held && held >= this.maxEntries) this.dropOldest(now);
     }
     return readings;
   }
 
   /** Drops every bucket that has refilled and every window that has ended. */
   sweep(now: number = this.clock()): void {
-    for (const [key, tat] of this.buckets) if (tat <= now) this.buckets.delete(key);
-    for (const [key, window] of this.windows) if (window.end <= now) this.windows.delete(key);
+    for (const [key, state] of this.entries) {
+      if (state >= 0 ? state <= now : (this.ends[windowOf(state)] as number) <= now) this.entries.delete(key);
+    }
+    this.oldest = undefined;
     this.nextSweepAt = now + this.sweepIntervalMs;
+    this.warnOfDrops(now);
+  }
+
+  /** Makes room for one entry: the oldest goes, first in the map's insertion order. */
+  private dropOldest(now: number): void {
+    this.oldest ??= this.entries.keys();
+    let oldest = this.oldest.next();
+    if (oldest.done) {
+      this.oldest = this.entries.keys();
+      oldest = this.oldest.next();
+    }
+    this.entries.delete(oldest.value as string);
+    this.dropped++;
+    if (now >= this.nextWarningAt) this.warnOfDrops(now);
+  }
+
+  private warnOfDrops(now: number): void {
+    if (this.dropped === 0) return;
+    this.logger.warn(
+      `im-rate-limit: the MemoryStore is full (${this.maxEntries} entries); dropped ${this.dropped} oldest`,
+    );
+    this.dropped = 0;
+    this.nextWarningAt = now + this.sweepIntervalMs;
+  }
+
+  private endIndexOf(end: number): number {
+    let index = this.endIndexes.get(end);
+    if (index === undefined) {
+      index = this.ends.push(end) - 1;
+      this.endIndexes.set(end, index);
+    }
+    return index;
   }
 
   private readBucket(check: Extract<Check, { type: 'bucket' }>, now: number, slot: number): Reading {
-    const tat = this.buckets.get(check.key);
-    const base = tat === undefined || tat < now ? now : tat;
+    const tat = this.entries.get(check.key);
+    const base = tat === undefined || tat < now ? now : tat; // a window under this key (< 0) reads as full
     const tolerance = check.capacity * check.intervalMs;
     let next = base + check.cost * check.intervalMs;
     if (next < now) next = now; // a refund fills the bucket at most
@@ -100,13 +168,13 @@ export class MemoryStore implements Store {
 
   private readWindow(check: WindowCheck, now: number, slot: number): Reading {
     const end = windowEnd(check, now);
-    const window = this.windows.get(check.key);
-    const used = window !== undefined && window.end === end ? window.count : 0;
+    const state = this.entries.get(check.key);
+    const used = state !== undefined && state < 0 && this.ends[windowOf(state)] === end ? countOf(state) : 0;
     const next = Math.max(0, used + check.cost);
     const resetMs = ceilMs(end - now);
-    if (next > check.limit)
+    if (next > Math.min(check.limit, MAX_WINDOW_COUNT))
       return { allowed: false, remaining: Math.max(0, check.limit - used), resetMs, retryAfterMs: resetMs };
-    this.pending[slot] = next;
+    this.pending[slot] = -1 - (this.endIndexOf(end) * COUNT_SPAN + next);
     return { allowed: true, remaining: check.limit - next, resetMs, retryAfterMs: 0 };
   }
 
@@ -127,6 +195,15 @@ function ceilMs(ms: number): number {
 
 function remainingTokens(toleranceMs: number, usedMs: number, intervalMs: number): number {
   return Math.max(0, Math.floor((toleranceMs - usedMs) / intervalMs + EPSILON_MS));
+}
+
+/** The index of a window state's end in `ends`. */
+function windowOf(state: number): number {
+  return Math.floor((-1 - state) / COUNT_SPAN);
+}
+
+function countOf(state: number): number {
+  return -1 - state - windowOf(state) * COUNT_SPAN;
 }
 
 function windowEnd(check: WindowCheck, now: number): number {

@@ -22,8 +22,8 @@ const FIELDS_PER_READING = 4;
  * Limits shared by every process on one Redis, Sentinel set or Redis Cluster. One Lua script
  * decides all the checks of a request (EVALSHA; the script is sent again only on NOSCRIPT, after a
  * restart, failover or SCRIPT FLUSH). Checks under different hash tags on a Cluster (an app's bucket
- * and the cluster-wide downloads bucket) are decided one slot after the other; a refusal in a later
- * slot gives back what the earlier ones took, so the request still takes all or nothing.
+ * and the cluster-wide downloads bucket) are decided one slot after the other; a refusal or a failed
+ * call in a later slot gives back what the earlier ones took, so the request still takes all or nothing.
  */
 export class RedisStore implements Store {
   /** The application's client, also where the membership ledger lives. */
@@ -48,14 +48,26 @@ export class RedisStore implements Store {
   ): Promise<readonly Reading[]> {
     const readings = new Map<Check, Reading>();
     for (const [index, group] of groups.entries()) {
-      const answer = await this.run(group);
+      let answer: Reading[];
+      try {
+        answer = await this.run(group);
+      } catch (error) {
+        // the call may have failed before or after its script ran: the earlier slots' tokens go back either way
+        await this.giveBack(groups.slice(0, index));
+        throw error;
+      }
       for (let i = 0; i < group.length; i++) readings.set(group[i] as Check, answer[i] as Reading);
       if (!answer.every((reading) => reading.allowed)) {
-        await Promise.all(groups.slice(0, index).map((taken) => this.run(taken.map(refund))));
+        await this.giveBack(groups.slice(0, index));
         break;
       }
     }
     return checks.map((check) => readings.get(check) ?? notReached);
+  }
+
+  /** Refunds what earlier slots took; a refund that fails too is lost, as the request's own call was. */
+  private async giveBack(taken: ReadonlyArray<readonly Check[]>): Promise<void> {
+    await Promise.allSettled(taken.map((group) => this.run(group.map(refund))));
   }
 
   private run(checks: readonly Check[]): Promise<Reading[]> {

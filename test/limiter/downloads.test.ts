@@ -37,3 +37,28 @@ describe.each(bothStores())('cluster-wide downloads on %s', (_, setup) => {
     expect((await download(1, 0)).status).toBe(429);
   });
 });
+
+describe.each(bothStores())('downloads the IM server refuses, on %s', (_, setup) => {
+  it('give their cluster-wide token back, and only that: 300 invented apps answered 404 leave the real app its 300', async () => {
+    const { store, app } = setup();
+    const ghost = `${app}-ghost`;
+    const overrides = {
+      [`acme#${app}`]: { files: { ratePerSecond: 1, burst: 1000 } }, // only the cluster-wide bucket can refuse
+      [`acme#${ghost}-0`]: { files: { ratePerSecond: 1, burst: 1 } },
+    };
+    // a prefix of its own: Redis keeps the cluster-wide bucket of the other tests, at the same fake time
+    const limiter = imRateLimit({ store, overrides, keyPrefix: `t-${app}` });
+    const server = express().use(limiter, (req, res) => {
+      res.status(req.path.includes('-ghost-') ? 404 : 200).end();
+    });
+    const download = (name: string) =>
+      request(server).get(`/acme/${name}/chatfiles/8f7c6b2a-1d2e-11ee-9c5b-0242ac120002`);
+    for (let i = 0; i < 300; i++) expect((await download(`${ghost}-${i}`)).status).toBe(404);
+    // ghost 0's own bucket held one token, which its refused download still took
+    expect((await download(`${ghost}-0`)).status).toBe(429);
+    let admitted = 0;
+    for (let i = 0; i < 300; i++) if ((await download(app)).status === 200) admitted++;
+    expect(admitted).toBe(300);
+    expect((await download(app)).headers['retry-after']).toBe('1'); // now the cluster-wide bucket is empty
+  });
+});

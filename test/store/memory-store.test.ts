@@ -67,4 +67,27 @@ describe('MemoryStore', () => {
     store.sweep();
     expect(store.size).toBe(0);
   });
+
+  it('holds at most maxEntries, dropping the oldest, with one warning a sweep interval at most', () => {
+    const clock = new FakeClock(0);
+    const warnings: string[] = [];
+    const logger = { warn: (message: string) => warnings.push(message) };
+    const store = new MemoryStore({ clock: clock.now, maxEntries: 3, sweepIntervalMs: 1000, logger });
+    const slow = (key: string) => bucket(key, 1, 0.001); // one token, back after 1000 s: a taken bucket stays empty
+    const allowed = (key: string) => store.take([slow(key)])[0]?.allowed;
+    for (const key of ['a', 'b', 'c']) expect(allowed(key)).toBe(true);
+    expect(warnings).toEqual([]);
+    expect(allowed('d')).toBe(true); // drops a
+    expect(store.size).toBe(3);
+    expect(warnings).toEqual(['im-rate-limit: the MemoryStore is full (3 entries); dropped 1 oldest']);
+    expect(allowed('b')).toBe(false); // still held
+    expect(allowed('a')).toBe(true); // forgotten: a full bucket again, which drops b
+    store.take([{ type: 'window', key: 'day', limit: 5, edgesMs: [0, 86_400_000], cost: 1 }]); // drops c
+    expect(warnings).toHaveLength(1); // the same interval
+    clock.advance(1000); // the next take sweeps, and reports what the interval dropped
+    expect(allowed('d')).toBe(false);
+    expect(warnings[1]).toBe('im-rate-limit: the MemoryStore is full (3 entries); dropped 2 oldest');
+    expect(store.size).toBe(3);
+    expect(() => new MemoryStore({ maxEntries: 0 })).toThrow(RangeError);
+  });
 });

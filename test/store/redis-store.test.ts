@@ -1,5 +1,7 @@
-import { describe, expect, it } from 'vitest';
-import { RedisStore, StoreError } from '../../src/index.js';
+import { randomUUID } from 'node:crypto';
+import { Cluster, Redis } from 'ioredis';
+import { describe, expect, inject, it } from 'vitest';
+import { type BucketCheck, RedisStore, StoreError } from '../../src/index.js';
 import { dayEdgesMs } from '../../src/limits/calendar.js';
 import { parseReply } from '../../src/store/redis-store.js';
 import { clusterClient, singleClient } from '../support/clients.js';
@@ -71,4 +73,42 @@ describe('RedisStore', () => {
     // two taken for good, the third given back
     expect((await store.take([app]))[0]).toMatchObject({ allowed: true, remaining: 7 });
   });
+
+  it('on a Cluster, gives the app its token back when the call to the cluster-wide bucket fails', async () => {
+    // this client gives up on a call after 200 ms; the node of the global key holds writes for longer
+    const ports = inject('clusterPorts');
+    const impatient = new Cluster(
+      ports.map((port) => ({ host: '127.0.0.1', port })),
+      { redisOptions: { commandTimeout: 200 } },
+    );
+    const store = new RedisStore({ client: impatient });
+    const id = randomUUID();
+    const bucket = (key: string): BucketCheck => ({ type: 'bucket', key, capacity: 10, intervalMs: 1e9, cost: 1 });
+    const global = bucket(`t:{global-${id}}:files:downloads`);
+    const globalPort = await portOf(global.key);
+    let n = 0;
+    while ((await portOf(`t:{app-${id}-${n}}:files:rate`)) === globalPort) n++;
+    const app = bucket(`t:{app-${id}-${n}}:files:rate`);
+    const pauser = new Redis({ host: '127.0.0.1', port: globalPort });
+    try {
+      expect((await store.take([app]))[0]).toMatchObject({ allowed: true, remaining: 9 });
+      await pauser.call('CLIENT', 'PAUSE', '10000', 'WRITE');
+      await expect(store.take([app, global])).rejects.toThrow(/Redis failed: Command timed out/);
+      await pauser.call('CLIENT', 'UNPAUSE');
+      expect((await store.take([{ ...app, cost: 0 }]))[0]).toMatchObject({ allowed: true, remaining: 9 });
+    } finally {
+      await pauser.call('CLIENT', 'UNPAUSE');
+      pauser.disconnect();
+      impatient.disconnect();
+    }
+  });
 });
+
+/** The port of the Cluster node that holds `key`'s slot. */
+async function portOf(key: string): Promise<number> {
+  const slot = (await cluster.cluster('KEYSLOT', key)) as number;
+  const range = (await cluster.cluster('SLOTS')).find(([from, to]) => slot >= from && slot <= to);
+  const port = range?.[2]?.[1];
+  if (port === undefined) throw new Error(`no node holds slot ${slot}`);
+  return port;
+}

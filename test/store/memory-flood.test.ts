@@ -1,0 +1,115 @@
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
+import type { Request, Response } from 'express';
+import { describe, expect, it } from 'vitest';
+import { type BucketCheck, imRateLimit, MemoryStore, type WindowCheck } from '../../src/index.js';
+import { dayEdgesMs } from '../../src/limits/calendar.js';
+import { defaultTable, type EditionRules } from '../../src/limits/table.js';
+import { MemoryLedger } from '../../src/membership/memory-ledger.js';
+import { AppPlan } from '../../src/plan.js';
+import { FakeClock } from '../helpers.js';
+
+/**
+ * A key-space flood: every request names an app nobody has, and each must leave little or nothing
+ * behind. Heap figures are taken after a forced GC; the bounds are the figures measured on Node 20
+ * (BENCHMARKS.md, "Key-space flood") with about 25 % margin.
+ */
+setFlagsFromString('--expose-gc');
+const gc = runInNewContext('gc') as () => void;
+const heapBytes = (): number => {
+  gc();
+  gc();
+  return process.memoryUsage().heapUsed;
+};
+
+const community = defaultTable.community as EditionRules;
+const APPS = Number(process.env.FLOOD_APPS ?? 1_000_000);
+const quiet = { warn() {} };
+
+/** Sends one message for each of `apps` invented apps through the whole middleware (no HTTP); returns how many it admitted. */
+function flood(store: MemoryStore, apps: number): number {
+  const limiter = imRateLimit({ store, logger: quiet });
+  const res = { statusCode: 200, setHeader() {}, end() {} } as unknown as Response;
+  let admitted = 0;
+  const next = (error?: unknown): void => {
+    if (error === undefined) admitted++;
+  };
+  const body = { to: ['alice'], type: 'txt', body: { msg: 'hello' } };
+  for (let i = 0; i < apps; i++) {
+    const req = { method: 'POST', url: `/org${i}/app/messages/users`, headers: {}, body } as unknown as Request;
+    limiter(req, res, next);
+  }
+  return admitted;
+}
+
+// a flood takes about 15 s on 2 cores: room for a loaded machine
+describe('a flood of 1,000,000 invented apps, one message each', { timeout: 60_000 }, () => {
+  it('holds under 260 bytes per app in the MemoryStore (a bucket and a day), under 170 once the buckets refilled', () => {
+    const clock = new FakeClock();
+    const store = new MemoryStore({ clock: clock.now, maxEntries: 2 * APPS });
+    const before = heapBytes();
+    expect(flood(store, APPS)).toBe(APPS);
+    expect(store.size).toBe(2 * APPS);
+    const heldPerApp = (heapBytes() - before) / APPS;
+    clock.advance(10_000); // each bucket refilled 100 ms after its take; the days last until midnight
+    store.sweep();
+    expect(store.size).toBe(APPS);
+    const idlePerApp = (heapBytes() - before) / APPS;
+    console.log(`MemoryStore: ${heldPerApp.toFixed(0)} bytes per app held, ${idlePerApp.toFixed(0)} per idle app`);
+    expect(heldPerApp).toBeLessThan(260);
+    expect(idlePerApp).toBeLessThan(170);
+  });
+
+  it('holds no more than maxEntries (1,000,000 by default) and says how many it dropped', () => {
+    const clock = new FakeClock();
+    const warnings: string[] = [];
+    const store = new MemoryStore({ clock: clock.now, logger: { warn: (message) => warnings.push(message) } });
+    const before = heapBytes();
+    // straight to the store, with the checks the limiter builds: the middleware's own cost is measured above
+    const edgesMs = dayEdgesMs('UTC', clock.nowMs);
+    let admitted = 0;
+    for (let i = 0; i < APPS; i++) {
+      const plan = new AppPlan(`org${i}#app`, 'community', community, 'imrl');
+      const [rate, day] = plan.category('messages').send?.checks ?? [];
+      const checks = [rate, { ...day, edgesMs }] as [BucketCheck, WindowCheck];
+      if (store.take(checks).every((reading) => reading.allowed)) admitted++;
+    }
+    expect(admitted).toBe(APPS);
+    expect(store.size).toBe(1_000_000);
+    const heldMiB = (heapBytes() - before) / 2 ** 20;
+    console.log(`MemoryStore at its default cap: ${heldMiB.toFixed(1)} MiB`);
+    expect(heldMiB).toBeLessThan(150);
+    // the first drop warns at once; the rest of that interval's at the next sweep
+    expect(warnings).toEqual(['im-rate-limit: the MemoryStore is full (1000000 entries); dropped 1 oldest']);
+    clock.advance(10_000);
+    store.sweep();
+    expect(warnings[1]).toBe('im-rate-limit: the MemoryStore is full (1000000 entries); dropped 999999 oldest');
+  });
+
+  it('holds nothing in the membership ledger once each app reserved a join and released it', () => {
+    const ledger = new MemoryLedger();
+    const before = heapBytes();
+    for (let i = 0; i < APPS; i++) {
+      const appKey = `org${i}#app`;
+      ledger.reserve(appKey, 'groups', '1234567890123', ['alice'], 500, 60_000);
+      ledger.release(appKey, 'groups', '1234567890123', ['alice']);
+    }
+    expect(ledger.size).toBe(0);
+    const perApp = (heapBytes() - before) / APPS;
+    console.log(`MemoryLedger: ${perApp.toFixed(2)} bytes per app`);
+    expect(perApp).toBeLessThan(1);
+  });
+
+  it('compiles only the categories an app uses: a cached plan that sent messages holds under 1,300 bytes', () => {
+    const plans = new Map<string, AppPlan>();
+    const before = heapBytes();
+    for (let i = 0; i < 10_000; i++) {
+      const plan = new AppPlan(`org${i}#app`, 'community', community, 'imrl');
+      plan.category('messages');
+      plans.set(`org${i}#app`, plan);
+    }
+    const perApp = (heapBytes() - before) / plans.size;
+    console.log(`plan cache: ${perApp.toFixed(0)} bytes per app`);
+    expect(perApp).toBeLessThan(1300);
+  });
+});
