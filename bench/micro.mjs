@@ -2,6 +2,7 @@
 import { readFileSync } from 'node:fs';
 import { classify, imRateLimit, MemoryStore } from 'im-rate-limit';
 import { match } from 'path-to-regexp';
+import { Registry } from 'prom-client';
 import { Bench } from 'tinybench';
 import { checkPayload } from '../dist/limits/payload.js';
 
@@ -60,22 +61,33 @@ const send = classify('POST', '/acme/chat/messages/users');
 const message = { to: ['bob'], type: 'txt', body: { msg: '你'.repeat(1300) }, ext: { k: 'v'.repeat(80) } };
 
 /** The whole middleware in process, no HTTP: what it adds to each request on top of Express. */
-const middlewareFor = (ratePerSecond) =>
+const middlewareFor = (ratePerSecond, options = {}) =>
   imRateLimit({
     edition: 'enterprise',
     overrides: { 'acme#chat': { messages: { ratePerSecond } } },
     logger: { warn() {} },
+    ...options,
   });
 const admitting = middlewareFor(1e9);
 const refusing = middlewareFor(10);
+const noop = () => {};
+const observing = middlewareFor(1e9, { onDecision: noop });
+const measuring = middlewareFor(1e9, { metrics: { registry: new Registry() } });
+const both = middlewareFor(1e9, { onDecision: noop, metrics: { registry: new Registry() } });
 const sendRequest = () => ({
   method: 'POST',
   url: '/acme/chat/messages/users',
   headers: {},
   body: { to: ['alice'], type: 'txt', body: { msg: 'hello' } },
 });
-const response = { statusCode: 200, setHeader() {}, end() {} };
+const response = { statusCode: 200, locals: {}, setHeader() {}, end() {} };
 const next = () => {};
+// an admitted request must reach next() without an error, or the error path is what gets timed
+for (const middleware of [admitting, observing, measuring, both]) {
+  middleware(sendRequest(), response, (error) => {
+    if (error !== undefined) throw error;
+  });
+}
 
 const bench = new Bench({ time: 2000, warmupTime: 500 });
 let i = 0;
@@ -104,6 +116,15 @@ bench
   })
   .add('the middleware, refused (MemoryStore, no HTTP)', () => {
     refusing(sendRequest(), response, next);
+  })
+  .add('the middleware, admitted, onDecision a no-op', () => {
+    observing(sendRequest(), response, next);
+  })
+  .add('the middleware, admitted, metrics', () => {
+    measuring(sendRequest(), response, next);
+  })
+  .add('the middleware, admitted, onDecision and metrics', () => {
+    both(sendRequest(), response, next);
   });
 await bench.run();
 
@@ -119,3 +140,20 @@ console.log('|---|---:|---:|');
 for (const row of rows) console.log(`| ${row.task} | ${row['ops/s'].toLocaleString('en-US')} | ${row['ns/op']} |`);
 const [trie, scan] = bench.tasks;
 console.log(`\nclassify(): ${(perSecond(trie) / perSecond(scan)).toFixed(1)} × the linear regex scan`);
+
+/** CPU per request of bare Express over HTTP on this machine (BENCHMARKS.md, admitted, 'express'). */
+const EXPRESS_CPU_NS = 280_000;
+const nsOf = (name) => 1e9 / perSecond(bench.tasks.find((task) => task.name === name));
+const plain = nsOf('the middleware, admitted (MemoryStore, no HTTP)');
+console.log('\nobserving decisions, over the plain admitted middleware:');
+for (const name of [
+  'the middleware, admitted, onDecision a no-op',
+  'the middleware, admitted, metrics',
+  'the middleware, admitted, onDecision and metrics',
+]) {
+  const extra = nsOf(name) - plain;
+  console.log(
+    `- ${name.replace('the middleware, admitted, ', '')}: +${Math.round(extra)} ns/request, ` +
+      `${((100 * extra) / EXPRESS_CPU_NS).toFixed(2)} % of a request's CPU (${EXPRESS_CPU_NS / 1000} µs)`,
+  );
+}

@@ -1,5 +1,7 @@
-import express, { type Express, type Request, type Response } from 'express';
+import { createHash, timingSafeEqual } from 'node:crypto';
+import express, { type Express, type Request, type RequestHandler, type Response } from 'express';
 import { type ImRateLimit, imRateLimit, type Options, routes } from 'im-rate-limit';
+import { collectDefaultMetrics, Registry } from 'prom-client';
 import { type AppState, newId, newUuid, type Room, setOf, stateOf } from './im-state.js';
 
 type Handler = (req: Request, res: Response, state: AppState) => unknown;
@@ -285,16 +287,41 @@ const generic: Handler = checked((req, res) => {
   });
 });
 
+/** Admits only `Authorization: Bearer <token>`, compared in constant time (digests of equal length). */
+function bearer(token: string): RequestHandler {
+  const digest = (text: string): Buffer => createHash('sha256').update(text).digest();
+  const expected = digest(`Bearer ${token}`);
+  return (req, res, next) => {
+    if (timingSafeEqual(digest(req.headers.authorization ?? ''), expected)) next();
+    else
+      res.status(401).set('WWW-Authenticate', 'Bearer').json({
+        error: 'unauthorized',
+        error_description: 'the admin endpoints need Authorization: Bearer <ADMIN_TOKEN>',
+      });
+  };
+}
+
 /**
  * The demo IM REST server: every route of `routes.json` behind the limiter, answered from memory.
  * Uploads (`POST /{org}/{app}/chatfiles`) are kept and served back by `GET /{org}/{app}/chatfiles/{uuid}`.
+ * `GET /metrics` answers the limiter's metrics and Node's own in the Prometheus text format.
+ * With an `adminToken`, the limiter's admin endpoints answer under `/admin` to `Authorization: Bearer <token>`.
  */
-export function createDemoApp(options: Options = {}): { app: Express; limiter: ImRateLimit } {
+export function createDemoApp(
+  options: Options = {},
+  { adminToken }: { adminToken?: string | undefined } = {},
+): { app: Express; limiter: ImRateLimit; registry: Registry } {
   const app = express();
   app.disable('x-powered-by');
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry });
+  app.get('/metrics', async (_req, res) => {
+    res.type(registry.contentType).send(await registry.metrics());
+  });
   // The limiter runs first and hands bodies to the app's own JSON parser when a check needs one.
   const json = express.json({ limit: '1mb' });
-  const limiter = imRateLimit({ bodyParser: json, ...options });
+  const limiter = imRateLimit({ bodyParser: json, metrics: { registry }, ...options });
+  if (adminToken) app.use('/admin', bearer(adminToken), limiter.admin());
   app.use(limiter);
   app.use(json);
   app.use(express.raw({ type: (req) => !String(req.headers['content-type'] ?? '').includes('json'), limit: '100mb' }));
@@ -305,5 +332,5 @@ export function createDemoApp(options: Options = {}): { app: Express; limiter: I
       handler(req, res, stateOf(`${p(req, 'org')}#${p(req, 'app')}`));
     });
   }
-  return { app, limiter };
+  return { app, limiter, registry };
 }

@@ -5,7 +5,9 @@ import { createDemoApp } from './app.js';
 
 const port = Number(process.env.PORT ?? 3000);
 const edition = process.env.IM_EDITION ?? 'community';
-const { REDIS_URL, REDIS_CLUSTER } = process.env;
+/** IM_MODE=report: refuse nothing, count and report what would have been refused. */
+const mode = process.env.IM_MODE === 'report' ? 'report' : 'enforce';
+const { REDIS_URL, REDIS_CLUSTER, ADMIN_TOKEN } = process.env;
 
 /** REDIS_CLUSTER=host:port,host:port,… or REDIS_URL=redis://… share the limits; neither keeps them in memory. */
 function storeFromEnv(): { store?: Store; backend: string } {
@@ -21,9 +23,15 @@ function storeFromEnv(): { store?: Store; backend: string } {
 }
 
 const { store, backend } = storeFromEnv();
-const { app } = createDemoApp(store === undefined ? { edition } : { edition, store });
+// ADMIN_TOKEN mounts the admin endpoints at /admin, behind that bearer token; unset, there are none
+const { app } = createDemoApp(store === undefined ? { edition, mode } : { edition, mode, store }, {
+  adminToken: ADMIN_TOKEN,
+});
 const server = app.listen(port, '127.0.0.1', () => {
-  console.log(`im-rate-limit demo IM server on http://127.0.0.1:${port} (edition ${edition}, ${backend})`);
+  console.log(
+    `im-rate-limit demo IM server on http://127.0.0.1:${port} (edition ${edition}, ${mode} mode, ${backend}); ` +
+      `metrics on http://127.0.0.1:${port}/metrics`,
+  );
 });
 const stop = () => server.close(() => process.exit(0));
 process.on('SIGINT', stop).on('SIGTERM', stop);

@@ -1,6 +1,7 @@
-import type { Request, RequestHandler } from 'express';
+import type { Request, RequestHandler, Response } from 'express';
 import { z } from 'zod';
-import { ConfigError } from './errors.js';
+import type { DecisionEvent, Refusal } from './decision.js';
+import { ConfigError, type WarningCode, warningCodes } from './errors.js';
 import { canonicalAppKey, type NameCase } from './limits/app-key.js';
 import {
   type Category,
@@ -18,12 +19,30 @@ import type { Store } from './store/store.js';
 /** An edition is a name in the quota table: `community` and `enterprise` in the default one. */
 export type Edition = string;
 export type EditionResolver = (appKey: string, req: Request) => Edition | Promise<Edition>;
-export type HeaderStyle = 'draft' | 'legacy' | false;
+/** `draft` is `draft-8`; `draft-6`, `draft-7` and `legacy` report the tightest policy alone. */
+export type HeaderStyle = 'draft' | 'draft-8' | 'draft-7' | 'draft-6' | 'legacy' | false;
+/** `false` silences every warning, `{ WRN_…: false }` one. */
+export type Validate = boolean | { readonly [C in WarningCode]?: boolean };
 export type { Overrides };
 export type StoreErrorPolicy = 'fallback' | 'allow' | 'deny';
 
+/**
+ * Overrides kept elsewhere (a database of paid add-ons), asked per app like an edition resolver:
+ * once per `editionCacheMs`, concurrent requests sharing one call.
+ */
+export interface OverridesSource {
+  get(appKey: string): Overrides | undefined | Promise<Overrides | undefined>;
+}
+/** `enforce` refuses; `report` decides, counts and reports exactly the same, but lets every request through. */
+export type Mode = 'enforce' | 'report';
+
 export interface Logger {
   warn(message: string): void;
+}
+
+/** A prom-client `Registry`, as far as the options check it. */
+export interface MetricsRegistry {
+  registerMetric(metric: unknown): void;
 }
 
 const positiveInt = (what = 'must be a positive integer') => z.number({ error: what }).int(what).positive(what);
@@ -42,6 +61,7 @@ const optionsSchema = z.strictObject({
   /** How long a resolver's answer is kept per app. */
   editionCacheMs: positiveInt().default(60_000),
   table: tableSchema.optional(),
+  /** Figures by app key; a source (`OverridesSource`) is taken out before the schema runs. */
   overrides: z.record(z.string(), overridesSchema).default({}),
   store: z
     .custom<Store>(
@@ -49,9 +69,10 @@ const optionsSchema = z.strictObject({
       'must be a store (an object with take())',
     )
     .optional(),
+  /** The rate-limit headers' form: the IETF draft's successive versions, `X-RateLimit-*`, or none. */
   headers: z
-    .union([z.literal('draft'), z.literal('legacy'), z.literal(false)], {
-      error: "must be 'draft', 'legacy' or false",
+    .union([z.enum(['draft', 'draft-8', 'draft-7', 'draft-6', 'legacy']), z.literal(false)], {
+      error: "must be 'draft', 'draft-8', 'draft-7', 'draft-6', 'legacy' or false",
     })
     .default('draft'),
   onStoreError: z
@@ -117,14 +138,55 @@ const optionsSchema = z.strictObject({
   appNameMaxChars: positiveInt().default(64),
   /** Apps whose compiled rules are kept; the oldest is dropped past this. */
   maxCachedApps: positiveInt().default(10_000),
+  /** Called once for every classified request, synchronously after the decision; never awaited. */
+  onDecision: fn<(event: DecisionEvent) => void>('must be a function (event) => void').optional(),
+  /** Prometheus metrics on a prom-client `Registry`; prom-client is loaded only when this is set. */
+  metrics: z
+    .strictObject(
+      {
+        registry: z.custom<MetricsRegistry>(
+          (value) => typeof (value as MetricsRegistry | undefined)?.registerMetric === 'function',
+          'must be a prom-client Registry (an object with registerMetric())',
+        ),
+        /** Adds an `app` label (`org#app`) to the request counter: one series per app. */
+        appLabel: z.boolean({ error: 'must be true or false' }).default(false),
+      },
+      { error: 'must be { registry, appLabel? }' },
+    )
+    .optional(),
+  /** `'enforce'` (default), `'report'`, or per app and category: `(appKey, category) => mode`. */
+  mode: z
+    .union([z.enum(['enforce', 'report']), fn<(appKey: string, category: Category) => Mode>('')], {
+      error: "must be 'enforce', 'report' or a function (appKey, category) => mode",
+    })
+    .default('enforce'),
+  /** A request it returns true for is neither classified nor counted (health checks, an internal key). */
+  skip: fn<(req: Request) => boolean>('must be a function (req) => boolean').optional(),
+  /** Answers a refusal instead of the IM error body: `(req, res, refusal) => …`. */
+  onRefused: fn<(req: Request, res: Response, refusal: Refusal) => unknown>(
+    'must be a function (req, res, refusal)',
+  ).optional(),
+  /** Which warnings for a limiter mounted wrong are logged (`validations.ts`): all by default. */
+  validate: z
+    .union(
+      [z.boolean(), z.strictObject(Object.fromEntries(warningCodes.map((code) => [code, z.boolean().optional()])))],
+      {
+        error: `must be true, false or an object of ${warningCodes.join(', ')} to true or false`,
+      },
+    )
+    .default(true) as unknown as z.ZodDefault<z.ZodType<Validate>>,
   logger: z
     .custom<Logger>((value) => typeof (value as Logger | undefined)?.warn === 'function', 'must have warn()')
     .default(console),
 });
 
-export type Options = z.input<typeof optionsSchema>;
+export type Options = Omit<z.input<typeof optionsSchema>, 'overrides'> & {
+  /** Figures by app key (`{ 'acme#chat': { messages: { ratePerSecond: 100 } } }`), or a source asked per app. */
+  overrides?: Record<string, Overrides> | OverridesSource | undefined;
+};
 export type Config = Readonly<
   Omit<z.output<typeof optionsSchema>, 'table' | 'store' | 'bodyParser'> & {
+    overridesSource: OverridesSource | undefined;
     table: QuotaTable;
     store: Store;
     editions: readonly string[];
@@ -134,7 +196,11 @@ export type Config = Readonly<
 
 /** Validates options once, at start-up, into a frozen config; throws `ConfigError` naming the path. */
 export function parseOptions(options: unknown = {}): Config {
-  const parsed = optionsSchema.safeParse(options ?? {});
+  const given = options ?? {};
+  // a source is told apart here: in a union with the record, a bad figure would lose its path
+  const overrides = (given as { overrides?: unknown }).overrides;
+  const overridesSource = isOverridesSource(overrides) ? overrides : undefined;
+  const parsed = optionsSchema.safeParse(overridesSource === undefined ? given : { ...given, overrides: {} });
   if (!parsed.success) throw toConfigError(parsed.error);
   const table = parsed.data.table ?? defaultTable;
   const editions = Object.keys(table);
@@ -148,6 +214,7 @@ export function parseOptions(options: unknown = {}): Config {
     table,
     editions,
     overrides: canonicalOverrides(rest.overrides, nameCase),
+    overridesSource,
     store: rest.store ?? new MemoryStore({ logger: rest.logger }),
     bodyParsers: bodyParser === undefined ? [] : [bodyParser].flat(),
   });
@@ -161,6 +228,16 @@ export function assertAppKey(key: unknown, nameCase: NameCase, path: string): st
   }
   return canonical;
 }
+
+/** Overrides checked by the schema of the `overrides` option; throws `ConfigError` naming `path` and the figure. */
+export function parseOverrides(value: unknown, path: string): Overrides {
+  const parsed = overridesSchema.safeParse(value);
+  if (!parsed.success) throw toConfigError(parsed.error, path);
+  return parsed.data;
+}
+
+const isOverridesSource = (value: unknown): value is OverridesSource =>
+  typeof (value as OverridesSource | undefined)?.get === 'function';
 
 function canonicalOverrides(overrides: Record<string, Overrides>, nameCase: NameCase): Record<string, Overrides> {
   const canonical: Record<string, Overrides> = {};
@@ -194,9 +271,9 @@ export function assertCategory(category: unknown, path: string): asserts categor
   }
 }
 
-function toConfigError(error: z.ZodError): ConfigError {
+function toConfigError(error: z.ZodError, prefix = ''): ConfigError {
   const issue = error.issues[0] as z.core.$ZodIssue;
-  const path = issue.path.map(String).join('.');
+  const path = [...(prefix === '' ? [] : [prefix]), ...issue.path.map(String)].join('.');
   if (issue.code === 'unrecognized_keys') {
     const key = issue.keys[0] as string;
     return new ConfigError('ERR_UNKNOWN_OPTION', path ? `${path}.${key}` : key, 'is not a known option');

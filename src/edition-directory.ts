@@ -1,92 +1,262 @@
 import type { Request } from 'express';
-import { assertEdition, type Config, type Edition } from './config.js';
-import { describe, withTimeout } from './store/failover-store.js';
+import { assertEdition, type Config, type Edition, parseOverrides } from './config.js';
+import type { Overrides } from './limits/table.js';
+import { describe, type FailoverStore, withTimeout } from './store/failover-store.js';
+import { settingsKey } from './store/keys.js';
+import type { Settings } from './store/store.js';
 
-/** A failed resolver is asked again after this, not on every request. */
-const RETRY_FAILED_RESOLVER_MS = 1000;
+/** A failed answer is asked for again after this, not on every request. */
+const RETRY_FAILED_MS = 1000;
 
-interface CachedEdition {
-  edition: Edition | Promise<Edition>;
+/** What an app's rules are made of. */
+export interface AppSettings {
+  readonly edition: Edition;
+  readonly overrides: Overrides | undefined;
+}
+
+/** What `setEdition` and `setOverrides` chose for one app, as the store holds it. */
+interface RunTime {
+  readonly edition?: Edition;
+  readonly overrides?: Overrides;
+  /** The stored text of `overrides`: an unchanged text keeps its object, and with it the app's plan. */
+  readonly overridesText?: string;
+}
+
+interface Entry<T> {
+  value: T | Promise<T>;
+  /** The last answer that came, for `known` while the next is pending. */
+  settled: T | undefined;
   expiresAt: number;
 }
 
+interface AppCacheOptions<T> {
+  readonly ttlMs: number;
+  readonly maxEntries: number;
+  /** An answer that has not come within this long has failed; none when the asker times itself. */
+  readonly timeoutMs?: number;
+  /** What a failed answer is replaced by; `previous` is the app's last answer. */
+  readonly fallback: (appKey: string, why: string, previous: T | undefined) => T;
+}
+
 /**
- * Which edition each app is on: a run-time choice (`setEdition`) first, then the configured value or
- * resolver. A resolver's answers are cached per app for `editionCacheMs`; concurrent requests share
- * one pending call. A resolver that fails, names no edition of the table, or has not answered within
- * `resolverTimeoutMs` leaves the app on the table's first (most restrictive) edition until the next
- * try, with a warning.
+ * One answer per app from somewhere slow or fallible (a resolver, a database, the store), kept for
+ * `ttlMs`; concurrent requests share one pending call. An answer that throws, rejects or has not
+ * come within `timeoutMs` is replaced by `fallback`, and asked for again a second later.
  */
-export class EditionDirectory {
-  private readonly chosen = new Map<string, Edition>();
-  private readonly resolved = new Map<string, CachedEdition>();
+class AppCache<T> {
+  private readonly entries = new Map<string, Entry<T>>();
 
-  constructor(private readonly config: Config) {}
+  constructor(private readonly options: AppCacheOptions<T>) {}
 
-  set(appKey: string, edition: Edition): void {
-    assertEdition(this.config.editions, edition, 'setEdition');
-    this.chosen.set(appKey, edition);
+  /** The last answer, without asking. */
+  known(appKey: string): T | undefined {
+    return this.entries.get(appKey)?.settled;
   }
 
-  /** The edition as far as known without calling the resolver: the table's first until it answered. */
-  known(appKey: string): Edition {
-    const chosen = this.chosen.get(appKey);
-    if (chosen !== undefined) return chosen;
-    const { edition } = this.config;
-    if (typeof edition === 'string') return edition;
-    const cached = this.resolved.get(appKey)?.edition;
-    return typeof cached === 'string' ? cached : (this.config.editions[0] as Edition);
-  }
-
-  editionOf(appKey: string, req: Request): Edition | Promise<Edition> {
-    const chosen = this.chosen.get(appKey);
-    if (chosen !== undefined) return chosen;
-    const { edition } = this.config;
-    if (typeof edition === 'string') return edition;
+  get(appKey: string, ask: (previous: T | undefined) => T | Promise<T>): T | Promise<T> {
     const now = Date.now();
-    const cached = this.resolved.get(appKey);
-    if (cached !== undefined && cached.expiresAt > now) return cached.edition;
-    if (this.resolved.size >= this.config.maxCachedApps)
-      this.resolved.delete(this.resolved.keys().next().value as string);
-    const entry: CachedEdition = {
-      edition: this.config.editions[0] as Edition,
-      expiresAt: now + this.config.editionCacheMs,
-    };
-    entry.edition = this.resolve(edition, appKey, req, entry);
-    this.resolved.set(appKey, entry);
-    return entry.edition;
+    const cached = this.entries.get(appKey);
+    if (cached !== undefined && cached.expiresAt > now) return cached.value;
+    const previous = cached?.settled;
+    // `value` is the pending answer, set once asked: the entry is what a late answer settles
+    const entry: Entry<T> = { value: previous as T, settled: previous, expiresAt: now + this.options.ttlMs };
+    this.put(appKey, entry);
+    entry.value = this.ask(appKey, ask, entry, previous);
+    return entry.value;
   }
 
-  private resolve(
-    resolver: Exclude<Config['edition'], string>,
+  /** An answer chosen here and now, kept as if it had been asked for. */
+  set(appKey: string, value: T): void {
+    this.put(appKey, { value, settled: value, expiresAt: Date.now() + this.options.ttlMs });
+  }
+
+  /** Latest last, so that the oldest goes first past `maxEntries`. */
+  private put(appKey: string, entry: Entry<T>): void {
+    if (!this.entries.delete(appKey) && this.entries.size >= this.options.maxEntries)
+      this.entries.delete(this.entries.keys().next().value as string);
+    this.entries.set(appKey, entry);
+  }
+
+  private ask(
     appKey: string,
-    req: Request,
-    entry: CachedEdition,
-  ): Edition | Promise<Edition> {
-    const settle = (edition: unknown): Edition => {
-      if (typeof edition === 'string' && this.config.editions.includes(edition)) {
-        entry.edition = edition;
-        return edition;
-      }
-      return this.fail(appKey, entry, `answered ${JSON.stringify(edition)}, which the table does not name`);
+    ask: (previous: T | undefined) => T | Promise<T>,
+    entry: Entry<T>,
+    previous: T | undefined,
+  ): T | Promise<T> {
+    const settle = (value: T): T => {
+      entry.value = value;
+      entry.settled = value;
+      return value;
+    };
+    const fail = (error: unknown): T => {
+      entry.expiresAt = Date.now() + RETRY_FAILED_MS;
+      return settle(this.options.fallback(appKey, describe(error), previous));
     };
     try {
-      const answer = resolver(appKey, req);
-      return answer instanceof Promise
-        ? withTimeout(answer, this.config.resolverTimeoutMs, 'it').then(settle, (error: unknown) =>
-            this.fail(appKey, entry, describe(error)),
-          )
-        : settle(answer);
+      const answer = ask(previous);
+      if (!(answer instanceof Promise)) return settle(answer);
+      const { timeoutMs } = this.options;
+      return (timeoutMs === undefined ? answer : withTimeout(answer, timeoutMs, 'it')).then(settle, fail);
     } catch (error) {
-      return this.fail(appKey, entry, describe(error));
+      return fail(error);
     }
   }
+}
 
-  private fail(appKey: string, entry: CachedEdition, why: string): Edition {
-    const fallback = this.config.editions[0] as Edition;
-    this.config.logger.warn(`im-rate-limit: the edition resolver failed for ${appKey} (${why}); using ${fallback}`);
-    entry.edition = fallback;
-    entry.expiresAt = Date.now() + RETRY_FAILED_RESOLVER_MS;
-    return fallback;
+/**
+ * Which edition and overrides each app is on. A run-time choice (`setEdition`, `setOverrides`) comes
+ * first: it is written to the store and read back once per app per `editionCacheMs`, so every process
+ * sharing the store follows it within that time. Then the configured value, or the resolver (for the
+ * edition) and the source (for overrides), each asked once per app per `editionCacheMs` with
+ * concurrent requests sharing one call. A resolver or source that fails, answers what the table
+ * cannot take, or has not answered within `resolverTimeoutMs` leaves the app on the table's first
+ * (most restrictive) edition, or on the table's figures, until the next try a second later, with a
+ * warning.
+ */
+export class EditionDirectory {
+  private readonly runTime: AppCache<RunTime>;
+  private readonly resolved: AppCache<Edition>;
+  private readonly sourced: AppCache<Overrides | undefined>;
+
+  constructor(
+    private readonly config: Config,
+    private readonly store: FailoverStore,
+  ) {
+    const { editionCacheMs: ttlMs, maxCachedApps: maxEntries, resolverTimeoutMs: timeoutMs, logger } = config;
+    const warn = (message: string): void => logger.warn(`im-rate-limit: ${message}`);
+    this.runTime = new AppCache<RunTime>({
+      ttlMs,
+      maxEntries,
+      fallback: (appKey, why, previous) => {
+        warn(`reading the run-time settings of ${appKey} failed (${why}); keeping the last known`);
+        return previous ?? {};
+      },
+    });
+    const fallbackEdition = config.editions[0] as Edition;
+    this.resolved = new AppCache<Edition>({
+      ttlMs,
+      maxEntries,
+      timeoutMs,
+      fallback: (appKey, why) => {
+        warn(`the edition resolver failed for ${appKey} (${why}); using ${fallbackEdition}`);
+        return fallbackEdition;
+      },
+    });
+    this.sourced = new AppCache<Overrides | undefined>({
+      ttlMs,
+      maxEntries,
+      timeoutMs,
+      fallback: (appKey, why) => {
+        warn(`the overrides source failed for ${appKey} (${why}); using the table's figures`);
+        return undefined;
+      },
+    });
   }
+
+  /** The edition as far as known without asking anyone: the table's first until the resolver answered. */
+  known(appKey: string): Edition {
+    return this.runTime.known(appKey)?.edition ?? this.knownConfiguredEdition(appKey);
+  }
+
+  /** The overrides as far as known without asking anyone. */
+  knownOverrides(appKey: string): Overrides | undefined {
+    return this.runTime.known(appKey)?.overrides ?? this.config.overrides[appKey] ?? this.sourced.known(appKey);
+  }
+
+  /** The app's edition and overrides; without `req`, the resolver is not asked (its last answer stands). */
+  settingsOf(appKey: string, req?: Request): AppSettings | Promise<AppSettings> {
+    const runTime = this.runTime.get(appKey, (previous) => this.readRunTime(appKey, previous));
+    return then(runTime, ({ edition: chosenEdition, overrides: chosenOverrides }) => {
+      const edition = chosenEdition ?? this.configuredEdition(appKey, req);
+      const overrides = chosenOverrides ?? this.configuredOverrides(appKey);
+      if (edition instanceof Promise || overrides instanceof Promise)
+        return Promise.all([edition, overrides]).then(([e, o]) => ({ edition: e, overrides: o }));
+      return { edition, overrides };
+    });
+  }
+
+  /** Chooses the app's edition at run time; resolves to whether the store took it. */
+  setEdition(appKey: string, edition: unknown, path: string): boolean | Promise<boolean> {
+    assertEdition(this.config.editions, edition, path);
+    this.runTime.set(appKey, { ...this.runTime.known(appKey), edition });
+    return this.store.writeSettings(settingsKey(this.config.keyPrefix, appKey), { edition });
+  }
+
+  /**
+   * Replaces the app's overrides at run time (`{}`: none), or with `undefined` removes that choice,
+   * back to the configured ones; resolves to whether the store took it.
+   */
+  setOverrides(appKey: string, overrides: unknown, path: string): boolean | Promise<boolean> {
+    const { overrides: _, overridesText: __, ...rest } = this.runTime.known(appKey) ?? {};
+    let text: string | null = null;
+    if (overrides === undefined) this.runTime.set(appKey, rest);
+    else {
+      const parsed = parseOverrides(overrides, path);
+      text = JSON.stringify(parsed);
+      this.runTime.set(appKey, { ...rest, overrides: parsed, overridesText: text });
+    }
+    return this.store.writeSettings(settingsKey(this.config.keyPrefix, appKey), { overrides: text });
+  }
+
+  private knownConfiguredEdition(appKey: string): Edition {
+    const { edition } = this.config;
+    return typeof edition === 'string'
+      ? edition
+      : (this.resolved.known(appKey) ?? (this.config.editions[0] as Edition));
+  }
+
+  private configuredEdition(appKey: string, req: Request | undefined): Edition | Promise<Edition> {
+    const { edition: resolver, editions } = this.config;
+    if (typeof resolver === 'string' || req === undefined) return this.knownConfiguredEdition(appKey);
+    return this.resolved.get(appKey, () =>
+      then(resolver(appKey, req), (edition: unknown) => {
+        if (typeof edition === 'string' && editions.includes(edition)) return edition;
+        throw new Error(`answered ${JSON.stringify(edition)}, which the table does not name`);
+      }),
+    );
+  }
+
+  private configuredOverrides(appKey: string): Overrides | undefined | Promise<Overrides | undefined> {
+    const source = this.config.overridesSource;
+    if (source === undefined) return this.config.overrides[appKey];
+    return this.sourced.get(appKey, () =>
+      then(source.get(appKey), (answer: unknown) => (answer === undefined ? undefined : parseOverrides(answer, ''))),
+    );
+  }
+
+  /** The app's run-time settings from the store; while it does not answer, the last known stand. */
+  private readRunTime(appKey: string, previous: RunTime | undefined): RunTime | Promise<RunTime> {
+    return then(this.store.readSettings(settingsKey(this.config.keyPrefix, appKey)), (settings) =>
+      settings === undefined ? (previous ?? {}) : this.runTimeOf(appKey, settings, previous),
+    );
+  }
+
+  /** Stored settings checked as the options are: a value this process's table cannot take is ignored, with a warning. */
+  private runTimeOf(appKey: string, settings: Settings, previous: RunTime | undefined): RunTime {
+    const runTime: { -readonly [K in keyof RunTime]: RunTime[K] } = {};
+    const { edition, overrides: text } = settings;
+    const ignore = (what: string, why: string): void =>
+      this.config.logger.warn(`im-rate-limit: the store holds ${what} for ${appKey} (${why}); ignored`);
+    if (edition !== undefined) {
+      if (this.config.editions.includes(edition)) runTime.edition = edition;
+      else ignore(`edition ${JSON.stringify(edition)}`, 'the table does not name it');
+    }
+    if (text !== undefined && text === previous?.overridesText && previous.overrides !== undefined) {
+      runTime.overrides = previous.overrides;
+      runTime.overridesText = text;
+    } else if (text !== undefined) {
+      try {
+        runTime.overrides = parseOverrides(JSON.parse(text), '');
+        runTime.overridesText = text;
+      } catch (error) {
+        ignore('overrides', describe(error));
+      }
+    }
+    return runTime;
+  }
+}
+
+/** `next` of a value now, or once it comes. */
+function then<T, R>(value: T | Promise<T>, next: (value: T) => R | Promise<R>): R | Promise<R> {
+  return value instanceof Promise ? value.then(next) : next(value);
 }

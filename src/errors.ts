@@ -9,6 +9,18 @@ export type ErrorCode =
   | 'ERR_STORE_TIMEOUT'
   | 'ERR_STORE_REPLY';
 
+/**
+ * What a limiter mounted wrong logs, once each, before it can do harm unnoticed; `validate: false`
+ * or `validate: { WRN_…: false }` silences them.
+ */
+export const warningCodes = [
+  'WRN_NOTHING_CLASSIFIED',
+  'WRN_MEMORY_STORE_MULTI_PROCESS',
+  'WRN_COUNTED_TWICE',
+  'WRN_PARSER_AFTER_LIMITER',
+] as const;
+export type WarningCode = (typeof warningCodes)[number];
+
 export class ImRateLimitError extends Error {
   readonly code: ErrorCode;
   constructor(code: ErrorCode, message: string, options?: ErrorOptions) {

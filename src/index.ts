@@ -3,10 +3,14 @@ export type {
   EditionResolver,
   HeaderStyle,
   Logger,
+  Mode,
   Options,
+  OverridesSource,
   StoreErrorPolicy,
+  Validate,
 } from './config.js';
-export { ConfigError, type ErrorCode, ImRateLimitError, StoreError } from './errors.js';
+export type { DecisionEvent, RateLimitInfo, Refusal, RefusalReason } from './decision.js';
+export { ConfigError, type ErrorCode, ImRateLimitError, StoreError, type WarningCode } from './errors.js';
 export { appKeyOf, type NameCase } from './limits/app-key.js';
 export { classify, type RouteMatch } from './limits/classify.js';
 export {
@@ -27,7 +31,7 @@ export {
   type QuotaTable,
 } from './limits/table.js';
 export type { MembershipLedger, MembershipSource, Reservation } from './membership/ledger.js';
-export { type GuardOptions, type ImRateLimit, imRateLimit } from './middleware/rate-limit.js';
+export { type AppState, type GuardOptions, type ImRateLimit, imRateLimit } from './middleware/rate-limit.js';
 export { MemoryStore, type MemoryStoreOptions } from './store/memory-store.js';
 export {
   type FlexiblePolicy,
@@ -35,4 +39,4 @@ export {
   type RateLimiterFlexibleStoreOptions,
 } from './store/rate-limiter-flexible-store.js';
 export { RedisStore, type RedisStoreOptions } from './store/redis-store.js';
-export type { BucketCheck, Check, Reading, Store, WindowCheck } from './store/store.js';
+export type { BucketCheck, Check, Reading, Settings, Store, WindowCheck } from './store/store.js';

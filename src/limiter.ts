@@ -1,15 +1,16 @@
 import type { Request } from 'express';
 import type { Config, Edition } from './config.js';
-import { EditionDirectory } from './edition-directory.js';
+import { type AppSettings, EditionDirectory } from './edition-directory.js';
+import { StoreError } from './errors.js';
 import { dayEdgesMs } from './limits/calendar.js';
 import type { RouteMatch } from './limits/classify.js';
 import { effectiveRules } from './limits/editions.js';
 import { checkAppNames, checkPayload, type PayloadRefusal } from './limits/payload.js';
 import { pushesOf } from './limits/send.js';
-import type { EditionRules } from './limits/table.js';
+import { type Category, categories, type EditionRules } from './limits/table.js';
 import { MembershipGate, type PendingMembership } from './membership/gate.js';
 import { ledgerFor } from './membership/ledgers.js';
-import { AppPlan, type CheckSet, type Policy } from './plan.js';
+import { AppPlan, type CheckSet, categoryKeys, type Policy } from './plan.js';
 import { Failover, FailoverStore } from './store/failover-store.js';
 import type { BucketCheck, Check, Reading, WindowCheck } from './store/store.js';
 
@@ -30,6 +31,8 @@ export type Outcome =
       readonly policies: readonly Policy[];
       readonly readings: readonly Reading[];
       readonly checks: readonly Check[];
+      /** Time in the store call, when someone observes decisions (`onDecision`, `metrics`); else 0. */
+      readonly storeMs: number;
       readonly admission?: Admission;
     }
   | { readonly kind: 'payload'; readonly refusal: PayloadRefusal }
@@ -42,6 +45,15 @@ const unlimited: Outcome = Object.freeze({ kind: 'unlimited' });
 
 type Decided = Extract<Outcome, { kind: 'decided' }>;
 
+/** One app's state as `inspect` reads it, nothing taken. */
+export interface AppState {
+  readonly edition: Edition;
+  /** Each category's bucket: its capacity, the requests it admits now, and how long until it is full again. */
+  readonly categories: { readonly [C in Category]: { limit: number; remaining: number; msUntilFull: number } };
+  /** Today's pushes, when the edition has a daily quota. */
+  readonly daily?: { used: number; remaining: number; resetMs: number };
+}
+
 /**
  * Decides: a classified request and its body in, an `Outcome` out. Rules come from the app's
  * edition and overrides, compiled once per app into checks; every store call goes through the
@@ -53,12 +65,23 @@ export class Limiter {
   private readonly store: FailoverStore;
   private readonly plans = new Map<string, AppPlan>();
   private readonly memberships: MembershipGate | undefined;
+  /** Whether anyone reads decisions: only then is the store call timed. */
+  private readonly observed: boolean;
 
-  constructor(readonly config: Config) {
-    this.editions = new EditionDirectory(config);
+  /** `onStoreFailure` is told of every failed store call (the metrics count them). */
+  constructor(
+    readonly config: Config,
+    onStoreFailure?: (error: unknown) => void,
+  ) {
+    this.observed = config.onDecision !== undefined || config.metrics !== undefined;
     const { storeTimeoutMs: timeoutMs, logger, onStoreError: policy } = config;
-    this.failover = new Failover({ timeoutMs, logger, policy });
+    this.failover = new Failover(
+      onStoreFailure === undefined
+        ? { timeoutMs, logger, policy }
+        : { timeoutMs, logger, policy, onFailure: onStoreFailure },
+    );
     this.store = new FailoverStore(config.store, this.failover, config.fallbackProcesses);
+    this.editions = new EditionDirectory(config, this.store);
     if (config.membership !== false) {
       const ledger = ledgerFor(config.membership, config.store, config.keyPrefix);
       this.memberships = new MembershipGate(ledger, this.failover, config.nameCase, config.membershipHoldMs);
@@ -75,19 +98,59 @@ export class Limiter {
     return this.memberships?.conclude(pending, succeeded, responseBody);
   }
 
-  /** The effective rules of an app under its current edition (a resolver is not called for this). */
-  rules(appKey: string, edition: Edition = this.editions.known(appKey)): EditionRules {
-    return effectiveRules(this.config.table, edition, this.config.overrides[appKey]);
+  /** The effective rules of an app under its current edition and overrides (nobody is asked for this). */
+  rules(appKey: string): EditionRules {
+    return effectiveRules(this.config.table, this.editions.known(appKey), this.editions.knownOverrides(appKey));
+  }
+
+  /** The app's edition and buckets as they stand, nothing taken (a check of cost 0 takes nothing, on every store). */
+  async inspect(appKey: string): Promise<AppState> {
+    const settings = await this.editions.settingsOf(appKey);
+    const plan = this.planFor(appKey, settings);
+    const buckets = categories.map((category) => ({
+      ...(plan.category(category).rate.checks[0] as BucketCheck),
+      cost: 0,
+    }));
+    const send = plan.category('messages').send;
+    const day = send === undefined ? undefined : (this.withDailyCost(send.checks, 0)[1] as WindowCheck);
+    const readings = await this.store.take(day === undefined ? buckets : [...buckets, day]);
+    if (readings === undefined) throw new StoreError('ERR_STORE', 'im-rate-limit: the store is unavailable');
+    const state = Object.fromEntries(
+      buckets.map((bucket, i) => {
+        const { remaining, resetMs } = readings[i] as Reading;
+        return [categories[i], { limit: bucket.capacity, remaining, msUntilFull: resetMs }];
+      }),
+    ) as AppState['categories'];
+    if (day === undefined) return { edition: settings.edition, categories: state };
+    const { remaining, resetMs } = readings[buckets.length] as Reading;
+    return { edition: settings.edition, categories: state, daily: { used: day.limit - remaining, remaining, resetMs } };
+  }
+
+  /**
+   * Fills the app's buckets again, of one category or all, with the daily window for messages;
+   * memberships are not touched. Rejects with a `StoreError` when the store failed or cannot reset.
+   */
+  async reset(appKey: string, category?: Category): Promise<void> {
+    const keys = (category === undefined ? categories : [category]).flatMap((c) => {
+      const { rate, daily } = categoryKeys(appKey, c, this.config.keyPrefix);
+      return c === 'messages' ? [rate, daily] : [rate];
+    });
+    if (!(await this.store.reset(keys))) {
+      throw new StoreError(
+        'ERR_STORE',
+        'im-rate-limit: the store did not reset the buckets (it failed, or has no reset())',
+      );
+    }
   }
 
   /** Decides a classified request; `body` is the parsed body when the route's checks read it. */
   decide(match: RouteMatch, body: unknown, req: Request): Outcome | Promise<Outcome> {
     const refusal = checkAppNames(match, this.config.appNameMaxChars);
     if (refusal !== undefined) return { kind: 'payload', refusal };
-    const edition = this.editions.editionOf(match.appKey, req);
-    if (edition instanceof Promise)
-      return edition.then((resolved) => this.limit(match, this.planFor(match, resolved), body));
-    return this.limit(match, this.planFor(match, edition), body);
+    const settings = this.editions.settingsOf(match.appKey, req);
+    if (settings instanceof Promise)
+      return settings.then((resolved) => this.limit(match, this.planFor(match.appKey, resolved), body));
+    return this.limit(match, this.planFor(match.appKey, settings), body);
   }
 
   private limit(match: RouteMatch, plan: AppPlan, body: unknown): Outcome | Promise<Outcome> {
@@ -104,9 +167,12 @@ export class Limiter {
       set = category.download;
       checks = set.checks;
     }
+    const startedAt = this.observed ? performance.now() : 0;
     const readings = this.store.take(checks);
-    if (readings instanceof Promise) return readings.then((read) => this.judge(match, plan, body, set, checks, read));
-    return this.judge(match, plan, body, set, checks, readings);
+    if (readings instanceof Promise) {
+      return readings.then((read) => this.judge(match, plan, body, set, checks, read, startedAt));
+    }
+    return this.judge(match, plan, body, set, checks, readings, startedAt);
   }
 
   /** The store's readings as an outcome; admitted requests go on to `admit`. */
@@ -117,13 +183,15 @@ export class Limiter {
     set: CheckSet,
     checks: readonly Check[],
     readings: readonly Reading[] | undefined,
+    startedAt: number,
   ): Outcome | Promise<Outcome> {
     if (readings === undefined) {
       return this.config.onStoreError === 'deny' ? unavailable : this.admit(match, plan, body, undefined);
     }
     let allowed = true;
     for (let i = 0; i < readings.length; i++) if (!(readings[i] as Reading).allowed) allowed = false;
-    const decided: Decided = { kind: 'decided', allowed, policies: set.policies, readings, checks };
+    const storeMs = startedAt === 0 ? 0 : performance.now() - startedAt;
+    const decided: Decided = { kind: 'decided', allowed, policies: set.policies, readings, checks, storeMs };
     return allowed ? this.admit(match, plan, body, decided) : decided;
   }
 
@@ -151,7 +219,8 @@ export class Limiter {
     const step = memberships.reserve(match, body, plan.rules);
     const outcome = (taken: Awaited<typeof step>): Outcome => {
       if ('refused' in taken) return { kind: 'membership', user: taken.refused, membership: taken.kind };
-      if ('unchecked' in taken) return this.config.onStoreError === 'deny' ? unavailable : (decided ?? unlimited);
+      // a cap cannot be checked without the shared ledger: only 'allow' lets such a join through
+      if ('unchecked' in taken) return this.config.onStoreError === 'allow' ? (decided ?? unlimited) : unavailable;
       return taken.pending === undefined ? (decided ?? unlimited) : admitted({ membership: taken.pending });
     };
     return step instanceof Promise ? step.then(outcome) : outcome(step);
@@ -167,12 +236,14 @@ export class Limiter {
     return [rate, { ...day, cost, edgesMs: dayEdgesMs(dailyQuota.timeZone, store.clock?.() ?? Date.now()) }];
   }
 
-  private planFor(match: RouteMatch, edition: Edition): AppPlan {
-    const cached = this.plans.get(match.appKey);
-    if (cached !== undefined && cached.edition === edition) return cached;
+  /** The app's cached plan while its edition and overrides are the same; compiled anew when either changed. */
+  private planFor(appKey: string, { edition, overrides }: AppSettings): AppPlan {
+    const cached = this.plans.get(appKey);
+    if (cached !== undefined && cached.edition === edition && cached.overrides === overrides) return cached;
     if (this.plans.size >= this.config.maxCachedApps) this.plans.delete(this.plans.keys().next().value as string);
-    const plan = new AppPlan(match.appKey, edition, this.rules(match.appKey, edition), this.config.keyPrefix);
-    this.plans.set(match.appKey, plan);
+    const rules = effectiveRules(this.config.table, edition, overrides);
+    const plan = new AppPlan(appKey, edition, rules, this.config.keyPrefix, overrides);
+    this.plans.set(appKey, plan);
     return plan;
   }
 }

@@ -1,5 +1,5 @@
 import type { Edition } from './config.js';
-import { burstOf, type Category, type EditionRules } from './limits/table.js';
+import { burstOf, type Category, type EditionRules, type Overrides } from './limits/table.js';
 import { appTag, clusterDownloadsKey, keyOf } from './store/keys.js';
 import type { BucketCheck, Check, WindowCheck } from './store/store.js';
 
@@ -31,7 +31,8 @@ export interface CategoryPlan {
 }
 
 /**
- * One app's rules under one edition, compiled into ready-made checks category by category, on the
+ * One app's rules under one edition and one set of overrides (kept as given: a plan serves while
+ * both are the same, the overrides by identity), compiled into ready-made checks category by category, on the
  * first request of each: most apps use a few of the ten, and the limiter caches a plan per app.
  */
 export class AppPlan {
@@ -42,6 +43,7 @@ export class AppPlan {
     readonly edition: Edition,
     readonly rules: EditionRules,
     private readonly keyPrefix: string,
+    readonly overrides?: Overrides | undefined,
   ) {}
 
   category(category: Category): CategoryPlan {
@@ -54,14 +56,20 @@ export class AppPlan {
   }
 }
 
+/** The store keys of one app's category: its bucket, and its daily window (only messages has one). */
+export function categoryKeys(appKey: string, category: Category, keyPrefix: string): { rate: string; daily: string } {
+  const tag = appTag(appKey);
+  return { rate: keyOf(keyPrefix, tag, category, 'rate'), daily: keyOf(keyPrefix, tag, category, 'daily') };
+}
+
 /** The checks one category's requests make for one app. */
 function compileCategory(appKey: string, category: Category, rules: EditionRules, keyPrefix: string): CategoryPlan {
-  const tag = appTag(appKey);
+  const keys = categoryKeys(appKey, category, keyPrefix);
   const rule = rules[category];
   const capacity = burstOf(rule);
   const bucket: BucketCheck = {
     type: 'bucket',
-    key: flat(keyOf(keyPrefix, tag, category, 'rate')),
+    key: flat(keys.rate),
     capacity,
     intervalMs: 1000 / rule.ratePerSecond,
     cost: 1,
@@ -78,7 +86,7 @@ function compileCategory(appKey: string, category: Category, rules: EditionRules
     const limit = rules.messages.dailyPushQuota;
     const day: WindowCheck = {
       type: 'window',
-      key: flat(keyOf(keyPrefix, tag, category, 'daily')),
+      key: flat(keys.daily),
       limit,
       edgesMs: [], // the days around now, set per request
       cost: 1,

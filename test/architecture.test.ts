@@ -36,14 +36,25 @@ const layerOf = (module: string): string => (module.includes('/') ? module.slice
 const allowed: Record<string, readonly string[]> = {
   limits: ['limits'],
   'errors.ts': [],
+  'decision.ts': ['limits'],
   store: ['store', 'limits', 'errors.ts'],
   membership: ['membership', 'store', 'limits', 'errors.ts'],
-  'config.ts': ['limits', 'membership', 'store', 'errors.ts'],
+  'config.ts': ['decision.ts', 'limits', 'membership', 'store', 'errors.ts'],
   'edition-directory.ts': ['config.ts', 'store', 'limits'],
   'plan.ts': ['config.ts', 'limits', 'store'],
   'limiter.ts': ['config.ts', 'edition-directory.ts', 'plan.ts', 'limits', 'membership', 'store', 'errors.ts'],
-  middleware: ['middleware', 'limiter.ts', 'plan.ts', 'config.ts', 'membership', 'limits', 'store', 'errors.ts'],
-  'index.ts': ['config.ts', 'errors.ts', 'limits', 'membership', 'middleware', 'store'],
+  middleware: [
+    'middleware',
+    'limiter.ts',
+    'plan.ts',
+    'config.ts',
+    'decision.ts',
+    'membership',
+    'limits',
+    'store',
+    'errors.ts',
+  ],
+  'index.ts': ['config.ts', 'decision.ts', 'errors.ts', 'limits', 'membership', 'middleware', 'store'],
 };
 
 describe('the layers of src/', () => {

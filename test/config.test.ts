@@ -18,7 +18,22 @@ describe('options are validated once, at start-up', () => {
       { overrides: { 'acme#chat': { messages: { ratePerSecond: -5 } } } },
       'overrides.acme#chat.messages.ratePerSecond: must be a positive number',
     ],
-    ['ERR_INVALID_OPTION', { headers: 'modern' }, "headers: must be 'draft', 'legacy' or false"],
+    [
+      'ERR_INVALID_OPTION',
+      { headers: 'draft-9' },
+      "headers: must be 'draft', 'draft-8', 'draft-7', 'draft-6', 'legacy' or false",
+    ],
+    [
+      'ERR_INVALID_OPTION',
+      { validate: 'yes' },
+      'validate: must be true, false or an object of WRN_NOTHING_CLASSIFIED, WRN_MEMORY_STORE_MULTI_PROCESS, ' +
+        'WRN_COUNTED_TWICE, WRN_PARSER_AFTER_LIMITER to true or false',
+    ],
+    [
+      'ERR_UNKNOWN_OPTION',
+      { validate: { WRN_NOTHING_COUNTED: false } },
+      'validate.WRN_NOTHING_COUNTED: is not a known option',
+    ],
     ['ERR_INVALID_OPTION', { onStoreError: 'retry' }, "onStoreError: must be 'fallback', 'allow' or 'deny'"],
     ['ERR_INVALID_OPTION', { storeTimeoutMs: 0 }, 'storeTimeoutMs: must be a positive integer'],
     ['ERR_INVALID_OPTION', { store: {} }, 'store: must be a store (an object with take())'],

@@ -40,6 +40,30 @@ describe('the demo IM server', () => {
     }
   });
 
+  it("serves the limiter's metrics and Node's own on GET /metrics after a burst", async () => {
+    const { app } = createDemoApp({ store: new MemoryStore({ clock: new FakeClock().now }) });
+    for (let i = 0; i < 11; i++) await request(app).post('/acme/chat/messages/users').send(send);
+    const scraped = await request(app).get('/metrics').expect(200);
+    expect(scraped.headers['content-type']).toMatch(/^text\/plain; version=0\.0\.4/);
+    expect(scraped.text).toContain(
+      'im_rate_limit_requests_total{category="messages",edition="community",outcome="admitted",reason=""} 10',
+    );
+    expect(scraped.text).toContain(
+      'im_rate_limit_requests_total{category="messages",edition="community",outcome="refused",reason="rate"} 1',
+    );
+    expect(scraped.text).toContain('im_rate_limit_store_duration_seconds_count{store="MemoryStore"} 11');
+    expect(scraped.text).toContain('im_rate_limit_degraded 0');
+    expect(scraped.text).toContain('process_cpu_user_seconds_total');
+  });
+
+  it('in report mode answers the whole burst and counts the excess as reported', async () => {
+    const { app } = createDemoApp({ mode: 'report', store: new MemoryStore({ clock: new FakeClock().now }) });
+    for (let i = 0; i < 11; i++) await request(app).post('/acme/chat/messages/users').send(send).expect(200);
+    expect((await request(app).get('/metrics')).text).toContain(
+      'im_rate_limit_requests_total{category="messages",edition="community",outcome="reported",reason="rate"} 1',
+    );
+  });
+
   it('keeps users, groups and their members', async () => {
     const { app } = createDemoApp({ store: new MemoryStore({ clock: new FakeClock().now }) });
     await request(app)

@@ -3,10 +3,9 @@ import type { NameCase } from '../limits/app-key.js';
 import type { RouteMatch } from '../limits/classify.js';
 import type { MembershipKind } from '../limits/routes.js';
 import type { EditionRules } from '../limits/table.js';
-import type { Failover } from '../store/failover-store.js';
+import { type Failover, withTimeout } from '../store/failover-store.js';
 import { createdIdOf, groupOf, newMembersOf, usersOf } from './extract.js';
 import type { MembershipLedger, Reservation } from './ledger.js';
-import { MemoryLedger } from './memory-ledger.js';
 
 interface Pending {
   readonly appKey: string;
@@ -60,13 +59,13 @@ const allKinds: readonly MembershipKind[] = ['groups', 'chatrooms'];
 /**
  * Holds each user to `maxJoinedPerUser` groups and chat rooms through a ledger: joins reserve
  * before the handler runs and are settled by its answer, or lapse after `holdMs` if it never comes;
- * leaves, dissolves and deleted users are recorded once they succeed. Every ledger call goes through
- * the store's failover: while the store is down a join is checked against this process's own ledger
- * (`fallback`) or not at all (`allow`, `deny`).
+ * leaves, dissolves and deleted users are recorded once they succeed. A reservation goes through the
+ * store's failover: while the store is down a join cannot be checked (`unchecked`), and a cap kept by
+ * one process alone would let a client past it, so the limiter refuses it (503) unless the policy is
+ * `allow`. A conclusion is always attempted, bounded by the store's timeout: a join that succeeded
+ * must be recorded, or its user would count one group short.
  */
 export class MembershipGate {
-  private fallback: MemoryLedger | undefined;
-
   constructor(
     private readonly ledger: MembershipLedger,
     private readonly failover: Failover,
@@ -104,11 +103,7 @@ export class MembershipGate {
           ? reservation.then((reserved) => step(ledger, reserved))
           : step(ledger, reservation);
       },
-      (): MembershipStep => {
-        if (this.failover.options.policy !== 'fallback') return { unchecked: true };
-        this.fallback ??= new MemoryLedger();
-        return step(this.fallback, this.fallback.reserve(appKey, kind, target, users, max, holdMs));
-      },
+      (): MembershipStep => ({ unchecked: true }),
     );
   }
 
@@ -130,9 +125,14 @@ export class MembershipGate {
         ? ledger.leave(appKey, kind, group, users)
         : ledger.dissolve(appKey, kind, group);
     };
-    if (ledger !== this.ledger) return record(); // this process's own ledger: no store to fail
-    const done = this.failover.run(record, () => undefined);
-    return done instanceof Promise ? done.then(() => undefined) : undefined;
+    let done: void | Promise<void>;
+    try {
+      done = record();
+    } catch {
+      return; // the store's failure is reported by the failover; the hold lapses on its own
+    }
+    if (!(done instanceof Promise)) return;
+    return withTimeout(done, this.failover.options.timeoutMs).then(ignore, ignore);
   }
 
   /**
@@ -164,3 +164,5 @@ function all(results: ReadonlyArray<void | Promise<void>>): void | Promise<void>
   const waiting = results.filter((result) => result instanceof Promise);
   return waiting.length === 0 ? undefined : Promise.all(waiting).then(() => undefined);
 }
+
+const ignore = (): void => {};

@@ -51,13 +51,19 @@ class Space {
  * The membership ledger in process memory, exact within one process. It is state, not a rate: it
  * holds one entry per membership, for as long as the membership lasts, and nothing once it is gone.
  */
+/** How often, at most, lapsed holds are swept out (on a reservation, never by a timer). */
+const SWEEP_INTERVAL_MS = 10_000;
+
 export class MemoryLedger implements MembershipLedger {
   /** `kind:appKey` → its memberships */
   private readonly spaces = new Map<string, Space>();
   private readonly clock: () => number;
+  /** When holds that lapsed are next swept out of every space: a user who never joins again leaves none. */
+  private sweepAtMs: number;
 
   constructor(options: MemoryLedgerOptions = {}) {
     this.clock = options.clock ?? Date.now;
+    this.sweepAtMs = this.clock() + SWEEP_INTERVAL_MS;
   }
 
   /** How many apps × kinds hold any state. */
@@ -73,8 +79,9 @@ export class MemoryLedger implements MembershipLedger {
     max: number,
     holdMs: number,
   ): Reservation {
+    const nowMs = this.clock();
+    if (nowMs >= this.sweepAtMs) this.sweep(nowMs);
     return this.in(appKey, kind, (space) => {
-      const nowMs = this.clock();
       for (const user of users) space.purge(user, nowMs);
       const refused = users.find((user) => {
         const groups = space.joined.get(user);
@@ -149,6 +156,15 @@ export class MemoryLedger implements MembershipLedger {
     this.in(appKey, kind, (space) => {
       for (const group of space.joined.get(user) ?? []) space.unjoin(user, group);
     });
+  }
+
+  /** Drops every lapsed hold, and the spaces left empty. */
+  private sweep(nowMs: number): void {
+    for (const [key, space] of this.spaces) {
+      for (const user of [...space.holds.keys()]) space.purge(user, nowMs);
+      if (space.empty) this.spaces.delete(key);
+    }
+    this.sweepAtMs = nowMs + SWEEP_INTERVAL_MS;
   }
 
   /** Runs `change` on one app's space, created if need be and deleted again if left empty. */

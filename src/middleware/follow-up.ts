@@ -18,12 +18,19 @@ export function followAdmission(res: ServerResponse, admission: Admission, limit
 /**
  * A download the IM server refused (4xx: no such file, an app it does not know) gives back what
  * `checks` name, its cluster-wide token: otherwise requests for invented apps' files would drain
- * the bucket every app shares.
+ * the bucket every app shares. Read on the handler's own `res.end`, once, so a client that hangs up
+ * before the answer does not keep the token taken.
  */
 function refundOnRefusal(res: ServerResponse, checks: readonly Check[], limiter: Limiter): void {
-  res.once('finish', () => {
-    if (res.statusCode >= 400 && res.statusCode < 500) limiter.refund(checks);
-  });
+  const end = res.end as (...args: unknown[]) => ServerResponse;
+  let answered = false;
+  res.end = function (this: ServerResponse, ...args: unknown[]) {
+    if (!answered) {
+      answered = true;
+      if (res.statusCode >= 400 && res.statusCode < 500) limiter.refund(checks);
+    }
+    return end.apply(this, args);
+  } as ServerResponse['end'];
 }
 
 /**

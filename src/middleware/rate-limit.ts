@@ -1,24 +1,33 @@
-import type { NextFunction, Request, RequestHandler, Response } from 'express';
-import { assertAppKey, assertCategory, type Edition, type Options, parseOptions } from '../config.js';
-import { ImRateLimitError } from '../errors.js';
-import { Limiter, type Outcome } from '../limiter.js';
+import type { NextFunction, Request, RequestHandler, Response, Router } from 'express';
+import { assertAppKey, assertCategory, type Edition, type Mode, type Options, parseOptions } from '../config.js';
+import type { DecisionEvent } from '../decision.js';
+import { type AppState, Limiter, type Outcome } from '../limiter.js';
 import { compileClassifier, type RouteMatch } from '../limits/classify.js';
 import { needsBody } from '../limits/payload.js';
 import { routes } from '../limits/routes.js';
-import type { Category, EditionRules } from '../limits/table.js';
+import type { Category, EditionRules, Overrides } from '../limits/table.js';
+import { adminRouter } from './admin.js';
 import { type BodyState, readBody } from './body.js';
+import { decisionEvent, rateLimitInfo } from './decision-event.js';
 import { followAdmission } from './follow-up.js';
 import { guardMatch } from './guard.js';
-import { answer, unreadBody } from './respond.js';
+import { createMetrics } from './metrics.js';
+import { refusalOf, sendRefusal, unreadBody, writeRateHeaders } from './respond.js';
+import { Validations } from './validations.js';
 
-/** Marks a request the limiter has counted, so a guard behind `app.use(limiter)` does not count it again. */
+/**
+ * Marks a request with the limiter that counted it, so a guard behind `app.use(limiter)` does not
+ * count it again, and another instance it reaches can tell (`WRN_COUNTED_TWICE`).
+ */
 const counted = Symbol('im-rate-limit.counted');
-type Counted = Request & { [counted]?: true };
+type Counted = Request & { [counted]?: Limiter };
 
 export interface GuardOptions {
   /** The app a request belongs to; default: `req.params.org`/`req.params.app`, else the first two path segments. */
   readonly appKey?: (req: Request) => { org: string; app: string };
 }
+
+export type { AppState };
 
 type Handler = (this: unknown, req: Request, res: Response, next?: NextFunction) => unknown;
 
@@ -30,10 +39,25 @@ export interface ImRateLimit extends RequestHandler {
     category: Category,
     options?: GuardOptions,
   ): <M extends Handler>(method: M, context: ClassMethodDecoratorContext) => M;
-  /** Moves an app to another edition at run time, without a restart. */
-  setEdition(appKey: string, edition: Edition): void;
+  /**
+   * Moves an app to another edition at run time, without a restart: here from the next request, in
+   * every process sharing the store within `editionCacheMs`. Resolves once the store holds it (or
+   * failed to, with a warning); never rejects.
+   */
+  setEdition(appKey: string, edition: Edition): Promise<void>;
+  /**
+   * Replaces an app's overrides at run time, as `setEdition` does the edition (`{}`: none);
+   * `undefined` removes them, back to the configured ones. Validated as the `overrides` option is.
+   */
+  setOverrides(appKey: string, overrides: Overrides | undefined): Promise<void>;
   /** The effective limits of one app. */
   rules(appKey: string): EditionRules;
+  /** The app's edition and buckets as they stand, nothing taken; rejects with a `StoreError` when the store fails. */
+  inspect(appKey: string): Promise<AppState>;
+  /** Fills the app's buckets again (one category, or all), the daily window with messages; memberships stay. */
+  reset(appKey: string, category?: Category): Promise<void>;
+  /** JSON endpoints for operators (inspect, reset, edition, overrides): mount behind your own authentication. */
+  admin(): Router;
 }
 
 /**
@@ -46,10 +70,17 @@ export interface ImRateLimit extends RequestHandler {
  * app.use(express.json(), limiter);
  */
 export function imRateLimit(options: Options = {}): ImRateLimit {
-  const limiter = new Limiter(parseOptions(options));
+  const parsed = parseOptions(options);
+  const metrics = parsed.metrics && createMetrics(parsed.metrics, parsed.store.constructor?.name || 'Store');
+  const limiter = new Limiter(parsed, metrics?.storeFailed);
+  metrics?.watch(limiter.failover);
   const { config } = limiter;
   const classifier = compileClassifier(routes, { nameCase: config.nameCase });
-  let warnedNoParser = false;
+  const validations = new Validations(config);
+  const { onDecision, onRefused, mode, skip } = config;
+  /** Whether decisions become events: for `onDecision`, the metrics, or both. */
+  const observed = onDecision !== undefined || metrics !== undefined;
+  let warnedOnDecision = false;
 
   /**
    * Every path ends in exactly one of: an answer, `next()`, `next(err)`, or nothing at all when the
@@ -57,7 +88,7 @@ export function imRateLimit(options: Options = {}): ImRateLimit {
    * What it returns when asynchronous never rejects.
    */
   const run = (match: RouteMatch, req: Request, res: Response, next: NextFunction): undefined | Promise<void> => {
-    (req as Counted)[counted] = true;
+    (req as Counted)[counted] = limiter;
     if (!needsBody(match)) return decide(match, undefined, req, res, next);
     let state: BodyState | Promise<BodyState>;
     try {
@@ -83,8 +114,8 @@ export function imRateLimit(options: Options = {}): ImRateLimit {
     next: NextFunction,
   ): undefined | Promise<void> => {
     if (state === 'read') return decide(match, req.body, req, res, next);
-    if (state === 'unread') proceed(unreadBody, res, next);
-    else fail(noParser(), res, next);
+    if (state === 'unread') proceed(match, unreadBody, req, res, next);
+    else fail(validations.noParser(), res, next);
     return undefined;
   };
 
@@ -102,20 +133,44 @@ export function imRateLimit(options: Options = {}): ImRateLimit {
       fail(error, res, next);
       return;
     }
-    if (!(outcome instanceof Promise)) return proceed(outcome, res, next);
+    if (!(outcome instanceof Promise)) return proceed(match, outcome, req, res, next);
     return outcome.then(
-      (decided) => proceed(decided, res, next),
+      (decided) => proceed(match, decided, req, res, next),
       (error: unknown) => fail(error, res, next),
     );
   };
 
-  const proceed = (outcome: Outcome, res: Response, next: NextFunction): undefined => {
+  /**
+   * Carries the outcome out: rate headers, the decision reported to `onDecision`, then the refusal
+   * answered (by `onRefused` or the IM body), or, when admitted or only reported, the handler.
+   */
+  const proceed = (match: RouteMatch, outcome: Outcome, req: Request, res: Response, next: NextFunction): undefined => {
     if (res.headersSent || res.destroyed || res.socket?.destroyed) {
       abandon(outcome); // answered meanwhile, or the client is gone: neither answer nor run the handler
       return;
     }
     try {
-      if (!answer(outcome, res, config)) return;
+      if (outcome.kind === 'decided') writeRateHeaders(res, config.headers, outcome.policies, outcome.readings);
+      const refusal = refusalOf(outcome);
+      const reported = refusal !== undefined && modeOf(match) === 'report';
+      if (observed || (refusal === undefined && outcome.kind === 'decided')) {
+        const edition = limiter.editions.known(match.appKey);
+        if (observed) {
+          const event = decisionEvent(match, edition, outcome, refusal, reported, limiter.failover.degraded);
+          if (onDecision !== undefined) report(event);
+          metrics?.record(event, outcome.kind === 'decided');
+        }
+        if (refusal === undefined && outcome.kind === 'decided')
+          res.locals.rateLimit = rateLimitInfo(match, edition, outcome);
+      }
+      if (refusal !== undefined && !reported) {
+        if (onRefused === undefined) sendRefusal(res, refusal);
+        else {
+          const answered = onRefused(req, res, refusal);
+          if (answered instanceof Promise) answered.catch((error: unknown) => fail(error, res, next));
+        }
+        return;
+      }
       if ('admission' in outcome && outcome.admission !== undefined) followAdmission(res, outcome.admission, limiter);
     } catch (error) {
       fail(error, res, next);
@@ -124,29 +179,38 @@ export function imRateLimit(options: Options = {}): ImRateLimit {
     next();
   };
 
-  /** An admitted request whose handler will not run gives back its membership reservation. */
+  const modeOf = (match: RouteMatch): Mode => (typeof mode === 'string' ? mode : mode(match.appKey, match.category));
+
+  /** Hands an event to `onDecision`, which can never break a request: a throw is caught and logged once. */
+  const report = (event: DecisionEvent): void => {
+    try {
+      onDecision?.(event);
+    } catch (error) {
+      if (!warnedOnDecision) config.logger.warn(`im-rate-limit: onDecision threw (${String(error)}); ignored`);
+      warnedOnDecision = true;
+    }
+  };
+
+  /** An admitted request whose handler will not run gives back its membership hold and its download token. */
   const abandon = (outcome: Outcome): void => {
-    const pending = 'admission' in outcome ? outcome.admission?.membership : undefined;
-    if (pending !== undefined) void limiter.conclude(pending, false, '');
+    const admission = 'admission' in outcome ? outcome.admission : undefined;
+    if (admission?.membership !== undefined) void limiter.conclude(admission.membership, false, '');
+    if (admission?.refundOnRefusal !== undefined) limiter.refund(admission.refundOnRefusal);
   };
 
   const fail = (error: unknown, res: Response, next: NextFunction): undefined => {
     if (!res.headersSent) next(error);
   };
 
-  const noParser = (): ImRateLimitError => {
-    const error = new ImRateLimitError(
-      'ERR_NO_BODY_PARSER',
-      'im-rate-limit: this route is limited by its JSON body, but no body parser ran before the limiter: ' +
-        'mount express.json() before it, or pass the parser as its bodyParser option',
-    );
-    if (!warnedNoParser) config.logger.warn(error.message);
-    warnedNoParser = true;
-    return error;
+  /** Whether a limiter has counted the request; another instance having done so is a mistake to warn of. */
+  const alreadyCounted = (req: Request): boolean => {
+    const by = (req as Counted)[counted];
+    if (by !== undefined && by !== limiter) validations.countedTwice(req);
+    return by !== undefined;
   };
 
   const middleware = function imRateLimitMiddleware(req: Request, res: Response, next: NextFunction): void {
-    const match = (req as Counted)[counted] ? undefined : classifier.request(req);
+    const match = alreadyCounted(req) || skip?.(req) ? undefined : validations.classified(req, classifier.request(req));
     if (match === undefined) next();
     else void run(match, req, res, next);
   } as ImRateLimit;
@@ -154,7 +218,7 @@ export function imRateLimit(options: Options = {}): ImRateLimit {
   const guardOf = (category: Category, options: GuardOptions = {}) => {
     assertCategory(category, 'guard');
     return (req: Request, res: Response, next: NextFunction): undefined | Promise<void> => {
-      if ((req as Counted)[counted]) {
+      if (alreadyCounted(req) || skip?.(req)) {
         next();
         return;
       }
@@ -197,8 +261,20 @@ export function imRateLimit(options: Options = {}): ImRateLimit {
       } as M;
   };
 
+  // the failover has warned of a store that did not take it
+  const done = (took: boolean | Promise<boolean>): Promise<void> => Promise.resolve(took).then(() => undefined);
   middleware.setEdition = (appKey, edition) =>
-    limiter.editions.set(assertAppKey(appKey, config.nameCase, 'setEdition'), edition);
+    done(limiter.editions.setEdition(assertAppKey(appKey, config.nameCase, 'setEdition'), edition, 'setEdition'));
+  middleware.setOverrides = (appKey, overrides) =>
+    done(
+      limiter.editions.setOverrides(assertAppKey(appKey, config.nameCase, 'setOverrides'), overrides, 'setOverrides'),
+    );
+  middleware.inspect = (appKey) => limiter.inspect(assertAppKey(appKey, config.nameCase, 'inspect'));
+  middleware.reset = (appKey, category) => {
+    if (category !== undefined) assertCategory(category, 'reset');
+    return limiter.reset(assertAppKey(appKey, config.nameCase, 'reset'), category);
+  };
+  middleware.admin = () => adminRouter(limiter);
   middleware.rules = (appKey) => limiter.rules(assertAppKey(appKey, config.nameCase, 'rules'));
   return middleware;
 }

@@ -1,5 +1,6 @@
 import type { ServerResponse } from 'node:http';
-import type { Config, HeaderStyle } from '../config.js';
+import type { HeaderStyle } from '../config.js';
+import type { Refusal, RefusalReason } from '../decision.js';
 import type { Outcome } from '../limiter.js';
 import type { Policy } from '../plan.js';
 import type { Reading } from '../store/store.js';
@@ -30,40 +31,49 @@ const descriptions = {
   service_unavailable: 'rate limit store unavailable',
 } as const;
 
-/** The header text of one list of policies, formatted the first time it is reported. */
-interface PolicyHeaders {
-  /** `"messages";q=10;w=1, "messages-daily";q=20000;w=86400` */
-  readonly policy: string;
-  /** `"messages"` per reported check, in check order. */
-  readonly names: readonly string[];
+/**
+ * The header text of each plan's policies in one form, formatted the first time it is reported:
+ * keyed by the plan's own policy list, so each app's text is formatted once and dropped with its plan.
+ */
+function formattedOnce<T>(format: (policies: readonly Policy[]) => T): (policies: readonly Policy[]) => T {
+  const formatted = new WeakMap<readonly Policy[], T>();
+  return (policies) => {
+    let text = formatted.get(policies);
+    if (text === undefined) {
+      text = format(policies);
+      formatted.set(policies, text);
+    }
+    return text;
+  };
 }
 
-/** Keyed by the plan's own policy list, so each app's text is formatted once and dropped with its plan. */
-const formatted = new WeakMap<readonly Policy[], PolicyHeaders>();
+/** Draft 8 lists every policy: `"messages";q=10;w=1, "messages-daily";q=20000;w=86400`, and `"messages"` per check. */
+const draft8Of = formattedOnce((policies) => ({
+  policy: policies.map((p) => `"${p.name}";q=${p.limit};w=${p.windowSeconds}`).join(', '),
+  names: policies.map((p) => `"${p.name}"`),
+}));
 
-function headersOf(policies: readonly Policy[]): PolicyHeaders {
-  let headers = formatted.get(policies);
-  if (headers === undefined) {
-    headers = {
-      policy: policies.map((p) => `"${p.name}";q=${p.limit};w=${p.windowSeconds}`).join(', '),
-      names: policies.map((p) => `"${p.name}"`),
-    };
-    formatted.set(policies, headers);
-  }
-  return headers;
-}
+/** The other forms report one policy: its limit, and its draft 6 and 7 `RateLimit-Policy` (`10;w=1`). */
+const singleOf = formattedOnce((policies) =>
+  policies.map((p) => ({ limit: String(p.limit), policy: `${p.limit};w=${p.windowSeconds}` })),
+);
 
 const seconds = (ms: number): number => Math.ceil(ms / 1000);
 
-/** `RateLimit-Policy`/`RateLimit` (draft) or `X-RateLimit-*` (legacy, the tightest policy). */
+/**
+ * Writes the rate-limit headers in the configured form (drafts 6 and 7 exactly as express-rate-limit
+ * writes them). Draft 8 lists every policy; draft 6, draft 7 and legacy can name only one, so they
+ * report the tightest (the fewest remaining), the one a client must pace itself by.
+ */
 export function writeRateHeaders(
   res: ServerResponse,
   style: HeaderStyle,
   policies: readonly Policy[],
   readings: readonly Reading[],
 ): void {
-  if (style === 'draft') {
-    const plan = headersOf(policies);
+  if (style === false) return;
+  if (style === 'draft' || style === 'draft-8') {
+    const plan = draft8Of(policies);
     let value = '';
     for (let i = 0; i < plan.names.length; i++) {
       const reading = readings[i] as Reading;
@@ -71,15 +81,31 @@ export function writeRateHeaders(
     }
     res.setHeader('RateLimit-Policy', plan.policy);
     res.setHeader('RateLimit', value);
-  } else if (style === 'legacy') {
-    let tightest = 0;
-    for (let i = 1; i < policies.length; i++) {
-      if ((readings[i] as Reading).remaining < (readings[tightest] as Reading).remaining) tightest = i;
-    }
-    const reading = readings[tightest] as Reading;
-    res.setHeader('X-RateLimit-Limit', String(policies[tightest]?.limit));
-    res.setHeader('X-RateLimit-Remaining', String(reading.remaining));
-    res.setHeader('X-RateLimit-Reset', String(seconds(reading.resetMs)));
+    return;
+  }
+  let tightest = 0; // readings past the policies (the cluster-wide downloads bucket) are not reported
+  for (let i = 1; i < policies.length; i++) {
+    if ((readings[i] as Reading).remaining < (readings[tightest] as Reading).remaining) tightest = i;
+  }
+  const { limit, policy } = singleOf(policies)[tightest] as { limit: string; policy: string };
+  const { remaining, resetMs } = readings[tightest] as Reading;
+  const reset = seconds(resetMs);
+  switch (style) {
+    case 'draft-7':
+      res.setHeader('RateLimit-Policy', policy);
+      res.setHeader('RateLimit', `limit=${limit}, remaining=${remaining}, reset=${reset}`);
+      break;
+    case 'draft-6':
+      res.setHeader('RateLimit-Policy', policy);
+      res.setHeader('RateLimit-Limit', limit);
+      res.setHeader('RateLimit-Remaining', String(remaining));
+      res.setHeader('RateLimit-Reset', String(reset));
+      break;
+    case 'legacy': // the reset in seconds from now, as draft 6 has it (express-rate-limit writes an epoch time)
+      res.setHeader('X-RateLimit-Limit', limit);
+      res.setHeader('X-RateLimit-Remaining', String(remaining));
+      res.setHeader('X-RateLimit-Reset', String(reset));
+      break;
   }
 }
 
@@ -123,38 +149,50 @@ export const unreadBody: Outcome = Object.freeze({
   } as const,
 });
 
-/**
- * Writes what the outcome says to the client; `true` when the request goes on to its handler.
- * Call it only on a response nobody has answered yet (`res.headersSent` is false).
- */
-export function answer(outcome: Outcome, res: ServerResponse, config: Pick<Config, 'headers'>): boolean {
+/** The refusal an outcome is, if any: what the client is told, and why. */
+export function refusalOf(outcome: Outcome): Refusal | undefined {
   switch (outcome.kind) {
     case 'decided': {
-      writeRateHeaders(res, config.headers, outcome.policies, outcome.readings);
-      if (outcome.allowed) return true;
+      if (outcome.allowed) return undefined;
       let retryAfterMs = 0;
-      let daily = false;
-      outcome.readings.forEach((reading, i) => {
-        if (reading.allowed) return;
+      let reason: RefusalReason = 'rate';
+      for (let i = 0; i < outcome.readings.length; i++) {
+        const reading = outcome.readings[i] as Reading;
+        if (reading.allowed) continue;
         retryAfterMs = Math.max(retryAfterMs, reading.retryAfterMs);
-        if (outcome.checks[i]?.type === 'window') daily = true;
-      });
-      const error = daily ? 'resource_limited' : 'reach_limit';
-      sendError(res, 429, error, descriptions[error], retryAfterMs);
-      return false;
+        if (outcome.checks[i]?.type === 'window') reason = 'daily';
+        else if (i >= outcome.policies.length && reason === 'rate') reason = 'downloads'; // the cluster-wide bucket
+      }
+      const error = reason === 'daily' ? 'resource_limited' : 'reach_limit';
+      return { status: 429, error, description: descriptions[error], reason, retryAfterMs };
     }
     case 'payload': {
       const { error, description } = outcome.refusal;
-      sendError(res, error === 'unsupported_media_type' ? 415 : 400, error, description);
-      return false;
+      const status = error === 'unsupported_media_type' ? 415 : 400;
+      return { status, error, description, reason: 'payload', retryAfterMs: 0 };
     }
-    case 'membership':
-      sendError(res, 403, 'exceed_limit', `user ${outcome.user} has joined too many ${outcome.membership}!`);
-      return false;
+    case 'membership': {
+      const description = `user ${outcome.user} has joined too many ${outcome.membership}!`;
+      return { status: 403, error: 'exceed_limit', description, reason: 'membership', retryAfterMs: 0 };
+    }
     case 'unavailable':
-      sendError(res, 503, 'service_unavailable', descriptions.service_unavailable);
-      return false;
+      return {
+        status: 503,
+        error: 'service_unavailable',
+        description: descriptions.service_unavailable,
+        reason: 'store',
+        retryAfterMs: 0,
+      };
     case 'unlimited':
-      return true;
+      return undefined;
   }
+}
+
+/**
+ * Answers a refusal with the IM REST API's error body (and `Retry-After` on a 429). Call it only on
+ * a response nobody has answered yet (`res.headersSent` is false).
+ */
+export function sendRefusal(res: ServerResponse, refusal: Refusal): void {
+  const retryAfterMs = refusal.status === 429 ? refusal.retryAfterMs : undefined;
+  sendError(res, refusal.status, refusal.error as ErrorName, refusal.description, retryAfterMs);
 }

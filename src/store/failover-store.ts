@@ -1,6 +1,6 @@
 import { StoreError } from '../errors.js';
 import { MemoryStore } from './memory-store.js';
-import type { Check, Reading, Store } from './store.js';
+import type { Check, Reading, Settings, Store } from './store.js';
 
 /** While the store is failing, one call in this long probes it; the rest go straight to the fallback. */
 const PROBE_INTERVAL_MS = 1000;
@@ -11,6 +11,8 @@ export interface FailoverOptions {
   readonly logger: { warn(message: string): void };
   /** What a failed call becomes: `fallback` decides on this process alone, the others answer nothing. */
   readonly policy: 'fallback' | 'allow' | 'deny';
+  /** Told of every failed call (probes included), with what it threw; a throw of its own is ignored. */
+  readonly onFailure?: (error: unknown) => void;
 }
 
 /**
@@ -57,6 +59,11 @@ export class Failover {
 
   private failed<F>(error: unknown, fallback: () => F): F {
     this.probeAt = Date.now() + PROBE_INTERVAL_MS;
+    try {
+      this.options.onFailure?.(error);
+    } catch {
+      // a hook that throws must not turn a store failure into a failed request
+    }
     if (!this.down) {
       this.down = true;
       this.options.logger.warn(
@@ -75,6 +82,8 @@ export class Failover {
  */
 export class FailoverStore {
   private fallback: MemoryStore | undefined;
+  /** Where run-time settings live when the store cannot keep them: this process only. */
+  private ownSettings: MemoryStore | undefined;
 
   constructor(
     readonly store: Store,
@@ -89,12 +98,58 @@ export class FailoverStore {
     );
   }
 
+  /**
+   * Forgets the keys in the shared store and in the fallback buckets: whether the shared store did
+   * (false when it failed, is down, or cannot reset).
+   */
+  reset(keys: readonly string[]): boolean | Promise<boolean> {
+    this.fallback?.reset(keys);
+    const reset = this.store.reset?.bind(this.store);
+    if (reset === undefined) return false;
+    return this.failover.run(
+      () => done(reset(keys)),
+      () => false,
+    );
+  }
+
+  /** The settings under `key`, or `undefined` when the store did not answer. */
+  readSettings(key: string): Settings | undefined | Promise<Settings | undefined> {
+    const read = this.store.readSettings?.bind(this.store);
+    if (read === undefined) return this.settingsHere().readSettings(key);
+    return this.failover.run(
+      () => read(key),
+      () => undefined,
+    );
+  }
+
+  /** Whether the store took the settings (false when it failed or is down). */
+  writeSettings(key: string, fields: Readonly<Record<string, string | null>>): boolean | Promise<boolean> {
+    const write = this.store.writeSettings?.bind(this.store);
+    if (write === undefined) {
+      this.settingsHere().writeSettings(key, fields);
+      return true;
+    }
+    return this.failover.run(
+      () => done(write(key, fields)),
+      () => false,
+    );
+  }
+
+  private settingsHere(): MemoryStore {
+    this.ownSettings ??= new MemoryStore();
+    return this.ownSettings;
+  }
+
   private onFallback(checks: readonly Check[]): readonly Reading[] | undefined {
     if (this.failover.options.policy !== 'fallback') return undefined;
     this.fallback ??= new MemoryStore({ logger: this.failover.options.logger });
     return this.fallback.take(this.processes === 1 ? checks : checks.map((check) => share(check, this.processes)));
   }
 }
+
+/** `true` once a store operation answering nothing has completed. */
+const done = (answer: void | Promise<void>): true | Promise<true> =>
+  answer instanceof Promise ? answer.then(() => true) : true;
 
 /** A check holding one process's share of its figures. */
 function share(check: Check, processes: number): Check {

@@ -16,6 +16,11 @@ export function keyOf(prefix: string, tag: string, category: string, check: stri
   return `${prefix}:${tag}:${category}:${check}`;
 }
 
+/** One app's run-time settings (its edition and overrides as set by `setEdition`, `setOverrides`). */
+export function settingsKey(prefix: string, appKey: string): string {
+  return `${prefix}:${appTag(appKey)}:settings`;
+}
+
 /** The bucket every app and every process shares for file downloads (SPEC §2.5). */
 export function clusterDownloadsKey(prefix: string): string {
   return `${prefix}:{global}:files:downloads`;

@@ -1,4 +1,4 @@
-import { type Check, type Reading, type Store, type WindowCheck, windowIndex } from './store.js';
+import { type Check, type Reading, type Settings, type Store, type WindowCheck, windowIndex } from './store.js';
 
 /** Float slack for GCRA comparisons: 30 × (1000/30) ms may land a hair past 1000. */
 const EPSILON_MS = 1e-6;
@@ -63,6 +63,8 @@ export class MemoryStore implements Store {
   private oldest: MapIterator<string> | undefined;
   /** Each check's state to write, for the two-phase decision: reused, so a request allocates only its readings. */
   private pending: number[] = [];
+  /** Run-time settings by key: written by operators, a few per app, never swept. */
+  private readonly settings = new Map<string, Settings>();
 
   constructor(options: MemoryStoreOptions = {}) {
     this.clock = options.clock ?? Date.now;
@@ -100,6 +102,24 @@ export class MemoryStore implements Store {
       if (entries.size > held && held >= this.maxEntries) this.dropOldest(now);
     }
     return readings;
+  }
+
+  reset(keys: readonly string[]): void {
+    for (const key of keys) this.entries.delete(key);
+  }
+
+  readSettings(key: string): Settings {
+    return this.settings.get(key) ?? {};
+  }
+
+  writeSettings(key: string, fields: Readonly<Record<string, string | null>>): void {
+    const next: Record<string, string> = { ...this.settings.get(key) };
+    for (const [field, value] of Object.entries(fields)) {
+      if (value === null) delete next[field];
+      else next[field] = value;
+    }
+    if (Object.keys(next).length === 0) this.settings.delete(key);
+    else this.settings.set(key, Object.freeze(next)); // frozen: a reader holds it as read
   }
 
   /** Drops every bucket that has refilled and every window that has ended. */
@@ -190,7 +210,7 @@ export class MemoryStore implements Store {
 
 /** Whole milliseconds, rounded up (as the Redis script does), ignoring float noise. */
 function ceilMs(ms: number): number {
-  return Math.ceil(ms - EPSILON_MS);
+  return Math.ceil(ms - EPSILON_MS) + 0; // + 0: a full bucket is 0 ms from full, not -0
 }
 
 function remainingTokens(toleranceMs: number, usedMs: number, intervalMs: number): number {

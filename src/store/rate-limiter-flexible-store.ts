@@ -71,6 +71,15 @@ export class RateLimiterFlexibleStore implements Store {
     return readings;
   }
 
+  /** Deletes the keys from every limiter this process has built: one it has not built is not reached. */
+  async reset(keys: readonly string[]): Promise<void> {
+    try {
+      await Promise.all([...this.limiters.values()].flatMap((limiter) => keys.map((key) => limiter.delete(key))));
+    } catch (error) {
+      throw new StoreError('ERR_STORE', `rate-limiter-flexible failed: ${String(error)}`, { cause: error });
+    }
+  }
+
   private limiterFor(check: Check): RateLimiterAbstract {
     const [points, durationMs] =
       check.type === 'bucket' ? [check.capacity, check.capacity * check.intervalMs] : [check.limit, windowMs(check)];

@@ -2,7 +2,7 @@ import type { Cluster, Redis } from 'ioredis';
 import { StoreError } from '../errors.js';
 import { hashTagOf } from './keys.js';
 import { LuaScript, type RedisClient } from './lua-script.js';
-import type { Check, Reading, Store } from './store.js';
+import type { Check, Reading, Settings, Store } from './store.js';
 import { takeScript } from './take-script.js';
 
 export interface RedisStoreOptions {
@@ -16,6 +16,16 @@ export interface RedisStoreOptions {
 }
 
 const take = new LuaScript(takeScript);
+// scripts rather than plain commands, so the client needs nothing more than EVALSHA, and errors are `StoreError`s
+const del = new LuaScript(`return redis.call('DEL', unpack(KEYS))`);
+const readHash = new LuaScript(`return redis.call('HGETALL', KEYS[1])`);
+/** ARGV: field, value, …; an empty value removes the field. */
+const writeHash = new LuaScript(`
+for i = 1, #ARGV, 2 do
+  if ARGV[i + 1] == '' then redis.call('HDEL', KEYS[1], ARGV[i]) else redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1]) end
+end
+return 1
+`);
 const FIELDS_PER_READING = 4;
 
 /**
@@ -40,6 +50,25 @@ export class RedisStore implements Store {
     if (!this.client.isCluster || checks.length === 1) return this.run(checks);
     const groups = bySlot(checks);
     return groups.length === 1 ? this.run(checks) : this.takeSlotBySlot(checks, groups);
+  }
+
+  /** Deletes the keys; one app's keys share a hash tag, so this is one call on a Cluster too. */
+  async reset(keys: readonly string[]): Promise<void> {
+    if (keys.length > 0) await del.run(this.client, keys, []);
+  }
+
+  /** Settings are a hash under the app's hash tag, without expiry. */
+  async readSettings(key: string): Promise<Settings> {
+    const flat = await readHash.run(this.client, [key], []);
+    const settings: Record<string, string> = {};
+    if (Array.isArray(flat))
+      for (let i = 0; i + 1 < flat.length; i += 2) settings[String(flat[i])] = String(flat[i + 1]);
+    return settings;
+  }
+
+  async writeSettings(key: string, fields: Readonly<Record<string, string | null>>): Promise<void> {
+    const args = Object.entries(fields).flatMap(([field, value]) => [field, value ?? '']);
+    await writeHash.run(this.client, [key], args);
   }
 
   private async takeSlotBySlot(

@@ -46,7 +46,19 @@ export interface Store {
   take(checks: readonly Check[]): readonly Reading[] | Promise<readonly Reading[]>;
   /** The clock the store decides by, when this process knows it: window edges are computed around it. */
   readonly clock?: () => number;
+  /** Forgets these buckets and windows: each reads full (or unused) again. Optional: `reset()` needs it. */
+  reset?(keys: readonly string[]): void | Promise<void>;
+  /**
+   * The run-time settings held under `key` (`{}` when none). Optional: a store without it keeps
+   * `setEdition` and `setOverrides` in the process that made them.
+   */
+  readSettings?(key: string): Settings | Promise<Settings>;
+  /** Sets fields of the settings under `key`; a `null` field is removed. Kept until removed: no expiry. */
+  writeSettings?(key: string, fields: Readonly<Record<string, string | null>>): void | Promise<void>;
 }
+
+/** An app's run-time settings as a store keeps them: a few named texts. */
+export type Settings = Readonly<Record<string, string>>;
 
 /** The window of `edgesMs` that holds `nowMs`, as the index of its start; the first or last when outside. */
 export function windowIndex(edgesMs: readonly number[], nowMs: number): number {

@@ -41,4 +41,14 @@ describe('MemoryLedger keeps no empty state', () => {
     ledger.release('org#lapsed', 'groups', 'g2', ['d']);
     expect(ledger.size).toBe(0);
   });
+
+  it('sweeps out holds that lapsed for users who never join again (a handler that never answers)', () => {
+    const clock = new FakeClock();
+    const ledger = new MemoryLedger({ clock: clock.now });
+    for (let i = 0; i < 10_000; i++) ledger.reserve(`org#invented-${i}`, 'groups', `g${i}`, [`u${i}`], 500, 1000);
+    expect(ledger.size).toBe(10_000);
+    clock.advance(10_000); // every hold has lapsed, and a sweep is due
+    ledger.reserve('org#real', 'groups', 'g', ['bob'], 500, 1000);
+    expect(ledger.size).toBe(1);
+  });
 });

@@ -103,8 +103,8 @@ describe('with no parser before the limiter and none given to it', () => {
     for (let i = 0; i < 2; i++) expect((await sendTo(app, message('hi'))).status).toBe(500);
     expect(errors).toEqual(['ERR_NO_BODY_PARSER', 'ERR_NO_BODY_PARSER']);
     expect(warnings).toEqual([
-      'im-rate-limit: this route is limited by its JSON body, but no body parser ran before the limiter: ' +
-        'mount express.json() before it, or pass the parser as its bodyParser option',
+      'im-rate-limit: WRN_PARSER_AFTER_LIMITER: this route is limited by its JSON body, but no body parser ran ' +
+        'before the limiter: mount express.json() before it, or pass the parser as its bodyParser option',
     ]);
     // a route whose limits do not read the body is limited as ever
     expect((await request(app).get('/acme/chat/users/alice')).status).toBe(404);

@@ -29,7 +29,7 @@ const quiet = { warn() {} };
 /** Sends one message for each of `apps` invented apps through the whole middleware (no HTTP); returns how many it admitted. */
 function flood(store: MemoryStore, apps: number): number {
   const limiter = imRateLimit({ store, logger: quiet });
-  const res = { statusCode: 200, setHeader() {}, end() {} } as unknown as Response;
+  const res = { statusCode: 200, locals: {}, setHeader() {}, end() {} } as unknown as Response;
   let admitted = 0;
   const next = (error?: unknown): void => {
     if (error === undefined) admitted++;

@@ -29,6 +29,17 @@ describe.each(Object.entries(backends))('RateLimiterFlexibleStore over %s', (_, 
     cost,
   });
 
+  it('reads without taking at cost 0, and reset fills the bucket and the window again', async () => {
+    const store = makeStore();
+    await store.take([bucket('r'), day('r-day')]);
+    await store.take([bucket('r'), day('r-day')]);
+    const read = async () => (await store.take([bucket('r', 0), day('r-day', 0)])).map((r) => r.remaining);
+    expect(await read()).toEqual([8, 1]);
+    expect(await read()).toEqual([8, 1]);
+    await store.reset(['r', 'r-day']);
+    expect(await read()).toEqual([10, 3]);
+  });
+
   it('admits the capacity of a bucket within its period, then refuses', async () => {
     const store = makeStore();
     const readings = [];

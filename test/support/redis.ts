@@ -55,6 +55,17 @@ export function freePort(): Promise<number> {
 
 /** Starts redis-server on `port` (a free one by default) and resolves once it answers PING. */
 export async function startRedis(options: { port?: number; cluster?: boolean } = {}): Promise<RedisProcess> {
+  // a free port can be taken by another process before the server binds it: try fresh ones
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await startRedisOnce(options);
+    } catch (error) {
+      if (options.port !== undefined || attempt === 3) throw error;
+    }
+  }
+}
+
+async function startRedisOnce(options: { port?: number; cluster?: boolean }): Promise<RedisProcess> {
   const { server } = redisBinaries();
   const port = options.port ?? (await freePort());
   const dir = mkdtempSync(join(tmpdir(), 'imrl-redis-'));
