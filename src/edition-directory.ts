@@ -114,6 +114,7 @@ class AppCache<T> {
  * warning.
  */
 export class EditionDirectory {
+  private readonly warn: (message: string) => void;
   private readonly runTime: AppCache<RunTime>;
   private readonly resolved: AppCache<Edition>;
   private readonly sourced: AppCache<Overrides | undefined>;
@@ -123,12 +124,13 @@ export class EditionDirectory {
     private readonly store: FailoverStore,
   ) {
     const { editionCacheMs: ttlMs, maxCachedApps: maxEntries, resolverTimeoutMs: timeoutMs, logger } = config;
-    const warn = (message: string): void => logger.warn(`im-rate-limit: ${message}`);
+    const warn = throttled(logger);
+    this.warn = warn;
     this.runTime = new AppCache<RunTime>({
       ttlMs,
       maxEntries,
       fallback: (appKey, why, previous) => {
-        warn(`reading the run-time settings of ${appKey} failed (${why}); keeping the last known`);
+        warn(`reading the run-time settings of ${JSON.stringify(appKey)} failed (${why}); keeping the last known`);
         return previous ?? {};
       },
     });
@@ -138,7 +140,7 @@ export class EditionDirectory {
       maxEntries,
       timeoutMs,
       fallback: (appKey, why) => {
-        warn(`the edition resolver failed for ${appKey} (${why}); using ${fallbackEdition}`);
+        warn(`the edition resolver failed for ${JSON.stringify(appKey)} (${why}); using ${fallbackEdition}`);
         return fallbackEdition;
       },
     });
@@ -147,7 +149,7 @@ export class EditionDirectory {
       maxEntries,
       timeoutMs,
       fallback: (appKey, why) => {
-        warn(`the overrides source failed for ${appKey} (${why}); using the table's figures`);
+        warn(`the overrides source failed for ${JSON.stringify(appKey)} (${why}); using the table's figures`);
         return undefined;
       },
     });
@@ -236,7 +238,7 @@ export class EditionDirectory {
     const runTime: { -readonly [K in keyof RunTime]: RunTime[K] } = {};
     const { edition, overrides: text } = settings;
     const ignore = (what: string, why: string): void =>
-      this.config.logger.warn(`im-rate-limit: the store holds ${what} for ${appKey} (${why}); ignored`);
+      this.warn(`the store holds ${what} for ${JSON.stringify(appKey)} (${why}); ignored`);
     if (edition !== undefined) {
       if (this.config.editions.includes(edition)) runTime.edition = edition;
       else ignore(`edition ${JSON.stringify(edition)}`, 'the table does not name it');
@@ -259,4 +261,23 @@ export class EditionDirectory {
 /** `next` of a value now, or once it comes. */
 function then<T, R>(value: T | Promise<T>, next: (value: T) => R | Promise<R>): R | Promise<R> {
   return value instanceof Promise ? value.then(next) : next(value);
+}
+
+/** A warning a second at most: each app a client invents could otherwise log one (the rest are counted). */
+const WARN_INTERVAL_MS = 1000;
+
+function throttled(logger: Config['logger']): (message: string) => void {
+  let quietUntil = 0;
+  let suppressed = 0;
+  return (message) => {
+    const now = Date.now();
+    if (now < quietUntil) {
+      suppressed++;
+      return;
+    }
+    const more = suppressed === 0 ? '' : ` (and ${suppressed} more like it since the last)`;
+    logger.warn(`im-rate-limit: ${message}${more}`);
+    quietUntil = now + WARN_INTERVAL_MS;
+    suppressed = 0;
+  };
 }

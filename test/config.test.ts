@@ -18,6 +18,27 @@ describe('options are validated once, at start-up', () => {
       { overrides: { 'acme#chat': { messages: { ratePerSecond: -5 } } } },
       'overrides.acme#chat.messages.ratePerSecond: must be a positive number',
     ],
+    // every figure is bounded: no override can make a bucket's arithmetic leave exact numbers
+    [
+      'ERR_INVALID_OPTION',
+      { overrides: { 'acme#chat': { users: { ratePerSecond: 5e-324 } } } },
+      'overrides.acme#chat.users.ratePerSecond: must be at least 0.000001 (one call in about 12 days)',
+    ],
+    [
+      'ERR_INVALID_OPTION',
+      { overrides: { 'acme#chat': { users: { ratePerSecond: 1e308 } } } },
+      'overrides.acme#chat.users.ratePerSecond: must be at most 1000000',
+    ],
+    [
+      'ERR_INVALID_OPTION',
+      { overrides: { 'acme#chat': { users: { burst: 1e7 } } } },
+      'overrides.acme#chat.users.burst: must be at most 1000000',
+    ],
+    [
+      'ERR_INVALID_OPTION',
+      { overrides: { 'acme#chat': { messages: { dailyPushQuota: 1e12 } } } },
+      'overrides.acme#chat.messages.dailyPushQuota: must be at most 1000000000',
+    ],
     [
       'ERR_INVALID_OPTION',
       { headers: 'draft-9' },

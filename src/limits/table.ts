@@ -15,17 +15,30 @@ export const categories = [
 ] as const;
 export type Category = (typeof categories)[number];
 
-const positive = z.number({ error: 'must be a positive number' }).positive('must be a positive number');
+/**
+ * Every figure is bounded, so that no override can make a bucket's arithmetic leave exact numbers
+ * (a rate of 1e-320 makes its refill interval infinite, and every request admitted): a bucket
+ * holds at most 1e6 tokens, each refilled within 1e9 ms, so it is full within 1e15 ms, inside 2^53.
+ */
+const MIN_RATE = 1e-6; // one call in about 12 days
+const MAX_RATE = 1e6;
+const MAX_COUNT = 1e9;
+const positive = z
+  .number({ error: 'must be a positive number' })
+  .positive('must be a positive number')
+  .min(MIN_RATE, `must be at least ${MIN_RATE} (one call in about 12 days)`)
+  .max(MAX_RATE, `must be at most ${MAX_RATE}`);
 const count = z
   .number({ error: 'must be a positive integer' })
   .int('must be a positive integer')
-  .positive('must be a positive integer');
+  .positive('must be a positive integer')
+  .max(MAX_COUNT, `must be at most ${MAX_COUNT}`);
 
 /** Figures every category has: a token bucket refilled at `ratePerSecond`, holding `burst` tokens. */
 const rate = {
   ratePerSecond: positive,
   /** Bucket capacity; default one second's worth of `ratePerSecond` (at least 1). */
-  burst: count.optional(),
+  burst: count.max(MAX_RATE, `must be at most ${MAX_RATE}`).optional(),
 };
 const userIds = { userIdMaxChars: count };
 /** The longest list of user IDs one request may name (`usernames`, `members`, a comma list in the path). */

@@ -4,6 +4,7 @@ import { assertCategory } from '../config.js';
 import { ConfigError, StoreError } from '../errors.js';
 import type { Limiter } from '../limiter.js';
 import { appKeyOf } from '../limits/app-key.js';
+import { checkAppNames } from '../limits/payload.js';
 
 const editionBody = z.strictObject({ edition: z.string({ error: 'must be an edition name' }) });
 
@@ -13,8 +14,14 @@ const editionBody = z.strictObject({ edition: z.string({ error: 'must be an edit
  */
 export function adminRouter(limiter: Limiter): Router {
   const router = express.Router();
-  const { nameCase } = limiter.config;
-  const appKey = (req: Request): string => appKeyOf(String(req.params.org), String(req.params.app), nameCase);
+  const { nameCase, appNameMaxChars } = limiter.config;
+  /** The app of the path, held to the same name length as requests are: a longer one names no state. */
+  const appKey = (req: Request): string => {
+    const names = { org: String(req.params.org), app: String(req.params.app) };
+    const refusal = checkAppNames(names, appNameMaxChars);
+    if (refusal !== undefined) throw new ConfigError('ERR_INVALID_OPTION', '', refusal.description);
+    return appKeyOf(names.org, names.app, nameCase);
+  };
   // not strict: `null` is a body (overrides removed)
   router.use(express.json({ strict: false }));
 

@@ -80,7 +80,7 @@ export function imRateLimit(options: Options = {}): ImRateLimit {
   const { onDecision, onRefused, mode, skip } = config;
   /** Whether decisions become events: for `onDecision`, the metrics, or both. */
   const observed = onDecision !== undefined || metrics !== undefined;
-  let warnedOnDecision = false;
+  const failedHooks = new Set<string>();
 
   /**
    * Every path ends in exactly one of: an answer, `next()`, `next(err)`, or nothing at all when the
@@ -179,15 +179,42 @@ export function imRateLimit(options: Options = {}): ImRateLimit {
     next();
   };
 
-  const modeOf = (match: RouteMatch): Mode => (typeof mode === 'string' ? mode : mode(match.appKey, match.category));
+  /** A mode function that throws, or answers anything but `'report'` (a promise included), enforces. */
+  const modeOf = (match: RouteMatch): Mode => {
+    if (typeof mode === 'string') return mode;
+    try {
+      return mode(match.appKey, match.category) === 'report' ? 'report' : 'enforce';
+    } catch (error) {
+      hookFailed('mode', error);
+      return 'enforce';
+    }
+  };
+
+  /** Only a synchronous `true` skips: a promise, a throw or anything else counts the request. */
+  const skipped = (req: Request): boolean => {
+    if (skip === undefined) return false;
+    try {
+      return skip(req) === true;
+    } catch (error) {
+      hookFailed('skip', error);
+      return false;
+    }
+  };
+
+  /** A user's hook that failed, logged once per hook: it never breaks a request. */
+  const hookFailed = (hook: 'onDecision' | 'mode' | 'skip', error: unknown): void => {
+    if (failedHooks.has(hook)) return;
+    failedHooks.add(hook);
+    config.logger.warn(`im-rate-limit: ${hook} threw (${String(error)}); ignored`);
+  };
 
   /** Hands an event to `onDecision`, which can never break a request: a throw is caught and logged once. */
   const report = (event: DecisionEvent): void => {
     try {
-      onDecision?.(event);
+      const done: unknown = onDecision?.(event);
+      if (done instanceof Promise) done.catch((error: unknown) => hookFailed('onDecision', error));
     } catch (error) {
-      if (!warnedOnDecision) config.logger.warn(`im-rate-limit: onDecision threw (${String(error)}); ignored`);
-      warnedOnDecision = true;
+      hookFailed('onDecision', error);
     }
   };
 
@@ -210,7 +237,8 @@ export function imRateLimit(options: Options = {}): ImRateLimit {
   };
 
   const middleware = function imRateLimitMiddleware(req: Request, res: Response, next: NextFunction): void {
-    const match = alreadyCounted(req) || skip?.(req) ? undefined : validations.classified(req, classifier.request(req));
+    const match =
+      alreadyCounted(req) || skipped(req) ? undefined : validations.classified(req, classifier.request(req));
     if (match === undefined) next();
     else void run(match, req, res, next);
   } as ImRateLimit;
@@ -218,7 +246,7 @@ export function imRateLimit(options: Options = {}): ImRateLimit {
   const guardOf = (category: Category, options: GuardOptions = {}) => {
     assertCategory(category, 'guard');
     return (req: Request, res: Response, next: NextFunction): undefined | Promise<void> => {
-      if (alreadyCounted(req) || skip?.(req)) {
+      if (alreadyCounted(req) || skipped(req)) {
         next();
         return;
       }

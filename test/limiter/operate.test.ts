@@ -191,7 +191,7 @@ describe('an overrides source', () => {
     });
     expect(await limit()).toBe(10);
     expect(warnings).toEqual([
-      "im-rate-limit: the overrides source failed for acme#chat (db down); using the table's figures",
+      `im-rate-limit: the overrides source failed for "acme#chat" (db down); using the table's figures`,
     ]);
     failing = false;
     vi.advanceTimersByTime(999);
@@ -201,16 +201,20 @@ describe('an overrides source', () => {
     expect(calls).toHaveLength(2);
   });
 
-  it('that hangs or answers a bad figure is a failure too', async () => {
+  it('that hangs or answers a bad figure is a failure too, warned of a second at most', async () => {
+    vi.useFakeTimers({ toFake: ['Date'] });
     const { warnings, limit } = withSource(
       (appKey) => (appKey === 'acme#chat' ? new Promise(() => {}) : { messages: { ratePerSecond: -1 } }),
       20,
     );
     expect(await limit()).toBe(10);
     expect(await limit('bad#figure')).toBe(10);
+    expect(await limit('bad#other')).toBe(10); // within the same second: counted, not logged
+    vi.advanceTimersByTime(1000);
+    expect(await limit('bad#third')).toBe(10);
     expect(warnings).toEqual([
-      "im-rate-limit: the overrides source failed for acme#chat (it did not answer within 20 ms); using the table's figures",
-      "im-rate-limit: the overrides source failed for bad#figure (messages.ratePerSecond: must be a positive number); using the table's figures",
+      `im-rate-limit: the overrides source failed for "acme#chat" (it did not answer within 20 ms); using the table's figures`,
+      `im-rate-limit: the overrides source failed for "bad#third" (messages.ratePerSecond: must be a positive number); using the table's figures (and 2 more like it since the last)`,
     ]);
   });
 });
@@ -229,6 +233,19 @@ describe('the admin router', () => {
     expect(answer.body).toEqual(
       fresh({ messages: { limit: 10, remaining: 9, msUntilFull: 100 } }, { used: 2, remaining: 19_998 }),
     );
+  });
+
+  it('holds app names to appNameMaxChars and figures to their bounds, as requests and options are', async () => {
+    const { admin } = setup();
+    const long = await request(admin)
+      .get(`/apps/${'o'.repeat(65)}/chat`)
+      .expect(400);
+    expect(long.body).toEqual(invalid('org_name is longer than 64 characters'));
+    const tiny = await request(admin)
+      .put('/apps/acme/chat/overrides')
+      .send({ users: { ratePerSecond: 5e-324 } })
+      .expect(400);
+    expect(tiny.body.error_description).toMatch(/users\.ratePerSecond: must be at least 0\.000001/);
   });
 
   it('DELETE /apps/:org/:app/buckets refills one category or all; an unknown category is a 400 naming it', async () => {

@@ -163,4 +163,36 @@ describe('the small controls', () => {
     expect(errors).toEqual(['broken answer']);
     expect(warnings).toEqual(['im-rate-limit: onDecision threw (Error: broken sink); ignored']);
   });
+
+  it('user hooks that reject, throw or answer a promise never break a request, and are logged once each', async () => {
+    const warnings: string[] = [];
+    const unhandled: unknown[] = [];
+    const onUnhandled = (reason: unknown) => unhandled.push(reason);
+    process.on('unhandledRejection', onUnhandled);
+    try {
+      const limiter = imRateLimit({
+        store: clockedStore(),
+        logger: { warn: (message) => warnings.push(message) },
+        onDecision: async () => {
+          throw new Error('sink down');
+        },
+        skip: (async () => true) as unknown as (req: Request) => boolean, // a promise is not `true`: counted
+        mode: () => {
+          throw new Error('flags down');
+        },
+      });
+      const app = express().use(limiter, (_req, res) => res.json({ ok: true }));
+      const statuses: number[] = [];
+      for (let i = 0; i < 12; i++) statuses.push((await request(app).get('/acme/chat/chatgroups')).status);
+      await new Promise((resolve) => setImmediate(resolve)); // rejections are reported once the microtasks drain
+      expect(statuses).toEqual([...Array(10).fill(200), 429, 429]); // enforced: the mode function failed
+      expect(unhandled).toEqual([]);
+      expect(warnings.sort()).toEqual([
+        'im-rate-limit: mode threw (Error: flags down); ignored',
+        'im-rate-limit: onDecision threw (Error: sink down); ignored',
+      ]);
+    } finally {
+      process.off('unhandledRejection', onUnhandled);
+    }
+  });
 });

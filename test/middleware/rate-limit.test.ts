@@ -174,7 +174,7 @@ describe('editions', () => {
     for (let i = 0; i < 12; i++) if ((await request(app).get('/acme/chat/chatrooms')).status === 200) ok++;
     expect(ok).toBe(10);
     expect(warnings).toEqual([
-      'im-rate-limit: the edition resolver failed for acme#chat (billing is down); using community',
+      'im-rate-limit: the edition resolver failed for "acme#chat" (billing is down); using community',
     ]);
   });
 
@@ -193,7 +193,7 @@ describe('editions', () => {
     expect(response.status).toBe(200);
     expect(response.headers['ratelimit-policy']).toBe('"chatrooms";q=10;w=1');
     expect(warnings).toEqual([
-      'im-rate-limit: the edition resolver failed for acme#chat (it did not answer within 50 ms); using community',
+      'im-rate-limit: the edition resolver failed for "acme#chat" (it did not answer within 50 ms); using community',
     ]);
     expect(asked).toBe(1);
   });
