@@ -68,12 +68,12 @@ const middlewareFor = (ratePerSecond, options = {}) =>
     logger: { warn() {} },
     ...options,
   });
-const admitting = middlewareFor(1e9);
+const admitting = middlewareFor(1e6);
 const refusing = middlewareFor(10);
 const noop = () => {};
-const observing = middlewareFor(1e9, { onDecision: noop });
-const measuring = middlewareFor(1e9, { metrics: { registry: new Registry() } });
-const both = middlewareFor(1e9, { onDecision: noop, metrics: { registry: new Registry() } });
+const observing = middlewareFor(1e6, { onDecision: noop });
+const measuring = middlewareFor(1e6, { metrics: { registry: new Registry() } });
+const both = middlewareFor(1e6, { onDecision: noop, metrics: { registry: new Registry() } });
 const sendRequest = () => ({
   method: 'POST',
   url: '/acme/chat/messages/users',

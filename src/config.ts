@@ -95,7 +95,7 @@ const optionsSchema = z.strictObject({
     .strictObject({
       /** IANA time zone whose midnight starts the day. */
       timeZone: z.string().refine(isTimeZone, 'must be an IANA time zone such as UTC or Asia/Shanghai').default('UTC'),
-      /** `recipient`: a message to 5 users counts 5 (SPEC §2.3); `call`: it counts 1. */
+      /** `recipient`: a message to 5 users counts 5; `call`: it counts 1. */
       countBy: z.enum(['recipient', 'call'], { error: "must be 'recipient' or 'call'" }).default('recipient'),
     })
     .default({ timeZone: 'UTC', countBy: 'recipient' }),

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 
-/** The ten interface categories of SPEC §1, in the order the source lists them. */
+/** The ten interface categories of the IM REST API, in the order its flow-limiting page lists them. */
 export const categories = [
   'users',
   'contacts',

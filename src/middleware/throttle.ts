@@ -9,7 +9,7 @@ type WriteCallback = (error?: Error | null) => void;
 type Pending = { bytes: Buffer; callback: WriteCallback | undefined };
 
 /**
- * Paces a response body to `bytesPerSecond` (SPEC §2.4): by any moment `t` after the first byte is
+ * Paces a response body to `bytesPerSecond` (500 KB/s per download by default): by any moment `t` after the first byte is
  * due, at most `bytesPerSecond × t` bytes have been handed to the socket, so a download can never
  * beat the pace. It wraps `res.write` and `res.end`, so it holds for `res.send`, `stream.pipe(res)`
  * and `res.sendFile` alike; `write()` returns false past a small buffer, so a piped source waits

@@ -21,7 +21,7 @@ export function settingsKey(prefix: string, appKey: string): string {
   return `${prefix}:${appTag(appKey)}:settings`;
 }
 
-/** The bucket every app and every process shares for file downloads (SPEC §2.5). */
+/** The bucket every app and every process shares for file downloads (300/s across the cluster). */
 export function clusterDownloadsKey(prefix: string): string {
   return `${prefix}:{global}:files:downloads`;
 }
