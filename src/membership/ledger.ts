@@ -12,8 +12,9 @@ export interface MembershipSource {
 }
 
 /**
- * The outcome of a reservation: the first user it would take past the cap, or the users it holds
- * (newly added, or already held by another join still in flight; not those already members).
+ * The outcome of a reservation: the first user it would take past the cap, or the users it holds:
+ * every user named, members included (a member's hold keeps the slot if a leave is answered while
+ * the join is in flight, and leaves them the member they were if the join is refused).
  */
 export type Reservation =
   | { readonly refused: string }
@@ -24,14 +25,16 @@ export type Reservation =
  * Implement it to keep memberships in a store of your own (`membership: yourLedger`); every
  * operation on one app must be atomic with the others on that app.
  *
- * A join reserves before the handler runs: each user not yet a member is *held* in the group, and a
- * hold counts towards the cap like a membership. The handler's answer settles the hold: 2xx
+ * A join reserves before the handler runs: each user is *held* in the group (a member already too),
+ * and a hold counts towards the cap like a membership (once per group). The handler's answer settles the hold: 2xx
  * confirms it (`confirm`, or `rename` for a created group), anything else releases it (`release`).
  * A hold neither confirmed nor released within `holdMs` lapses: the ledger drops it itself, so a
  * join whose handler never answers, or whose release failed, cannot keep its place forever. A
  * confirmation that comes after the hold lapsed, or after the group was dissolved, changes nothing.
  * Two joins in flight for one user and group hold it twice, so each answer settles only its own.
- * Leaves, dissolves and deleted users are recorded once the IM server has answered 2xx.
+ * Leaves, dissolves and deleted users are recorded once the IM server has answered 2xx; a leave of
+ * a user a join in flight holds keeps the slot until that join's answer, since the IM server may
+ * apply the join after the leave, and a refused join leaves a member what they were before it.
  *
  * `group` is a group or chat-room ID, or for a group being created a token unique across machines
  * (`pending-<uuid>`) that `rename` turns into its ID.

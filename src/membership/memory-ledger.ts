@@ -6,10 +6,14 @@ export interface MemoryLedgerOptions {
   readonly clock?: (() => number) | undefined;
 }
 
-/** A join in flight: when its hold lapses, and how many joins hold it. */
+/**
+ * A join in flight: when its hold lapses, how many joins hold it, and whether the user was a member
+ * when it was placed and has not left since (then a hold that ends unconfirmed leaves them one).
+ */
 interface Hold {
   deadlineMs: number;
   count: number;
+  member: boolean;
 }
 
 /** One app's groups or chat rooms. Every map and set is deleted once empty. */
@@ -41,9 +45,15 @@ class Space {
     return this.holds.get(user)?.get(group);
   }
 
+  /** A hold that ends without making a membership: a member before it stays one, anyone else leaves. */
+  unhold(user: string, group: string): void {
+    if (this.hold(user, group)?.member) deleteFrom(this.holds, user, group);
+    else this.unjoin(user, group);
+  }
+
   /** Drops the user's holds that lapsed: they no longer count. */
   purge(user: string, nowMs: number): void {
-    for (const [group, hold] of this.holds.get(user) ?? []) if (hold.deadlineMs <= nowMs) this.unjoin(user, group);
+    for (const [group, hold] of this.holds.get(user) ?? []) if (hold.deadlineMs <= nowMs) this.unhold(user, group);
   }
 }
 
@@ -96,9 +106,10 @@ export class MemoryLedger implements MembershipLedger {
           held.deadlineMs = Math.max(held.deadlineMs, deadlineMs);
           return true;
         }
-        if (space.joined.get(user)?.has(group)) return false; // a member already
+        // a member already is held too, so that a leave answered meanwhile cannot free the slot
+        const member = space.joined.get(user)?.has(group) === true;
         space.join(user, group);
-        mapOf(space.holds, user).set(group, { deadlineMs, count: 1 });
+        mapOf(space.holds, user).set(group, { deadlineMs, count: 1, member });
         return true;
       });
       return { added };
@@ -110,8 +121,8 @@ export class MemoryLedger implements MembershipLedger {
       const nowMs = this.clock();
       for (const user of users) {
         const held = space.hold(user, group);
-        if (held === undefined) continue; // lapsed and purged, dissolved, left: nothing to confirm
-        if (held.deadlineMs <= nowMs) space.unjoin(user, group);
+        if (held === undefined) continue; // lapsed and purged, dissolved: nothing to confirm
+        if (held.deadlineMs <= nowMs) space.unhold(user, group);
         else deleteFrom(space.holds, user, group);
       }
     });
@@ -123,14 +134,22 @@ export class MemoryLedger implements MembershipLedger {
       for (const user of users) {
         const held = space.hold(user, group);
         if (held === undefined) continue; // confirmed by another join, or gone already
-        if (held.deadlineMs <= nowMs || --held.count === 0) space.unjoin(user, group);
+        if (held.deadlineMs <= nowMs || --held.count === 0) space.unhold(user, group);
       }
     });
   }
 
+  /**
+   * Takes users out of a group; one a join in flight holds stays counted until that join's answer
+   * (the IM server may apply the join after the leave), but is no longer a member before it.
+   */
   leave(appKey: string, kind: MembershipKind, group: string, users: readonly string[]): void {
     this.in(appKey, kind, (space) => {
-      for (const user of users) space.unjoin(user, group);
+      for (const user of users) {
+        const held = space.hold(user, group);
+        if (held === undefined) space.unjoin(user, group);
+        else held.member = false;
+      }
     });
   }
 

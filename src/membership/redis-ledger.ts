@@ -29,6 +29,9 @@ local function clock(given)
 end
 local function escape(c) return string.format('%%%02X', string.byte(c)) end
 local function keyOf(prefix, part) return prefix .. (string.gsub(part, '[%%{}#:]', escape)) end
+-- beside a hold's count in the holds hash: the user was a member when it was placed, and has not
+-- left since (0xFF never begins a UTF-8 string, so no group ID is such a field)
+local function wasMember(group) return '\\255' .. group end
 `;
 
 /**
@@ -48,23 +51,34 @@ local function unjoin(user, joined, deadlines, holds)
   redis.call('SREM', joined, group)
   redis.call('SREM', KEYS[1], user)
   redis.call('ZREM', deadlines, group)
-  redis.call('HDEL', holds, group)
+  redis.call('HDEL', holds, group, wasMember(group))
+end
+-- a hold that ends without making a membership: a member before it stays one, anyone else leaves
+local function unhold(user, joined, deadlines, holds)
+  if redis.call('HEXISTS', holds, wasMember(group)) == 1 then
+    redis.call('ZREM', deadlines, group)
+    redis.call('HDEL', holds, group, wasMember(group))
+  else
+    unjoin(user, joined, deadlines, holds)
+  end
 end
 `;
 
 /**
  * ARGV[3]: max, ARGV[4]: holdMs, ARGV[5]: the prefix of every group's members key, ARGV[6..]: users.
  * Drops each user's lapsed holds, then refuses (0, index) if any user not yet in the group is at the
- * cap; otherwise holds everyone not already a member and answers (1, indexes of those it holds).
+ * cap; otherwise holds everyone, members included, and answers (1, indexes of those it holds).
  * Atomic: two joins at the cap cannot both pass.
  */
 const reserveScript = new LuaScript(`${prelude}${perUser}
 local max, deadline, membersPrefix = tonumber(ARGV[3]), now + tonumber(ARGV[4]), ARGV[5]
 each(6, function(_, user, joined, deadlines, holds)
   for _, lapsed in ipairs(redis.call('ZRANGEBYSCORE', deadlines, '-inf', now)) do
-    redis.call('SREM', joined, lapsed)
-    redis.call('SREM', keyOf(membersPrefix, lapsed), user)
-    redis.call('HDEL', holds, lapsed)
+    if redis.call('HEXISTS', holds, wasMember(lapsed)) == 0 then
+      redis.call('SREM', joined, lapsed)
+      redis.call('SREM', keyOf(membersPrefix, lapsed), user)
+    end
+    redis.call('HDEL', holds, lapsed, wasMember(lapsed))
   end
   redis.call('ZREMRANGEBYSCORE', deadlines, '-inf', now)
 end)
@@ -84,8 +98,9 @@ each(6, function(u, user, joined, deadlines, holds)
   elseif redis.call('HEXISTS', holds, group) == 1 then -- held by another join in flight: this one holds it too
     redis.call('HINCRBY', holds, group, 1)
     if tonumber(redis.call('ZSCORE', deadlines, group)) < deadline then redis.call('ZADD', deadlines, deadline, group) end
-  else
-    return -- a member already
+  else -- a member already: held too, so that a leave answered meanwhile cannot free the slot
+    redis.call('ZADD', deadlines, deadline, group)
+    redis.call('HSET', holds, group, 1, wasMember(group), 1)
   end
   reply[#reply + 1] = u
 end)
@@ -98,10 +113,10 @@ each(3, function(_, user, joined, deadlines, holds)
   local deadline = tonumber(redis.call('ZSCORE', deadlines, group))
   if not deadline then return end
   if deadline <= now then
-    unjoin(user, joined, deadlines, holds)
+    unhold(user, joined, deadlines, holds)
   else
     redis.call('ZREM', deadlines, group)
-    redis.call('HDEL', holds, group)
+    redis.call('HDEL', holds, group, wasMember(group))
   end
 end)
 `);
@@ -111,13 +126,19 @@ const releaseScript = new LuaScript(`${prelude}${perUser}
 each(3, function(_, user, joined, deadlines, holds)
   local deadline = tonumber(redis.call('ZSCORE', deadlines, group))
   if not deadline then return end
-  if deadline <= now or redis.call('HINCRBY', holds, group, -1) <= 0 then unjoin(user, joined, deadlines, holds) end
+  if deadline <= now or redis.call('HINCRBY', holds, group, -1) <= 0 then unhold(user, joined, deadlines, holds) end
 end)
 `);
 
-/** ARGV[3..]: users. Takes them out of the group, held or confirmed. */
+/**
+ * ARGV[3..]: users. Takes them out of the group; one a join in flight holds stays counted until that
+ * join's answer (the IM server may apply the join after the leave), but is no longer a member before it.
+ */
 const leaveScript = new LuaScript(`${prelude}${perUser}
-each(3, function(_, user, joined, deadlines, holds) unjoin(user, joined, deadlines, holds) end)
+each(3, function(_, user, joined, deadlines, holds)
+  if redis.call('ZSCORE', deadlines, group) then redis.call('HDEL', holds, wasMember(group))
+  else unjoin(user, joined, deadlines, holds) end
+end)
 `);
 
 /**
@@ -134,7 +155,7 @@ for u = 1, (#KEYS - 2) / 3 do
     redis.call('SREM', joined, token)
     redis.call('SREM', KEYS[1], user)
     redis.call('ZREM', deadlines, token)
-    redis.call('HDEL', holds, token)
+    redis.call('HDEL', holds, token, wasMember(token))
     if deadline > now then
       redis.call('SADD', joined, group)
       redis.call('SADD', KEYS[#KEYS], user)
@@ -152,7 +173,7 @@ const dissolveScript = new LuaScript(`${prelude}
 for _, user in ipairs(redis.call('SMEMBERS', KEYS[1])) do
   redis.call('SREM', keyOf(ARGV[2], user), ARGV[1])
   redis.call('ZREM', keyOf(ARGV[3], user), ARGV[1])
-  redis.call('HDEL', keyOf(ARGV[4], user), ARGV[1])
+  redis.call('HDEL', keyOf(ARGV[4], user), ARGV[1], '\\255' .. ARGV[1])
 end
 redis.call('DEL', KEYS[1])
 `);
