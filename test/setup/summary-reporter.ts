@@ -5,13 +5,16 @@ export default class SummaryReporter implements Reporter {
   onTestRunEnd(testModules: ReadonlyArray<TestModule>): void {
     const counts = { passed: 0, failed: 0, skipped: 0 };
     for (const module of testModules) {
+      let failed = 0;
       for (const test of module.children.allTests()) {
         const { state } = test.result();
         if (state === 'passed') counts.passed++;
-        else if (state === 'failed') counts.failed++;
+        else if (state === 'failed') failed++;
         else counts.skipped++;
       }
-      if (module.state() === 'failed' && module.children.size === 0) counts.failed++; // a suite that did not load
+      // a suite that did not load, or whose setup hook failed (its tests then read as skipped)
+      if (module.state() === 'failed' && failed === 0) failed = 1;
+      counts.failed += failed;
     }
     console.log(
       `tests: ${counts.passed} passed, ${counts.failed} failed${counts.skipped ? `, ${counts.skipped} skipped` : ''}`,

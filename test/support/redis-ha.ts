@@ -257,7 +257,9 @@ function processGroup(prefix: string): ProcessGroup {
   const admins = new Map<number, Redis>();
   const ask = async <T>(port: number, command: (client: Redis) => Promise<T>): Promise<T> => {
     let client = admins.get(port);
-    if (client === undefined || client.status === 'end') {
+    // a client whose first connection failed (the server was still starting) is not reused: a fresh one connects
+    if (client === undefined || client.status !== 'ready') {
+      client?.disconnect();
       client = new Redis({
         port,
         host: HOST,
@@ -284,7 +286,7 @@ function processGroup(prefix: string): ProcessGroup {
     });
     if (child.pid === undefined) throw new Error(`could not spawn ${server}`);
     children.set(child.pid, { child, exited });
-    await waitUntil(`redis-server on ${port} answers PING`, 10_000, async () => {
+    await waitUntil(`redis-server on ${port} answers PING`, 30_000, async () => {
       if (!running(child)) {
         const tail = existsSync(log) ? readFileSync(log, 'utf8').trim().split('\n').slice(-3).join('\n') : '';
         const message = `redis-server on ${port} exited with ${child.exitCode ?? child.signalCode}:\n${tail}`;
