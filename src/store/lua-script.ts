@@ -26,7 +26,7 @@ export class LuaScript {
   }
 }
 
-export function redisError(error: unknown): StoreError {
+function redisError(error: unknown): StoreError {
   return new StoreError('ERR_STORE', `Redis failed: ${(error as Error | undefined)?.message ?? String(error)}`, {
     cause: error,
   });
