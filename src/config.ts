@@ -130,6 +130,19 @@ const optionsSchema = z.strictObject({
       error: 'must be a body-parsing middleware such as express.json(), or a list of them',
     })
     .optional(),
+  /**
+   * Where the catalog's `/{org}/{app}/…` begins in the full request path: `'/v1'`, `'/api'` (a
+   * version or global prefix), or a pattern matched at the path's start (`/^\/v\d+/`). Without it,
+   * the limiter classifies the path below its own mount point. See README → Mounting.
+   */
+  basePath: z
+    .custom<string | RegExp>(
+      (value) =>
+        value instanceof RegExp ||
+        (typeof value === 'string' && /^(\/[\x21-\x22\x24-\x2e\x30-\x3e\x40-\x7e]+)*\/?$/.test(value)),
+      "must be a path prefix such as '/v1' (ASCII, from a leading slash, no ? or #) or a RegExp",
+    )
+    .optional(),
   /** Whether org, app and user names that differ only in letter case are one name (`insensitive`) or two. */
   nameCase: z
     .enum(['insensitive', 'sensitive'], { error: "must be 'insensitive' or 'sensitive'" })

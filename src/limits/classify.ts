@@ -20,13 +20,26 @@ export interface RouteMatch {
 export interface Classifier {
   /** The route Express dispatches `method target` to (`target` as it stands in `req.url`), if limited. */
   (method: string, target: string): RouteMatch | undefined;
-  /** The same for a request: its pathname is parsed once and shared with Express's router. */
+  /**
+   * The same for a request, at the path the catalog's routes see (see `BasePath`); its pathname is
+   * parsed once and shared with Express's router.
+   */
   request(req: IncomingMessage): RouteMatch | undefined;
 }
+
+/**
+ * Where the catalog's `/{org}/{app}/…` begins in the request's full path (`req.originalUrl`): a
+ * prefix (`'/v1'`, matched as Express matches a mount path: whole segments, ASCII case-insensitively)
+ * or a pattern matched at its start (`/^\/v\d+/`). Without one, the path is the one below the
+ * limiter's own mount point (`req.url`), or the full path where that is `/` (a middleware mounted on a
+ * wildcard, as NestJS's `forRoutes('*')` mounts it, sees the whole path as its mount point).
+ */
+export type BasePath = string | RegExp;
 
 export interface ClassifierOptions {
   /** How app keys treat letter case; default `'insensitive'`. */
   readonly nameCase?: NameCase;
+  readonly basePath?: BasePath | undefined;
 }
 
 interface TrieNode {
@@ -72,6 +85,7 @@ export function compileClassifier(
   options: ClassifierOptions = {},
 ): Classifier {
   const { nameCase = 'insensitive' } = options;
+  const below = prefixStripper(options.basePath);
   const roots = new Map<string, TrieNode>();
   for (const route of catalog) {
     const method = route.method.toLowerCase();
@@ -124,11 +138,15 @@ export function compileClassifier(
     return { category: route.category, appKey: appKeyOf(org, app, nameCase), org, app, params, route };
   };
 
-  const classify = ((method: string, target: string) =>
-    typeof target === 'string'
-      ? lookup(method, pathnameOf({ url: target } as IncomingMessage))
-      : undefined) as Classifier;
-  classify.request = (req) => lookup(req.method as string, pathnameOf(req));
+  const classify = ((method: string, target: string) => {
+    if (typeof target !== 'string') return undefined;
+    const pathname = pathnameOf({ url: target } as IncomingMessage);
+    return lookup(method, below === undefined ? pathname : below(pathname));
+  }) as Classifier;
+  classify.request =
+    below === undefined
+      ? (req) => lookup(req.method as string, mountedPathOf(req))
+      : (req) => lookup(req.method as string, below(fullPathOf(req)));
   return classify;
 }
 
@@ -139,6 +157,47 @@ function pathnameOf(req: IncomingMessage): string | null | undefined {
   } catch {
     return undefined; // Express routes no request whose URL does not parse
   }
+}
+
+/** The request's full pathname, before any mount point took its part (`req.originalUrl`). */
+export function fullPathOf(req: IncomingMessage): string | null | undefined {
+  if (typeof (req as { originalUrl?: unknown }).originalUrl !== 'string') return pathnameOf(req);
+  try {
+    return parseurl.original(req)?.pathname;
+  } catch {
+    return undefined;
+  }
+}
+
+/** The pathname below the mount point, or the full one when the mount point took all of it. */
+function mountedPathOf(req: IncomingMessage): string | null | undefined {
+  const pathname = pathnameOf(req);
+  return pathname === '/' ? fullPathOf(req) : pathname;
+}
+
+/** What is left of a full pathname once `basePath` is taken off its start; `undefined` when it does not start so. */
+function prefixStripper(
+  basePath: BasePath | undefined,
+): ((pathname: string | null | undefined) => string | undefined) | undefined {
+  if (basePath === undefined) return undefined;
+  if (typeof basePath === 'string') {
+    const prefix = basePath.replace(/\/+$/, '').replace(/[A-Z]/g, (letter) => letter.toLowerCase());
+    if (prefix === '') return (pathname) => pathname ?? undefined;
+    return (pathname) => {
+      if (typeof pathname !== 'string' || pathname.length < prefix.length) return undefined;
+      if (pathname.length > prefix.length && pathname.charCodeAt(prefix.length) !== SLASH) return undefined;
+      if (!sameLiteral(pathname, 0, prefix)) return undefined;
+      return pathname.slice(prefix.length);
+    };
+  }
+  const pattern = new RegExp(basePath.source, basePath.flags.replace(/[gy]/g, '')); // no lastIndex state
+  return (pathname) => {
+    if (typeof pathname !== 'string') return undefined;
+    const found = pattern.exec(pathname);
+    if (found === null || found.index !== 0) return undefined;
+    const rest = pathname.slice(found[0].length);
+    return rest === '' || rest.charCodeAt(0) === SLASH ? rest : undefined;
+  };
 }
 
 /** Records the bounds of each `/`-separated segment up to `end`; 0 when a segment is empty or there are too many. */

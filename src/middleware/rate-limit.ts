@@ -75,7 +75,7 @@ export function imRateLimit(options: Options = {}): ImRateLimit {
   const limiter = new Limiter(parsed, metrics?.storeFailed);
   metrics?.watch(limiter.failover);
   const { config } = limiter;
-  const classifier = compileClassifier(routes, { nameCase: config.nameCase });
+  const classifier = compileClassifier(routes, { nameCase: config.nameCase, basePath: config.basePath });
   const validations = new Validations(config);
   const { onDecision, onRefused, mode, skip } = config;
   /** Whether decisions become events: for `onDecision`, the metrics, or both. */

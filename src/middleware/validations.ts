@@ -3,7 +3,7 @@ import type { IncomingMessage } from 'node:http';
 import parseurl from 'parseurl';
 import type { Config } from '../config.js';
 import { ImRateLimitError, type WarningCode, warningCodes } from '../errors.js';
-import type { RouteMatch } from '../limits/classify.js';
+import { classify, fullPathOf, type RouteMatch } from '../limits/classify.js';
 import { MemoryStore } from '../store/memory-store.js';
 
 /** Requests the middleware sees, none of them a catalog route, before it says it is mounted wrong. */
@@ -27,6 +27,8 @@ export class Validations {
   /** Requests the middleware saw, none classified; -1 once one was, or the check is off or done. */
   private unclassified: number;
   private readonly paths = new Set<string>();
+  /** Prefixes below which those paths are catalog routes: what `basePath` should say. */
+  private readonly prefixes = new Set<string>();
 
   constructor(private readonly config: Pick<Config, 'validate' | 'logger' | 'store'>) {
     const { validate } = config;
@@ -54,17 +56,30 @@ export class Validations {
       this.paths.clear();
       return match;
     }
-    if (this.paths.size < QUOTED_PATHS) this.paths.add(quote(parseurl(req)?.pathname ?? ''));
+    if (this.paths.size < QUOTED_PATHS) {
+      const path = fullPathOf(req) ?? '';
+      const quoted = quote(path);
+      if (!this.paths.has(quoted)) {
+        this.paths.add(quoted);
+        const prefix = catalogPrefixOf(req.method ?? '', path);
+        if (prefix !== undefined) this.prefixes.add(quote(prefix));
+      }
+    }
     if (++this.unclassified === UNCLASSIFIED_LIMIT) {
       this.unclassified = -1;
+      const prefixes = [...this.prefixes];
+      const advice =
+        prefixes.length === 0
+          ? "Mount it where the catalog's paths begin, or give the prefix they have as its basePath option"
+          : `Below ${prefixes.join(', ')} they are catalog routes: give that prefix as the basePath option`;
       this.warn(
         'WRN_NOTHING_CLASSIFIED',
         () =>
           `${UNCLASSIFIED_LIMIT} requests reached the limiter and none was a route of the IM REST catalog ` +
-          `(/{org}/{app}/…); it saw ${[...this.paths].join(', ')}. Mount it where the catalog's paths begin ` +
-          '(under no prefix the routes do not have) and before the routes',
+          `(/{org}/{app}/…); it saw ${[...this.paths].join(', ')}. ${advice} (README → Mounting)`,
       );
       this.paths.clear();
+      this.prefixes.clear();
     }
     return match;
   }
@@ -89,6 +104,17 @@ export class Validations {
   private warn(code: WarningCode, message: () => string): void {
     if (this.armed.delete(code)) this.config.logger.warn(`im-rate-limit: ${code}: ${message()}`);
   }
+}
+
+/** The leading segments (at most 4) below which `path` is a catalog route, if any. */
+function catalogPrefixOf(method: string, path: string): string | undefined {
+  let slash = 0;
+  for (let segments = 1; segments <= 4; segments++) {
+    slash = path.indexOf('/', slash + 1);
+    if (slash <= 0) return undefined;
+    if (classify(method, path.slice(slash)) !== undefined) return path.slice(0, slash);
+  }
+  return undefined;
 }
 
 /** A client's path, quoted and cut short for a log line. */

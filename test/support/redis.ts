@@ -60,7 +60,7 @@ export async function startRedis(options: { port?: number; cluster?: boolean } =
     try {
       return await startRedisOnce(options);
     } catch (error) {
-      if (options.port !== undefined || attempt === 3) throw error;
+      if (options.port !== undefined || attempt === 5) throw error;
     }
   }
 }
