@@ -31,7 +31,13 @@ export {
   type QuotaTable,
 } from './limits/table.js';
 export type { MembershipLedger, MembershipSource, Reservation } from './membership/ledger.js';
-export { type AppState, type GuardOptions, type ImRateLimit, imRateLimit } from './middleware/rate-limit.js';
+export {
+  type AppState,
+  type GuardOptions,
+  type ImRateLimit,
+  imRateLimit,
+  type LimitDecorator,
+} from './middleware/rate-limit.js';
 export { MemoryStore, type MemoryStoreOptions } from './store/memory-store.js';
 export {
   type FlexiblePolicy,

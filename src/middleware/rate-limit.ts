@@ -1,6 +1,7 @@
 import type { NextFunction, Request, RequestHandler, Response, Router } from 'express';
 import { assertAppKey, assertCategory, type Edition, type Mode, type Options, parseOptions } from '../config.js';
 import type { DecisionEvent } from '../decision.js';
+import { ImRateLimitError } from '../errors.js';
 import { type AppState, Limiter, type Outcome } from '../limiter.js';
 import { compileClassifier, type RouteMatch } from '../limits/classify.js';
 import { needsBody } from '../limits/payload.js';
@@ -29,16 +30,26 @@ export interface GuardOptions {
 
 export type { AppState };
 
-type Handler = (this: unknown, req: Request, res: Response, next?: NextFunction) => unknown;
+/** A controller method that handles a request as Express calls it; `next` is absent when called directly. */
+type Handler = (this: unknown, req: Request, res: Response, next: NextFunction) => unknown;
+
+/**
+ * A method decorator of either kind: TC39 (`(method, context)`, TypeScript 5 by default) or legacy
+ * (`(target, key, descriptor)`, under `experimentalDecorators`, as NestJS projects compile).
+ */
+export interface LimitDecorator {
+  <M extends Handler>(method: M, context: ClassMethodDecoratorContext): M;
+  <T>(target: object, key: string | symbol, descriptor: TypedPropertyDescriptor<T>): TypedPropertyDescriptor<T>;
+}
 
 export interface ImRateLimit extends RequestHandler {
   /** Limits one route outside the catalog as `category`. */
   guard(category: Category, options?: GuardOptions): RequestHandler;
-  /** The same as a TC39 method decorator, for class-based controllers. */
-  limit(
-    category: Category,
-    options?: GuardOptions,
-  ): <M extends Handler>(method: M, context: ClassMethodDecoratorContext) => M;
+  /**
+   * The same as a method decorator, for class-based controllers whose methods are Express handlers
+   * `(req, res, next?)`: TC39 or legacy (`experimentalDecorators`); on anything but a method it throws.
+   */
+  limit(category: Category, options?: GuardOptions): LimitDecorator;
   /**
    * Moves an app to another edition at run time, without a restart: here from the next request, in
    * every process sharing the store within `editionCacheMs`. Resolves once the store holds it (or
@@ -270,7 +281,7 @@ export function imRateLimit(options: Options = {}): ImRateLimit {
 
   middleware.limit = (category, options) => {
     const guard = guardOf(category, options);
-    return <M extends Handler>(method: M, _context: ClassMethodDecoratorContext): M =>
+    const limited = <M extends Handler>(method: M): M =>
       function limited(this: unknown, req: Request, res: Response, next?: NextFunction) {
         let admitted = false;
         let failure: unknown;
@@ -279,7 +290,7 @@ export function imRateLimit(options: Options = {}): ImRateLimit {
             if (next === undefined) throw failure;
             return next(failure);
           }
-          return admitted ? method.call(this, req, res, next) : undefined; // refused: the guard answered
+          return admitted ? method.call(this, req, res, next as NextFunction) : undefined; // refused: the guard answered
         };
         const settled = guard(req, res, (error?: unknown) => {
           if (error === undefined) admitted = true;
@@ -287,6 +298,7 @@ export function imRateLimit(options: Options = {}): ImRateLimit {
         });
         return settled instanceof Promise ? settled.then(after) : after();
       } as M;
+    return ((...args: unknown[]) => decorate(args, limited, category)) as LimitDecorator;
   };
 
   // the failover has warned of a store that did not take it
@@ -306,3 +318,26 @@ export function imRateLimit(options: Options = {}): ImRateLimit {
   middleware.rules = (appKey) => limiter.rules(assertAppKey(appKey, config.nameCase, 'rules'));
   return middleware;
 }
+
+/** Applies `wrap` to the method a decorator call of either kind names; throws on any other use. */
+function decorate(args: unknown[], wrap: (method: Handler) => Handler, category: Category): unknown {
+  const [first, second, third] = args;
+  const context = second as Partial<ClassMethodDecoratorContext> | undefined;
+  if (args.length === 2 && typeof context === 'object' && context !== null && 'kind' in context) {
+    if (context.kind === 'method' && typeof first === 'function') return wrap(first as Handler);
+    throw misused(category, `${/^[aeiou]/.test(String(context.kind)) ? 'an' : 'a'} ${context.kind}`);
+  }
+  const descriptor = third as PropertyDescriptor | undefined;
+  if (args.length === 3 && typeof descriptor === 'object' && descriptor !== null) {
+    if (typeof descriptor.value === 'function') return { ...descriptor, value: wrap(descriptor.value as Handler) };
+    throw misused(category, descriptor.get || descriptor.set ? 'an accessor' : 'a property');
+  }
+  throw misused(category, args.length === 1 ? 'a class' : 'something that is not a method');
+}
+
+const misused = (category: Category, what: string): ImRateLimitError =>
+  new ImRateLimitError(
+    'ERR_INVALID_DECORATOR',
+    `im-rate-limit: @limiter.limit(${JSON.stringify(category)}) decorates a class method that is an Express ` +
+      `handler (req, res, next?); it was applied to ${what}`,
+  );

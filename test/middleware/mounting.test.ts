@@ -104,7 +104,7 @@ describe('mounted anywhere', () => {
     ]);
   });
 
-  it.each([
+  it.each<[unknown, string]>([
     ['v1', 'a leading slash'],
     ['/v1?x', 'a query'],
     ['/v1#x', 'a fragment'],
@@ -112,7 +112,7 @@ describe('mounted anywhere', () => {
     ['/vé', 'non-ASCII'],
     [42, 'a number'],
   ])('refuses basePath %j (%s) at start-up, naming the option', (basePath) => {
-    expect(() => imRateLimit({ basePath: basePath as string })).toThrow(
+    expect(() => imRateLimit({ basePath } as Options)).toThrow(
       new ConfigError(
         'ERR_INVALID_OPTION',
         'basePath',
