@@ -1,8 +1,10 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
-import express, { type Express, type Request, type RequestHandler, type Response } from 'express';
+import { finished } from 'node:stream';
+import busboy from 'busboy';
+import express, { type Express, type NextFunction, type Request, type RequestHandler, type Response } from 'express';
 import { type ImRateLimit, imRateLimit, type Options, routes } from 'im-rate-limit';
 import { collectDefaultMetrics, Registry } from 'prom-client';
-import { type AppState, newId, newUuid, type Room, setOf, stateOf } from './im-state.js';
+import { type AppState, type ChatFile, newId, newUuid, type Room, setOf, stateOf } from './im-state.js';
 
 type Handler = (req: Request, res: Response, state: AppState) => unknown;
 const p = (req: Request, name: string): string => String(req.params[name]);
@@ -36,6 +38,23 @@ function shallow<T>(value: T): T {
   return value;
 }
 
+const exceptions = {
+  illegal_argument: 'IllegalArgumentException',
+  request_entity_too_large: 'RequestEntityTooLargeException',
+  unsupported_media_type: 'UnsupportedMediaTypeException',
+} as const;
+
+/** Answers with the IM REST API's error shape. */
+function refuse(res: Response, status: number, error: keyof typeof exceptions, description: string): void {
+  res.status(status).json({
+    error,
+    exception: exceptions[error],
+    timestamp: Date.now(),
+    duration: 0,
+    error_description: description,
+  });
+}
+
 /** Answers the `BadRequest` a handler throws with a 400 in the IM REST API's error shape. */
 const checked =
   (handler: Handler): Handler =>
@@ -44,13 +63,7 @@ const checked =
       return handler(req, res, state);
     } catch (error) {
       if (!(error instanceof BadRequest)) throw error;
-      res.status(400).json({
-        error: 'illegal_argument',
-        exception: 'IllegalArgumentException',
-        timestamp: Date.now(),
-        duration: 0,
-        error_description: error.message,
-      });
+      refuse(res, 400, 'illegal_argument', error.message);
     }
   };
 const checkedAll = (table: Record<string, Handler>): Record<string, Handler> =>
@@ -260,20 +273,138 @@ const handlers: Record<string, Handler> = checkedAll({
     }),
   'POST chatfiles': (req, res, s) => {
     const uuid = newUuid();
-    const bytes = Buffer.isBuffer(req.body) ? req.body : Buffer.from(JSON.stringify(shallow(req.body) ?? ''));
-    s.files.set(uuid, { bytes, type: String(req.headers['content-type'] ?? 'application/octet-stream') });
+    const file = uploadOf(req, res);
+    s.files.set(uuid, file);
     reply(req, res, {
-      entities: [{ uuid, type: 'chatfile', 'share-secret': newUuid().slice(0, 12), size: bytes.length }],
+      entities: [{ uuid, type: 'chatfile', 'share-secret': newUuid().slice(0, 12), size: file.bytes.length }],
     });
   },
   'GET chatfiles/{uuid}': (req, res, s) => {
     const file = s.files.get(p(req, 'uuid'));
     if (file === undefined) return notFound(req, res, `file ${p(req, 'uuid')}`);
-    res.type(file.type).end(file.bytes);
+    // the type as uploaded (res.type would add a charset), and the length: the pacer keeps both
+    res.setHeader('Content-Type', file.type);
+    res.setHeader('Content-Length', file.bytes.length);
+    res.setHeader('X-Content-Type-Options', 'nosniff'); // served as the uploader labelled it, never sniffed
+    res.end(file.bytes);
   },
   ...roomHandlers('chatgroups', 'group_id', (s) => s.groups),
   ...roomHandlers('chatrooms', 'chatroom_id', (s) => s.rooms),
 });
+
+/** The largest file an upload may carry by default: the IM platform's default for file messages, 10 MB, taken as 10 MiB. */
+export const UPLOAD_MAX_BYTES = 10 * 1024 * 1024;
+/** What a multipart upload may carry besides its file: boundaries, part headers, fields. */
+const ENVELOPE_BYTES = 64 * 1024;
+/**
+ * The type of a raw upload sent without Content-Type, and of a file part whose type busboy gives as
+ * empty (it reads a part that names no type as RFC 7578's default, text/plain; curl and browsers name one).
+ */
+const DEFAULT_FILE_TYPE = 'application/octet-stream';
+
+/** The file `receiveUpload` read, or the body another parser read: raw bytes, or JSON kept as its text. */
+function uploadOf(req: Request, res: Response): ChatFile {
+  const multipart = res.locals.upload as ChatFile | undefined;
+  if (multipart !== undefined) return multipart;
+  const type = req.headers['content-type'] ?? DEFAULT_FILE_TYPE;
+  if (Buffer.isBuffer(req.body)) return { bytes: req.body, type };
+  return { bytes: Buffer.from(JSON.stringify(shallow(req.body) ?? '')), type };
+}
+
+/** Answers once the rest of the request has been read and dropped, so that a client still sending reads the answer. */
+function refuseUpload(
+  req: Request,
+  res: Response,
+  status: number,
+  error: keyof typeof exceptions,
+  description: string,
+): void {
+  finished(req, (gone) => {
+    if (gone === undefined || gone === null) refuse(res, status, error, description);
+  });
+  req.resume();
+}
+
+/**
+ * The body of `POST /{org}/{app}/chatfiles`, as an IM client sends it: `multipart/form-data` (`curl -F
+ * file=@photo.jpg`), whose first file part is the upload (its bytes, and the part's media type), read by
+ * busboy into `res.locals.upload`; or any other non-JSON body, kept whole as raw bytes with the request's
+ * Content-Type. Either is held to `maxBytes` (413 `request_entity_too_large`); a multipart body without a
+ * file part, or one that does not parse, is answered 400 `illegal_argument`. JSON goes on to the JSON parser.
+ */
+function receiveUpload(maxBytes: number): RequestHandler {
+  const raw = express.raw({ type: () => true, limit: maxBytes });
+  return (req, res, next) => {
+    const type = req.headers['content-type'] ?? '';
+    if (type.includes('json')) return next();
+    if (type.split(';', 1)[0]?.trim().toLowerCase() === 'multipart/form-data') {
+      return receiveMultipart(req, res, next, maxBytes);
+    }
+    raw(req, res, (error?: unknown) => {
+      if ((error as { type?: unknown } | undefined)?.type !== 'entity.too.large') return next(error);
+      refuse(res, 413, 'request_entity_too_large', `the file is larger than ${maxBytes} bytes`);
+    });
+  };
+}
+
+function receiveMultipart(req: Request, res: Response, next: NextFunction, maxBytes: number): void {
+  const encoding = req.headers['content-encoding']?.toLowerCase();
+  if (encoding !== undefined && encoding !== 'identity') {
+    refuseUpload(req, res, 415, 'unsupported_media_type', `a multipart upload cannot be ${encoding}-encoded`);
+    return;
+  }
+  let parser: busboy.Busboy;
+  try {
+    // one file part at most (later ones are read and dropped); fields are never kept (no 'field' listener)
+    parser = busboy({ headers: req.headers, limits: { files: 1, fileSize: maxBytes + 1 } });
+  } catch (error) {
+    refuseUpload(req, res, 400, 'illegal_argument', `malformed multipart body: ${(error as Error).message}`);
+    return;
+  }
+  const chunks: Buffer[] = [];
+  let size = 0;
+  let type: string | undefined;
+  let received = 0;
+  let settled = false;
+  const fail = (status: number, error: keyof typeof exceptions, description: string): void => {
+    if (settled) return;
+    settled = true;
+    req.unpipe(parser);
+    req.off('data', count);
+    chunks.length = 0;
+    refuseUpload(req, res, status, error, description);
+  };
+  // the whole body, not only the file: parts busboy drops are bytes the client sent all the same
+  const count = (chunk: Buffer): void => {
+    received += chunk.length;
+    if (received > maxBytes + ENVELOPE_BYTES) {
+      fail(413, 'request_entity_too_large', `the upload is larger than ${maxBytes + ENVELOPE_BYTES} bytes`);
+    }
+  };
+  parser.on('file', (_field, file, info) => {
+    type = info.mimeType || DEFAULT_FILE_TYPE;
+    file.on('data', (chunk: Buffer) => {
+      chunks.push(chunk);
+      size += chunk.length;
+    });
+    // busboy stops a file at `fileSize`: one byte past `maxBytes`
+    file.on('limit', () => fail(413, 'request_entity_too_large', `the file is larger than ${maxBytes} bytes`));
+    file.on('error', (error: Error) => fail(400, 'illegal_argument', `malformed multipart body: ${error.message}`));
+  });
+  parser.on('error', (error: Error) => fail(400, 'illegal_argument', `malformed multipart body: ${error.message}`));
+  parser.on('close', () => {
+    if (settled) return;
+    settled = true;
+    req.off('data', count);
+    if (type === undefined) {
+      return refuse(res, 400, 'illegal_argument', 'the multipart body has no file part (curl -F file=@photo.jpg)');
+    }
+    res.locals.upload = { bytes: Buffer.concat(chunks, size), type } satisfies ChatFile;
+    next();
+  });
+  req.on('data', count);
+  req.pipe(parser);
+}
 
 /** Any other catalog route: a plausible success that echoes what it was asked. */
 const generic: Handler = checked((req, res) => {
@@ -303,13 +434,18 @@ function bearer(token: string): RequestHandler {
 
 /**
  * The demo IM REST server: every route of `routes.json` behind the limiter, answered from memory.
- * Uploads (`POST /{org}/{app}/chatfiles`) are kept and served back by `GET /{org}/{app}/chatfiles/{uuid}`.
+ * Uploads (`POST /{org}/{app}/chatfiles`: multipart/form-data, or a raw body) of up to `uploadMaxBytes`
+ * (default 10 MiB) are kept and served back byte for byte, with their type and length, by
+ * `GET /{org}/{app}/chatfiles/{uuid}`.
  * `GET /metrics` answers the limiter's metrics and Node's own in the Prometheus text format.
  * With an `adminToken`, the limiter's admin endpoints answer under `/admin` to `Authorization: Bearer <token>`.
  */
 export function createDemoApp(
   options: Options = {},
-  { adminToken }: { adminToken?: string | undefined } = {},
+  {
+    adminToken,
+    uploadMaxBytes = UPLOAD_MAX_BYTES,
+  }: { adminToken?: string | undefined; uploadMaxBytes?: number | undefined } = {},
 ): { app: Express; limiter: ImRateLimit; registry: Registry } {
   const app = express();
   app.disable('x-powered-by');
@@ -323,6 +459,8 @@ export function createDemoApp(
   const limiter = imRateLimit({ bodyParser: json, metrics: { registry }, ...options });
   if (adminToken) app.use('/admin', bearer(adminToken), limiter.admin());
   app.use(limiter);
+  // an upload is read only once the limiter has admitted it; JSON ones go on to the parser below
+  app.post('/:org/:app/chatfiles', receiveUpload(uploadMaxBytes));
   app.use(json);
   app.use(express.raw({ type: (req) => !String(req.headers['content-type'] ?? '').includes('json'), limit: '100mb' }));
   for (const route of routes) {

@@ -8,7 +8,13 @@ export interface AppState {
   readonly groups: Map<string, Room>;
   readonly rooms: Map<string, Room>;
   readonly messages: Array<{ id: string; from: string; to: string[]; type: string; at: number }>;
-  readonly files: Map<string, { bytes: Buffer; type: string }>;
+  readonly files: Map<string, ChatFile>;
+}
+
+/** An uploaded file: its bytes as they came, and the media type it is served with. */
+export interface ChatFile {
+  readonly bytes: Buffer;
+  readonly type: string;
 }
 
 export interface Room {

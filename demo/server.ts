@@ -7,7 +7,13 @@ const port = Number(process.env.PORT ?? 3000);
 const edition = process.env.IM_EDITION ?? 'community';
 /** IM_MODE=report: refuse nothing, count and report what would have been refused. */
 const mode = process.env.IM_MODE === 'report' ? 'report' : 'enforce';
-const { REDIS_URL, REDIS_CLUSTER, ADMIN_TOKEN } = process.env;
+const { REDIS_URL, REDIS_CLUSTER, ADMIN_TOKEN, UPLOAD_MAX_BYTES } = process.env;
+/** UPLOAD_MAX_BYTES=…: the largest file an upload may carry (default 10 MiB); a larger one is answered 413. */
+const uploadMaxBytes = UPLOAD_MAX_BYTES === undefined ? undefined : Number(UPLOAD_MAX_BYTES);
+if (uploadMaxBytes !== undefined && !(Number.isSafeInteger(uploadMaxBytes) && uploadMaxBytes > 0)) {
+  console.error(`UPLOAD_MAX_BYTES must be a positive whole number of bytes, not ${JSON.stringify(UPLOAD_MAX_BYTES)}`);
+  process.exit(1);
+}
 
 /** REDIS_CLUSTER=host:port,host:port,… or REDIS_URL=redis://… share the limits; neither keeps them in memory. */
 function storeFromEnv(): { store?: Store; backend: string } {
@@ -26,6 +32,7 @@ const { store, backend } = storeFromEnv();
 // ADMIN_TOKEN mounts the admin endpoints at /admin, behind that bearer token; unset, there are none
 const { app } = createDemoApp(store === undefined ? { edition, mode } : { edition, mode, store }, {
   adminToken: ADMIN_TOKEN,
+  uploadMaxBytes,
 });
 const server = app.listen(port, '127.0.0.1', () => {
   console.log(

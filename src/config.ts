@@ -16,6 +16,8 @@ import type { MembershipLedger, MembershipSource } from './membership/ledger.js'
 import { MemoryStore } from './store/memory-store.js';
 import type { Store } from './store/store.js';
 
+/** An app key, `org#app`: the org and app names of the path, joined by `#` (see `appKeyOf`). */
+export type AppKey = `${string}#${string}`;
 /** An edition is a name in the quota table: `community` and `enterprise` in the default one. */
 export type Edition = string;
 export type EditionResolver = (appKey: string, req: Request) => Edition | Promise<Edition>;
@@ -195,7 +197,7 @@ const optionsSchema = z.strictObject({
 
 export type Options = Omit<z.input<typeof optionsSchema>, 'overrides'> & {
   /** Figures by app key (`{ 'acme#chat': { messages: { ratePerSecond: 100 } } }`), or a source asked per app. */
-  overrides?: Record<string, Overrides> | OverridesSource | undefined;
+  overrides?: Readonly<Record<AppKey, Overrides>> | OverridesSource | undefined;
 };
 export type Config = Readonly<
   Omit<z.output<typeof optionsSchema>, 'table' | 'store' | 'bodyParser'> & {

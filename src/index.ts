@@ -1,4 +1,5 @@
 export type {
+  AppKey,
   Edition,
   EditionResolver,
   HeaderStyle,
@@ -38,9 +39,12 @@ export {
   imRateLimit,
   type LimitDecorator,
 } from './middleware/rate-limit.js';
+export type { RedisClient } from './store/lua-script.js';
 export { MemoryStore, type MemoryStoreOptions } from './store/memory-store.js';
 export {
+  type FlexibleLimiter,
   type FlexiblePolicy,
+  type FlexibleResult,
   RateLimiterFlexibleStore,
   type RateLimiterFlexibleStoreOptions,
 } from './store/rate-limiter-flexible-store.js';

@@ -31,7 +31,9 @@ const layerOf = (module: string): string => (module.includes('/') ? module.slice
 /**
  * The arrows the layers may point along: `limits` is pure and stands alone; the store is I/O behind
  * one port; membership uses both; the limiter and its helpers decide; only the Express layer (and
- * the public surface) reaches the middleware.
+ * the public surface) reaches the middleware. The NestJS layer (`im-rate-limit/nestjs`) stands above
+ * them all and reaches the library only through its public surface, so both entry points share one
+ * instance of every module; nothing below imports it (Nest is an optional peer).
  */
 const allowed: Record<string, readonly string[]> = {
   limits: ['limits'],
@@ -55,6 +57,7 @@ const allowed: Record<string, readonly string[]> = {
     'errors.ts',
   ],
   'index.ts': ['config.ts', 'decision.ts', 'errors.ts', 'limits', 'membership', 'middleware', 'store'],
+  nestjs: ['nestjs', 'index.ts'],
 };
 
 describe('the layers of src/', () => {

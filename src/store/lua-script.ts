@@ -1,9 +1,16 @@
 import { createHash } from 'node:crypto';
-import type { Cluster, Redis } from 'ioredis';
 import { StoreError } from '../errors.js';
 
-/** The part of an ioredis `Redis` or `Cluster` client the Redis adapters use. */
-export type RedisClient = Pick<Redis | Cluster, 'evalsha' | 'eval' | 'smembers'> & { readonly isCluster?: boolean };
+/**
+ * The part of an ioredis `Redis` or `Cluster` client the Redis adapters use, written out so that a
+ * project without ioredis type-checks this package's declarations (an ioredis client is one).
+ */
+export interface RedisClient {
+  evalsha(sha: string, numKeys: number, ...keysAndArgs: Array<string | number>): Promise<unknown>;
+  eval(script: string, numKeys: number, ...keysAndArgs: Array<string | number>): Promise<unknown>;
+  /** `true` on a Redis Cluster client, whose keys of different hash tags cannot share a call. */
+  readonly isCluster?: boolean;
+}
 
 /**
  * A Lua script run by its SHA (computed here, never hard-coded); the source is sent again only when

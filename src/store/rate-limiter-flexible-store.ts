@@ -1,4 +1,3 @@
-import type { RateLimiterAbstract, RateLimiterRes } from 'rate-limiter-flexible';
 import { StoreError } from '../errors.js';
 import { type Check, type Reading, type Store, type WindowCheck, windowIndex } from './store.js';
 
@@ -10,12 +9,31 @@ export interface FlexiblePolicy {
   readonly keyPrefix: string;
 }
 
+/**
+ * The part of a rate-limiter-flexible limiter (`RateLimiterPostgres`, `RateLimiterMongo`, …) the
+ * store uses, written out so that a project without that library type-checks this package's
+ * declarations.
+ */
+export interface FlexibleLimiter {
+  readonly points: number;
+  consume(key: string, points?: number): Promise<FlexibleResult>;
+  reward(key: string, points?: number): Promise<FlexibleResult>;
+  delete(key: string): Promise<boolean>;
+}
+
+/** What a rate-limiter-flexible limiter resolves with, and rejects with when over the limit (`RateLimiterRes`). */
+export interface FlexibleResult {
+  readonly remainingPoints: number;
+  readonly msBeforeNext: number;
+  readonly consumedPoints: number;
+}
+
 export interface RateLimiterFlexibleStoreOptions {
   /**
    * Builds the limiter for one policy (one per category and edition), on whatever backend
    * rate-limiter-flexible supports: `(policy) => new RateLimiterPostgres({ storeClient, ...policy })`.
    */
-  readonly create: (policy: FlexiblePolicy) => RateLimiterAbstract;
+  readonly create: (policy: FlexiblePolicy) => FlexibleLimiter;
 }
 
 const notReached: Reading = Object.freeze({ allowed: true, remaining: 0, resetMs: 0, retryAfterMs: 0 });
@@ -29,7 +47,7 @@ const notReached: Reading = Object.freeze({ allowed: true, remaining: 0, resetMs
  * the earlier ones took (best effort, not atomic).
  */
 export class RateLimiterFlexibleStore implements Store {
-  private readonly limiters = new Map<string, RateLimiterAbstract>();
+  private readonly limiters = new Map<string, FlexibleLimiter>();
 
   constructor(private readonly options: RateLimiterFlexibleStoreOptions) {}
 
@@ -80,7 +98,7 @@ export class RateLimiterFlexibleStore implements Store {
     }
   }
 
-  private limiterFor(check: Check): RateLimiterAbstract {
+  private limiterFor(check: Check): FlexibleLimiter {
     const [points, durationMs] =
       check.type === 'bucket' ? [check.capacity, check.capacity * check.intervalMs] : [check.limit, windowMs(check)];
     const duration = Math.max(1, Math.ceil(durationMs / 1000));
@@ -101,6 +119,6 @@ function windowMs({ edgesMs }: WindowCheck): number {
 }
 
 /** rate-limiter-flexible rejects with a `RateLimiterRes` (not an Error) when over the limit. */
-function isOverLimit(rejection: unknown): rejection is RateLimiterRes {
-  return !(rejection instanceof Error) && typeof (rejection as RateLimiterRes | undefined)?.msBeforeNext === 'number';
+function isOverLimit(rejection: unknown): rejection is FlexibleResult {
+  return !(rejection instanceof Error) && typeof (rejection as FlexibleResult | undefined)?.msBeforeNext === 'number';
 }

@@ -1,4 +1,3 @@
-import type { Cluster, Redis } from 'ioredis';
 import { StoreError } from '../errors.js';
 import { hashTagOf } from './keys.js';
 import { LuaScript, type RedisClient } from './lua-script.js';
@@ -7,7 +6,7 @@ import { takeScript } from './take-script.js';
 
 export interface RedisStoreOptions {
   /** The application's ioredis client, `Redis` or `Cluster`; the store never connects or closes it. */
-  readonly client: Redis | Cluster;
+  readonly client: RedisClient;
   /**
    * Time in ms for the script instead of Redis `TIME`: for tests with a fake clock only. Redis still
    * expires keys by its own clock, so under a given clock every key lives an hour at least.
