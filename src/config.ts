@@ -151,6 +151,23 @@ const optionsSchema = z.strictObject({
     .default('insensitive'),
   /** The longest org or app name; a longer one is refused before it names any state. */
   appNameMaxChars: positiveInt().default(64),
+  /**
+   * Refusals remembered in this process until the store said a token can exist again (at most
+   * `maxMs`), so a flood against an empty bucket is refused without a store call; `false`: none.
+   */
+  refusalCache: z
+    .union(
+      [
+        z.literal(false),
+        z.strictObject({
+          maxEntries: positiveInt().default(10_000),
+          maxBytes: positiveInt().default(4 * 1024 * 1024),
+          maxMs: positiveInt().default(1000),
+        }),
+      ],
+      { error: 'must be false or { maxEntries?, maxBytes?, maxMs? }' },
+    )
+    .default({ maxEntries: 10_000, maxBytes: 4 * 1024 * 1024, maxMs: 1000 }),
   /** Apps whose compiled rules are kept; the oldest is dropped past this. */
   maxCachedApps: positiveInt().default(10_000),
   /** Called once for every classified request, synchronously after the decision; never awaited. */

@@ -12,6 +12,7 @@ import { MembershipGate, type PendingMembership } from './membership/gate.js';
 import { ledgerFor } from './membership/ledgers.js';
 import { AppPlan, type CheckSet, categoryKeys, type Policy } from './plan.js';
 import { Failover, FailoverStore } from './store/failover-store.js';
+import { RefusalCache } from './store/refusal-cache.js';
 import type { BucketCheck, Check, Reading, WindowCheck } from './store/store.js';
 
 /** What follows an admitted request: its body paced, its membership change concluded. */
@@ -67,6 +68,10 @@ export class Limiter {
   private readonly memberships: MembershipGate | undefined;
   /** Whether anyone reads decisions: only then is the store call timed. */
   private readonly observed: boolean;
+  /** Refusals that stand for a while, answered without a store call. */
+  private readonly refusals: RefusalCache | undefined;
+  /** The refusals' clock: the store's when this process knows it, else a monotonic one. */
+  private readonly refusalClock: () => number;
 
   /** `onStoreFailure` is told of every failed store call (the metrics count them). */
   constructor(
@@ -82,6 +87,8 @@ export class Limiter {
     );
     this.store = new FailoverStore(config.store, this.failover, config.fallbackProcesses);
     this.editions = new EditionDirectory(config, this.store);
+    this.refusalClock = config.store.clock ?? (() => performance.now());
+    if (config.refusalCache !== false) this.refusals = new RefusalCache(config.refusalCache, this.refusalClock);
     if (config.membership !== false) {
       const ledger = ledgerFor(config.membership, config.store, config.keyPrefix);
       this.memberships = new MembershipGate(ledger, this.failover, config.nameCase, config.membershipHoldMs);
@@ -131,6 +138,7 @@ export class Limiter {
    * memberships are not touched. Rejects with a `StoreError` when the store failed or cannot reset.
    */
   async reset(appKey: string, category?: Category): Promise<void> {
+    this.forgetRefusals();
     const keys = (category === undefined ? categories : [category]).flatMap((c) => {
       const { rate, daily } = categoryKeys(appKey, c, this.config.keyPrefix);
       return c === 'messages' ? [rate, daily] : [rate];
@@ -141,6 +149,11 @@ export class Limiter {
         'im-rate-limit: the store did not reset the buckets (it failed, or has no reset())',
       );
     }
+  }
+
+  /** Forgets the refusals remembered in this process: an app's buckets were reset or its figures changed. */
+  forgetRefusals(): void {
+    this.refusals?.clear();
   }
 
   /** Decides a classified request; `body` is the parsed body when the route's checks read it. */
@@ -167,12 +180,21 @@ export class Limiter {
       set = category.download;
       checks = set.checks;
     }
+    // a token given back later (a download the IM server refused) would void a remembered refusal
+    const remembers = this.refusals !== undefined && !('refundOnRefusal' in set);
+    if (remembers) {
+      const standing = this.refusals?.refused(checks);
+      if (standing !== undefined) {
+        return { kind: 'decided', allowed: false, policies: set.policies, readings: standing, checks, storeMs: 0 };
+      }
+    }
     const startedAt = this.observed ? performance.now() : 0;
+    const sentAt = remembers ? this.refusalClock() : 0;
     const readings = this.store.take(checks);
     if (readings instanceof Promise) {
-      return readings.then((read) => this.judge(match, plan, body, set, checks, read, startedAt));
+      return readings.then((read) => this.judge(match, plan, body, set, checks, read, startedAt, sentAt));
     }
-    return this.judge(match, plan, body, set, checks, readings, startedAt);
+    return this.judge(match, plan, body, set, checks, readings, startedAt, sentAt);
   }
 
   /** The store's readings as an outcome; admitted requests go on to `admit`. */
@@ -184,6 +206,7 @@ export class Limiter {
     checks: readonly Check[],
     readings: readonly Reading[] | undefined,
     startedAt: number,
+    sentAt: number,
   ): Outcome | Promise<Outcome> {
     if (readings === undefined) {
       return this.config.onStoreError === 'deny' ? unavailable : this.admit(match, plan, body, undefined);
@@ -192,7 +215,9 @@ export class Limiter {
     for (let i = 0; i < readings.length; i++) if (!(readings[i] as Reading).allowed) allowed = false;
     const storeMs = startedAt === 0 ? 0 : performance.now() - startedAt;
     const decided: Decided = { kind: 'decided', allowed, policies: set.policies, readings, checks, storeMs };
-    return allowed ? this.admit(match, plan, body, decided) : decided;
+    if (allowed) return this.admit(match, plan, body, decided);
+    if (!('refundOnRefusal' in set)) this.refusals?.remember(checks, readings, sentAt);
+    return decided;
   }
 
   /** What an admitted request still needs: download pacing, a membership reservation. */

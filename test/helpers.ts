@@ -1,5 +1,9 @@
+import type { Server } from 'node:http';
 import express, { type Express } from 'express';
+import { onTestFinished } from 'vitest';
 import { type ImRateLimit, imRateLimit, MemoryStore, type Options } from '../src/index.js';
+import type { ExpressFactory } from './support/express.js';
+import { closeServer, listen } from './support/raw-http.js';
 
 /** A clock the tests move by hand. */
 export class FakeClock {
@@ -10,16 +14,24 @@ export class FakeClock {
   }
 }
 
+/** What `appWith` and `clockedApp` take besides the limiter's options. */
+export interface AppOptions extends Options {
+  /** `express.json()` mounted before the limiter, rather than given to it as its `bodyParser`. */
+  jsonFirst?: boolean;
+  /** The Express to build the app with (`expressVersions` in `support/express.ts`); Express 5 by default. */
+  express?: ExpressFactory;
+}
+
 /**
  * An Express app with the limiter mounted before `express.json()`, which it is given as its
  * `bodyParser` (or after it, with `jsonFirst`), and a handler on every path that answers 200 with
  * the body it saw.
  */
-export function appWith(options: Options & { jsonFirst?: boolean } = {}): { app: Express; limiter: ImRateLimit } {
-  const { jsonFirst = false, ...limiterOptions } = options;
-  const json = express.json({ limit: '2mb' });
+export function appWith(options: AppOptions = {}): { app: Express; limiter: ImRateLimit } {
+  const { jsonFirst = false, express: factory = express, ...limiterOptions } = options;
+  const json = factory.json({ limit: '2mb' });
   const limiter = imRateLimit(jsonFirst ? limiterOptions : { bodyParser: json, ...limiterOptions });
-  const app = express();
+  const app = factory();
   if (jsonFirst) app.use(json);
   app.use(limiter);
   if (!jsonFirst) app.use(json);
@@ -30,10 +42,20 @@ export function appWith(options: Options & { jsonFirst?: boolean } = {}): { app:
 }
 
 /** A limiter on a MemoryStore driven by a fake clock. */
-export function clockedApp(options: Options & { jsonFirst?: boolean } = {}) {
+export function clockedApp(options: AppOptions = {}) {
   const clock = new FakeClock();
   const store = new MemoryStore({ clock: clock.now });
   return { clock, store, ...appWith({ store, ...options }) };
+}
+
+/**
+ * `app` served on a loopback port until the running test ends, for a test that sends hundreds of
+ * requests: given an app rather than a server, supertest starts and stops a server for each one.
+ */
+export async function serving(app: Express): Promise<Server> {
+  const server = await listen(app);
+  onTestFinished(() => closeServer(server));
+  return server;
 }
 
 /** A concrete request path for a `routes.json` pattern (`/{org}/{app}/...`), with realistic parameter values. */

@@ -5,6 +5,10 @@ import type { RequestHandler } from 'express';
  * Where a request's body stands once the app's parsers had their turn: `read` (parsed, or there
  * was none), `unread` (the app's parsers passed it by: a type they do not parse), or `no-parser`
  * (no parser has run before the limiter, and none was given to it).
+ *
+ * Whether a parser read the body is told by the request stream (it has ended), never by `req.body`:
+ * a body-parser that passes a body by still sets that (`{}` in body-parser 1, Express 4's;
+ * `undefined` in 2, Express 5's). That it is set is how a parser that ran before the limiter shows.
  */
 export type BodyState = 'read' | 'unread' | 'no-parser';
 
@@ -12,8 +16,9 @@ export type BodyState = 'read' | 'unread' | 'no-parser';
  * Brings a request's body to where the checks can read it the way the app reads it. A body that no
  * parser has consumed yet goes through the app's own parsers (`bodyParser`) now, so their limit,
  * verify, inflation and charset apply to it exactly once: a parser mounted again after the limiter
- * finds the body consumed and passes (body-parser checks that). A parser's refusal (413, 400, 415,
- * a failed `verify`) rejects, for `next(err)`, as if the parser had been mounted first.
+ * finds the body consumed and passes (body-parser checks that: `req._body` in 1, the request's end
+ * in 2). A parser's refusal (413, 400, 415, a failed `verify`) rejects, for `next(err)`, as if the
+ * parser had been mounted first.
  * Answers at once when there is nothing to read.
  */
 export function readBody(

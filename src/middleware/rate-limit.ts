@@ -287,8 +287,10 @@ export function imRateLimit(options: Options = {}): ImRateLimit {
         let failure: unknown;
         const after = (): unknown => {
           if (failure !== undefined) {
-            if (next === undefined) throw failure;
-            return next(failure);
+            // called without next: the router's own, which Express 4 and 5 set, rather than a rejection Express 4 drops
+            const forward = next ?? (req as { next?: NextFunction }).next;
+            if (forward === undefined) throw failure;
+            return forward(failure);
           }
           return admitted ? method.call(this, req, res, next as NextFunction) : undefined; // refused: the guard answered
         };
@@ -303,12 +305,21 @@ export function imRateLimit(options: Options = {}): ImRateLimit {
 
   // the failover has warned of a store that did not take it
   const done = (took: boolean | Promise<boolean>): Promise<void> => Promise.resolve(took).then(() => undefined);
-  middleware.setEdition = (appKey, edition) =>
-    done(limiter.editions.setEdition(assertAppKey(appKey, config.nameCase, 'setEdition'), edition, 'setEdition'));
-  middleware.setOverrides = (appKey, overrides) =>
-    done(
-      limiter.editions.setOverrides(assertAppKey(appKey, config.nameCase, 'setOverrides'), overrides, 'setOverrides'),
+  middleware.setEdition = (appKey, edition) => {
+    const took = limiter.editions.setEdition(
+      assertAppKey(appKey, config.nameCase, 'setEdition'),
+      edition,
+      'setEdition',
     );
+    limiter.forgetRefusals();
+    return done(took);
+  };
+  middleware.setOverrides = (appKey, overrides) => {
+    const key = assertAppKey(appKey, config.nameCase, 'setOverrides');
+    const took = limiter.editions.setOverrides(key, overrides, 'setOverrides');
+    limiter.forgetRefusals();
+    return done(took);
+  };
   middleware.inspect = (appKey) => limiter.inspect(assertAppKey(appKey, config.nameCase, 'inspect'));
   middleware.reset = (appKey, category) => {
     if (category !== undefined) assertCategory(category, 'reset');

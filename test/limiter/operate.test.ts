@@ -122,7 +122,8 @@ describe('on a Redis Cluster', () => {
     const clock = new FakeClock();
     const app = `app-${randomUUID().slice(0, 8)}`;
     const [first, second] = [1, 2].map(() =>
-      appWith({ store: new RedisStore({ client, clock: clock.now }), editionCacheMs: 50 }),
+      // no remembered refusals: the second process would refuse for up to refusalCache.maxMs after the reset
+      appWith({ store: new RedisStore({ client, clock: clock.now }), editionCacheMs: 50, refusalCache: false }),
     ) as [ReturnType<typeof appWith>, ReturnType<typeof appWith>];
     await first.limiter.setOverrides(`acme#${app}`, slow);
     await eventually(async () => (await second.limiter.inspect(`acme#${app}`)).categories.messages.limit, 2);

@@ -1,10 +1,11 @@
 import { EventEmitter, once } from 'node:events';
 import type { Server } from 'node:http';
 import { finished } from 'node:stream';
-import express, { type NextFunction, type Request, type RequestHandler, type Response } from 'express';
+import type { NextFunction, Request, RequestHandler, Response } from 'express';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { type Check, imRateLimit, MemoryStore, type Options, type Reading, type Store } from '../../src/index.js';
 import { FakeClock } from '../helpers.js';
+import { type ExpressFactory, expressVersions } from '../support/express.js';
 import { closeServer, connectTo, listen, postHead, postJson, readResponse, turn } from '../support/raw-http.js';
 
 /** What the timeout middleware waits before it answers for the app. */
@@ -73,6 +74,8 @@ const pathOf = (mount: Mount, app: string): string =>
   mount === 'middleware' ? `/acme/${app}/messages/users` : `/custom/acme/${app}/notify`;
 
 interface Setup {
+  /** Express 5 or 4, from `expressVersions`. */
+  readonly express: ExpressFactory;
   readonly mount: Mount;
   /**
    * The guard's and the decorator's category. A guard reads the body only for checks that need it:
@@ -97,7 +100,7 @@ interface Harness {
 
 const servers = new Set<Server>();
 
-async function harness({ mount, category, parser }: Setup): Promise<Harness> {
+async function harness({ express, mount, category, parser }: Setup): Promise<Harness> {
   const store = new HeldStore(new MemoryStore({ clock: new FakeClock().now }));
   const options: Options = { edition: 'enterprise', store, storeTimeoutMs: STORE_TIMEOUT_MS };
   if (parser === 'option') options.bodyParser = express.json();
@@ -179,103 +182,105 @@ async function expectServed(h: Harness, path: string, remaining: number): Promis
   });
 }
 
-describe.each(mounts)('a timeout middleware answers first (%s)', (mount) => {
-  it('while the limiter waits on a slow store: the 503 stands, the limiter does nothing more', async () => {
-    const h = await harness({ mount, category: 'messages', parser: 'first' });
-    h.store.held = true;
-    const socket = await connectTo(h.server);
-    const answered = readResponse(socket);
-    socket.write(postHead(pathOf(mount, 'chat'), send.length));
-    socket.write(send);
+describe.each(expressVersions)('$name', ({ express }) => {
+  describe.each(mounts)('a timeout middleware answers first (%s)', (mount) => {
+    it('while the limiter waits on a slow store: the 503 stands, the limiter does nothing more', async () => {
+      const h = await harness({ express, mount, category: 'messages', parser: 'first' });
+      h.store.held = true;
+      const socket = await connectTo(h.server);
+      const answered = readResponse(socket);
+      socket.write(postHead(pathOf(mount, 'chat'), send.length));
+      socket.write(send);
 
-    const response = await answered;
-    expect(response.status).toBe(503);
-    expect(response.body).toBe('{"timeout":true}');
-    expect(h.store.waiting).toBe(1);
-    h.store.release();
-    await turn();
+      const response = await answered;
+      expect(response.status).toBe(503);
+      expect(response.body).toBe('{"timeout":true}');
+      expect(h.store.waiting).toBe(1);
+      h.store.release();
+      await turn();
 
-    expect(h.handled).toEqual([]);
-    expect(h.errors).toEqual([]);
-    expectProcessUnharmed();
-    // the held call took its token when released: this is the app's second
-    await expectServed(h, pathOf(mount, 'chat'), 28);
-    socket.destroy();
-  });
-
-  it('while the limiter waits for the body: the 503 stands, the limiter does nothing more', async () => {
-    const h = await harness({ mount, category: 'users', parser: 'option' });
-    const arrival = once(h.arrivals, 'request') as Promise<[Request, Response]>;
-    const socket = await connectTo(h.server);
-    const answered = readResponse(socket);
-    const half = send.length >> 1;
-    socket.write(postHead(pathOf(mount, 'chat'), send.length));
-    socket.write(send.subarray(0, half));
-    const [req] = await arrival;
-
-    const response = await answered;
-    expect(response.status).toBe(503);
-    expect(response.body).toBe('{"timeout":true}');
-    const bodyRead = settled(req);
-    socket.write(send.subarray(half));
-    await bodyRead;
-    await turn();
-
-    expect(h.handled).toEqual([]);
-    expect(h.errors).toEqual([]);
-    expectProcessUnharmed();
-    // whether a request answered by someone else still costs a token is not part of the contract:
-    // the next request goes to another app
-    await expectServed(h, pathOf(mount, 'other'), 29);
-    socket.destroy();
-  });
-});
-
-describe.each(mounts)('a client that goes away (%s)', (mount) => {
-  it('mid-body: nothing is answered or handled, and the next client is served', async () => {
-    const h = await harness({ mount, category: 'users', parser: 'option' });
-    const arrival = once(h.arrivals, 'request') as Promise<[Request, Response]>;
-    const socket = await connectTo(h.server);
-    socket.write(postHead(pathOf(mount, 'chat'), longSend.length));
-    socket.write(longSend.subarray(0, 100));
-    const [req] = await arrival;
-
-    const gone = settled(req);
-    socket.destroy();
-    await gone;
-    await turn();
-
-    expect(h.handled).toEqual([]);
-    // the parser may report the aborted body through next(err); nothing else may reach the app
-    expect(h.errors.filter((error) => (error as { type?: string }).type !== 'request.aborted')).toEqual([]);
-    expectProcessUnharmed();
-    // the body never arrived, so no token was taken
-    await expectServed(h, pathOf(mount, 'chat'), 29);
-  });
-
-  it('while the store is slow: nothing is answered or handled, and the next client is served', async () => {
-    const h = await harness({ mount, category: 'messages', parser: 'first' });
-    h.store.held = true;
-    const arrival = once(h.arrivals, 'request') as Promise<[Request, Response]>;
-    const taken = once(h.store, 'take');
-    const socket = await connectTo(h.server);
-    const answeredInstead = readResponse(socket).then(({ status, body }) => {
-      throw new Error(`answered ${status} ${body} instead of waiting on the store`);
+      expect(h.handled).toEqual([]);
+      expect(h.errors).toEqual([]);
+      expectProcessUnharmed();
+      // the held call took its token when released: this is the app's second
+      await expectServed(h, pathOf(mount, 'chat'), 28);
+      socket.destroy();
     });
-    socket.write(postHead(pathOf(mount, 'chat'), send.length));
-    socket.write(send);
-    const [[, res]] = await Promise.all([arrival, Promise.race([taken, answeredInstead])]);
 
-    const gone = settled(res);
-    socket.destroy();
-    await gone;
-    h.store.release();
-    await turn();
+    it('while the limiter waits for the body: the 503 stands, the limiter does nothing more', async () => {
+      const h = await harness({ express, mount, category: 'users', parser: 'option' });
+      const arrival = once(h.arrivals, 'request') as Promise<[Request, Response]>;
+      const socket = await connectTo(h.server);
+      const answered = readResponse(socket);
+      const half = send.length >> 1;
+      socket.write(postHead(pathOf(mount, 'chat'), send.length));
+      socket.write(send.subarray(0, half));
+      const [req] = await arrival;
 
-    expect(h.handled).toEqual([]);
-    expect(h.errors).toEqual([]);
-    expectProcessUnharmed();
-    // the held call took its token when released: this is the app's second
-    await expectServed(h, pathOf(mount, 'chat'), 28);
+      const response = await answered;
+      expect(response.status).toBe(503);
+      expect(response.body).toBe('{"timeout":true}');
+      const bodyRead = settled(req);
+      socket.write(send.subarray(half));
+      await bodyRead;
+      await turn();
+
+      expect(h.handled).toEqual([]);
+      expect(h.errors).toEqual([]);
+      expectProcessUnharmed();
+      // whether a request answered by someone else still costs a token is not part of the contract:
+      // the next request goes to another app
+      await expectServed(h, pathOf(mount, 'other'), 29);
+      socket.destroy();
+    });
+  });
+
+  describe.each(mounts)('a client that goes away (%s)', (mount) => {
+    it('mid-body: nothing is answered or handled, and the next client is served', async () => {
+      const h = await harness({ express, mount, category: 'users', parser: 'option' });
+      const arrival = once(h.arrivals, 'request') as Promise<[Request, Response]>;
+      const socket = await connectTo(h.server);
+      socket.write(postHead(pathOf(mount, 'chat'), longSend.length));
+      socket.write(longSend.subarray(0, 100));
+      const [req] = await arrival;
+
+      const gone = settled(req);
+      socket.destroy();
+      await gone;
+      await turn();
+
+      expect(h.handled).toEqual([]);
+      // the parser may report the aborted body through next(err); nothing else may reach the app
+      expect(h.errors.filter((error) => (error as { type?: string }).type !== 'request.aborted')).toEqual([]);
+      expectProcessUnharmed();
+      // the body never arrived, so no token was taken
+      await expectServed(h, pathOf(mount, 'chat'), 29);
+    });
+
+    it('while the store is slow: nothing is answered or handled, and the next client is served', async () => {
+      const h = await harness({ express, mount, category: 'messages', parser: 'first' });
+      h.store.held = true;
+      const arrival = once(h.arrivals, 'request') as Promise<[Request, Response]>;
+      const taken = once(h.store, 'take');
+      const socket = await connectTo(h.server);
+      const answeredInstead = readResponse(socket).then(({ status, body }) => {
+        throw new Error(`answered ${status} ${body} instead of waiting on the store`);
+      });
+      socket.write(postHead(pathOf(mount, 'chat'), send.length));
+      socket.write(send);
+      const [[, res]] = await Promise.all([arrival, Promise.race([taken, answeredInstead])]);
+
+      const gone = settled(res);
+      socket.destroy();
+      await gone;
+      h.store.release();
+      await turn();
+
+      expect(h.handled).toEqual([]);
+      expect(h.errors).toEqual([]);
+      expectProcessUnharmed();
+      // the held call took its token when released: this is the app's second
+      await expectServed(h, pathOf(mount, 'chat'), 28);
+    });
   });
 });

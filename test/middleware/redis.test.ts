@@ -42,7 +42,11 @@ async function commandCounts(): Promise<Record<string, number>> {
 describe('RedisStore behind the middleware', () => {
   it('makes exactly one script call per request, and one settings read per app, and no other command', async () => {
     // 30 tokens that refill once a minute: the count below cannot depend on how fast this machine is
-    const app = appOn({ overrides: { 'acme#chat': { groups: { ratePerSecond: 1 / 60, burst: 30 } } } });
+    // every refusal from the store: remembered ones cost no call (test/limiter/refusal-cache.test.ts)
+    const app = appOn({
+      overrides: { 'acme#chat': { groups: { ratePerSecond: 1 / 60, burst: 30 } } },
+      refusalCache: false,
+    });
     await request(app).get('/warm/up/chatgroups'); // the script is loaded (EVALSHA, NOSCRIPT, EVAL) once
     await admin.config('RESETSTAT');
     const requests = 40;

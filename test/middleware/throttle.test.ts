@@ -7,9 +7,10 @@ import { join } from 'node:path';
 import { pipeline, Readable } from 'node:stream';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
-import express, { type Express, type Response } from 'express';
+import type { Express, Response } from 'express';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { imRateLimit, type Options } from '../../src/index.js';
+import { type ExpressFactory, expressVersions } from '../support/express.js';
 
 const MiB = 1024 * 1024;
 const dir = mkdtempSync(join(tmpdir(), 'imrl-files-'));
@@ -21,6 +22,7 @@ afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 /** A download server: each file UUID answers with one way of writing a body. */
 async function serve(
+  express: ExpressFactory,
   handler: (uuid: string, res: Response) => void,
   options: Options = {},
 ): Promise<{ url: (uuid: string) => string; close: () => void }> {
@@ -51,93 +53,101 @@ const writers: Record<string, (res: Response) => void> = {
 };
 
 describe('download bandwidth: 500 × 1024 bytes/s per response', () => {
-  it('takes at least 2.0 s for 1 MiB, byte-identical, however the handler writes', async () => {
-    const server = await serve((uuid, res) => writers[uuid]?.(res));
-    try {
-      const results = await Promise.all(
-        Object.keys(writers).map(async (style) => {
-          const started = performance.now();
-          const response = await fetch(server.url(style));
-          const body = Buffer.from(await response.arrayBuffer());
-          return {
-            style,
-            status: response.status,
-            seconds: (performance.now() - started) / 1000,
-            identical: body.equals(content),
-          };
-        }),
-      );
-      for (const result of results) {
-        expect(result, result.style).toMatchObject({ status: 200, identical: true });
-        expect(result.seconds, result.style).toBeGreaterThanOrEqual(2.0); // 1 MiB ÷ 500 KiB/s = 2.048 s
+  // These wait out the pace and use little CPU: both versions run side by side, not one after the other
+  // (each test asserts with its own `expect`, as concurrent tests must).
+  describe.concurrent.each(expressVersions)('pacing ($name)', ({ express }) => {
+    it('takes at least 2.0 s for 1 MiB, byte-identical, however the handler writes', async ({ expect }) => {
+      const server = await serve(express, (uuid, res) => writers[uuid]?.(res));
+      try {
+        const results = await Promise.all(
+          Object.keys(writers).map(async (style) => {
+            const started = performance.now();
+            const response = await fetch(server.url(style));
+            const body = Buffer.from(await response.arrayBuffer());
+            return {
+              style,
+              status: response.status,
+              seconds: (performance.now() - started) / 1000,
+              identical: body.equals(content),
+            };
+          }),
+        );
+        for (const result of results) {
+          expect(result, result.style).toMatchObject({ status: 200, identical: true });
+          expect(result.seconds, result.style).toBeGreaterThanOrEqual(2.0); // 1 MiB ÷ 500 KiB/s = 2.048 s
+        }
+      } finally {
+        server.close();
       }
-    } finally {
-      server.close();
-    }
-  });
-
-  it('keeps memory flat while a 100 MiB stream goes out (backpressure reaches the source)', async () => {
-    setFlagsFromString('--expose-gc');
-    const gc = runInNewContext('gc') as () => void;
-    const total = 100 * MiB;
-    // a fast pace, so 100 MiB takes ~2 s: the memory bound comes from backpressure, not from the pace
-    const server = await serve(
-      (_uuid, res) => {
-        let sent = 0;
-        const source = new Readable({
-          read() {
-            if (sent >= total) return void this.push(null);
-            sent += 64 * 1024;
-            this.push(Buffer.alloc(64 * 1024, sent & 0xff)); // a fresh buffer each time: queued bytes would show
-          },
-        });
-        source.pipe(res);
-      },
-      { overrides: { 'acme#chat': { files: { downloadBytesPerSecond: 50 * MiB } } } },
-    );
-    gc();
-    const baseline = process.memoryUsage();
-    let peak = 0;
-    const sampler = setInterval(() => {
-      gc();
-      const now = process.memoryUsage();
-      peak = Math.max(peak, now.heapUsed + now.arrayBuffers - (baseline.heapUsed + baseline.arrayBuffers));
-    }, 25);
-    try {
-      // the client is another process, so its buffers are not counted here
-      const received = await new Promise<number>((resolve, reject) => {
-        const client = fork(new URL('../support/download-client.mjs', import.meta.url), [server.url('stream')], {
-          stdio: ['ignore', 'ignore', 'inherit', 'ipc'],
-        });
-        client.once('message', (bytes) => resolve(bytes as number));
-        client.once('exit', (code) => code !== 0 && reject(new Error(`download client exited with ${code}`)));
-      });
-      expect(received).toBe(total);
-      expect(peak).toBeLessThan(10 * MiB);
-    } finally {
-      clearInterval(sampler);
-      server.close();
-    }
-  });
-
-  it('releases everything at once when the client goes away', async () => {
-    let finished: Promise<NodeJS.ErrnoException | null | undefined> | undefined;
-    let source: Readable | undefined;
-    const server = await serve((_uuid, res) => {
-      source = createReadStream(file);
-      finished = new Promise((resolve) => pipeline(source as Readable, res, resolve));
     });
-    try {
-      const abort = new AbortController();
-      const response = await fetch(server.url('x'), { signal: abort.signal });
-      const reader = response.body?.getReader();
-      await reader?.read(); // the first slice arrived; the rest would take 2 s
-      abort.abort();
-      const error = await finished;
-      expect(error?.code).toBe('ERR_STREAM_PREMATURE_CLOSE');
-      expect(source?.destroyed).toBe(true);
-    } finally {
-      server.close();
-    }
+
+    it('releases everything at once when the client goes away', async ({ expect }) => {
+      let finished: Promise<NodeJS.ErrnoException | null | undefined> | undefined;
+      let source: Readable | undefined;
+      const server = await serve(express, (_uuid, res) => {
+        source = createReadStream(file);
+        finished = new Promise((resolve) => pipeline(source as Readable, res, resolve));
+      });
+      try {
+        const abort = new AbortController();
+        const response = await fetch(server.url('x'), { signal: abort.signal });
+        const reader = response.body?.getReader();
+        await reader?.read(); // the first slice arrived; the rest would take 2 s
+        abort.abort();
+        const error = await finished;
+        expect(error?.code).toBe('ERR_STREAM_PREMATURE_CLOSE');
+        expect(source?.destroyed).toBe(true);
+      } finally {
+        server.close();
+      }
+    });
+  });
+
+  // One at a time, after those: it measures this process's memory.
+  describe.each(expressVersions)('backpressure ($name)', ({ express }) => {
+    it('keeps memory flat while a 100 MiB stream goes out (backpressure reaches the source)', async () => {
+      setFlagsFromString('--expose-gc');
+      const gc = runInNewContext('gc') as () => void;
+      const total = 100 * MiB;
+      // a fast pace, so 100 MiB takes ~2 s: the memory bound comes from backpressure, not from the pace
+      const server = await serve(
+        express,
+        (_uuid, res) => {
+          let sent = 0;
+          const source = new Readable({
+            read() {
+              if (sent >= total) return void this.push(null);
+              sent += 64 * 1024;
+              this.push(Buffer.alloc(64 * 1024, sent & 0xff)); // a fresh buffer each time: queued bytes would show
+            },
+          });
+          source.pipe(res);
+        },
+        { overrides: { 'acme#chat': { files: { downloadBytesPerSecond: 50 * MiB } } } },
+      );
+      gc();
+      const baseline = process.memoryUsage();
+      let peak = 0;
+      const sampler = setInterval(() => {
+        gc();
+        const now = process.memoryUsage();
+        peak = Math.max(peak, now.heapUsed + now.arrayBuffers - (baseline.heapUsed + baseline.arrayBuffers));
+      }, 25);
+      try {
+        // the client is another process, so its buffers are not counted here
+        const received = await new Promise<number>((resolve, reject) => {
+          const client = fork(new URL('../support/download-client.mjs', import.meta.url), [server.url('stream')], {
+            stdio: ['ignore', 'ignore', 'inherit', 'ipc'],
+          });
+          client.once('message', (bytes) => resolve(bytes as number));
+          client.once('exit', (code) => code !== 0 && reject(new Error(`download client exited with ${code}`)));
+        });
+        expect(received).toBe(total);
+        expect(peak).toBeLessThan(10 * MiB);
+      } finally {
+        clearInterval(sampler);
+        server.close();
+      }
+    });
   });
 });

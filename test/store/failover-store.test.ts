@@ -135,6 +135,7 @@ describe('Redis restarted empty', () => {
     const app = `empty${Math.random().toString(36).slice(2, 8)}`;
     const call = await imServer({
       storeTimeoutMs: 2000, // not what this tests: Redis answers throughout, empty after the restart
+      refusalCache: false, // a refusal remembered before the restart would stand up to its maxMs after it
       logger: { warn: () => {} },
       overrides: { [`acme#${app}`]: { groups: { ratePerSecond: 1 / 60, burst: 5, maxJoinedPerUser: 1 } } },
     });

@@ -1,0 +1,31 @@
+// A strict TypeScript consumer resolving as a bundler does, without skipLibCheck and without the optional peers.
+import { once } from 'node:events';
+import type { AddressInfo } from 'node:net';
+import express from 'express';
+import { type ImRateLimit, imRateLimit, MemoryStore, type Options } from 'im-rate-limit';
+
+const now = Date.now(); // a clock that stands still: no token refills during the burst, however slow the machine
+const options: Options = { edition: 'community', store: new MemoryStore({ clock: () => now }) };
+const limiter: ImRateLimit = imRateLimit(options);
+const app = express();
+app.use(limiter);
+app.get('/:org/:app/users', (_req, res) => {
+  res.json({ entities: [] });
+});
+
+const server = app.listen(0, '127.0.0.1');
+await once(server, 'listening');
+const { port } = server.address() as AddressInfo;
+const responses = await Promise.all(
+  Array.from({ length: 11 }, () => fetch(`http://127.0.0.1:${port}/acme/chat/users`)),
+);
+const bodies: unknown[] = await Promise.all(responses.map((response) => response.json()));
+console.log(
+  JSON.stringify({
+    statuses: responses.map((response) => response.status),
+    admitted: bodies.find((_, i) => responses[i]?.status === 200),
+    refused: bodies.find((_, i) => responses[i]?.status === 429),
+  }),
+);
+server.closeAllConnections();
+server.close();

@@ -1,0 +1,126 @@
+import type { Check, Reading } from './store.js';
+
+export interface RefusalCacheLimits {
+  /** Refusals remembered at once; the oldest is forgotten past this. */
+  readonly maxEntries: number;
+  /** An estimate of the memory they take (keys and readings), held under this many bytes. */
+  readonly maxBytes: number;
+  /** The longest a refusal is remembered, whatever the store said: how stale it may be after a reset elsewhere. */
+  readonly maxMs: number;
+}
+
+interface Refusal {
+  readonly keys: readonly string[];
+  readonly readings: readonly Reading[];
+  /** Which checks the refusal is proven by: no request of cost 1 or more passes them before `untilMs`. */
+  readonly proven: readonly boolean[];
+  readonly atMs: number;
+  readonly untilMs: number;
+  readonly bytes: number;
+}
+
+/** What one remembered refusal costs besides its keys' characters: arrays, readings, the entry. */
+const ENTRY_BYTES = 320;
+
+/**
+ * Refusals the store has just answered, remembered until the time it said no token can exist, so
+ * that a flood against an empty bucket is refused in this process without a round trip, with the
+ * same readings (their times moved on). Nothing is ever admitted here: a request is refused only
+ * when a check it shares with the refusal, of cost 1 or more, cannot pass before then: a bucket
+ * that had less than one token for a request of cost 1 (its `retryAfterMs` is until the next
+ * token), or a window with nothing left. Bounded in entries, bytes and time.
+ */
+export class RefusalCache {
+  /** By the key of each refused request's first check, oldest first. */
+  private readonly refusals = new Map<string, Refusal>();
+  private bytes = 0;
+
+  constructor(
+    private readonly limits: RefusalCacheLimits,
+    private readonly now: () => number,
+  ) {}
+
+  /** The readings of a refusal still standing for exactly these checks, as of now; `undefined` when none. */
+  refused(checks: readonly Check[]): readonly Reading[] | undefined {
+    if (this.refusals.size === 0) return undefined; // the common case: one comparison
+    const first = (checks[0] as Check).key;
+    const refusal = this.refusals.get(first);
+    if (refusal === undefined) return undefined;
+    const now = this.now();
+    if (now >= refusal.untilMs) {
+      this.forget(first, refusal);
+      return undefined;
+    }
+    const { keys, proven } = refusal;
+    if (keys.length !== checks.length) return undefined;
+    let stands = false;
+    for (let i = 0; i < keys.length; i++) {
+      const check = checks[i] as Check;
+      if (check.key !== keys[i]) return undefined;
+      if (proven[i] && check.cost >= 1) stands = true;
+    }
+    if (!stands) return undefined;
+    const elapsed = now - refusal.atMs;
+    return refusal.readings.map((reading) => ({
+      allowed: reading.allowed,
+      remaining: reading.remaining,
+      resetMs: Math.max(0, reading.resetMs - elapsed),
+      retryAfterMs: Math.max(0, reading.retryAfterMs - elapsed),
+    }));
+  }
+
+  /**
+   * Remembers a refusal the store answered to checks sent at `sentAtMs` (by `now`), when one of its
+   * checks proves it stands for a while. The store decided after they were sent, and rounds its
+   * times up to whole ms: no token exists before `sentAtMs + retryAfterMs - 1`.
+   */
+  remember(checks: readonly Check[], readings: readonly Reading[], sentAtMs: number): void {
+    let provenMs = 0;
+    const proven = readings.map((reading, i) => {
+      const check = checks[i] as Check;
+      const proves =
+        !reading.allowed &&
+        reading.remaining === 0 &&
+        (check.type === 'window' ? check.cost >= 1 : check.cost === 1) &&
+        reading.retryAfterMs > 1;
+      if (proves) provenMs = Math.max(provenMs, reading.retryAfterMs);
+      return proves;
+    });
+    if (provenMs === 0) return;
+    const first = (checks[0] as Check).key;
+    const stale = this.refusals.get(first);
+    if (stale !== undefined) this.forget(first, stale);
+    const keys = checks.map((check) => check.key);
+    let bytes = ENTRY_BYTES;
+    for (const key of keys) bytes += 2 * key.length;
+    this.refusals.set(first, {
+      keys,
+      readings,
+      proven,
+      atMs: sentAtMs,
+      untilMs: sentAtMs + Math.min(provenMs - 1, this.limits.maxMs),
+      bytes,
+    });
+    this.bytes += bytes;
+    const { maxEntries, maxBytes } = this.limits;
+    for (const [key, oldest] of this.refusals) {
+      if (this.refusals.size <= maxEntries && this.bytes <= maxBytes) break;
+      this.forget(key, oldest);
+    }
+  }
+
+  /** Forgets every refusal: the buckets were reset, or an app's figures changed. */
+  clear(): void {
+    this.refusals.clear();
+    this.bytes = 0;
+  }
+
+  get size(): number {
+    return this.refusals.size;
+  }
+
+  private forget(key: string, refusal: Refusal): void {
+    this.refusals.delete(key);
+    this.bytes -= refusal.bytes;
+  }
+}

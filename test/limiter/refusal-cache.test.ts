@@ -1,0 +1,175 @@
+import { randomUUID } from 'node:crypto';
+import express from 'express';
+import fc from 'fast-check';
+import type { Redis } from 'ioredis';
+import request from 'supertest';
+import { describe, expect, it } from 'vitest';
+import { imRateLimit, MemoryStore, type Options, RedisStore } from '../../src/index.js';
+import { RefusalCache } from '../../src/store/refusal-cache.js';
+import type { Check, Reading } from '../../src/store/store.js';
+import { appWith, FakeClock, serving } from '../helpers.js';
+import { singleClient } from '../support/clients.js';
+
+const bucket = (key: string, cost = 1): Check => ({ type: 'bucket', key, capacity: 10, intervalMs: 100, cost });
+const refused = (retryAfterMs: number, remaining = 0): Reading => ({
+  allowed: false,
+  remaining,
+  resetMs: 1000,
+  retryAfterMs,
+});
+const passed: Reading = { allowed: true, remaining: 3, resetMs: 500, retryAfterMs: 0 };
+
+describe('RefusalCache', () => {
+  const limits = { maxEntries: 3, maxBytes: 1 << 20, maxMs: 1000 };
+
+  it('refuses the same checks until a token can exist (the store rounds up: 1 ms less), with times moved on', () => {
+    const clock = new FakeClock();
+    const cache = new RefusalCache(limits, clock.now);
+    const checks = [bucket('a'), bucket('b')];
+    cache.remember(checks, [refused(40), passed], clock.now());
+    clock.advance(10);
+    expect(cache.refused(checks)).toStrictEqual([
+      { allowed: false, remaining: 0, resetMs: 990, retryAfterMs: 30 },
+      { allowed: true, remaining: 3, resetMs: 490, retryAfterMs: 0 },
+    ]);
+    clock.advance(28.9);
+    expect(cache.refused(checks)).toBeDefined();
+    clock.advance(0.1); // 39 ms after the checks were sent: the token may exist
+    expect(cache.refused(checks)).toBeUndefined();
+    expect(cache.size).toBe(0);
+  });
+
+  it('counts from when the checks were sent, not from when the answer came', () => {
+    const clock = new FakeClock();
+    const cache = new RefusalCache(limits, clock.now);
+    const sentAt = clock.now();
+    clock.advance(30); // a slow round trip
+    cache.remember([bucket('a')], [refused(40)], sentAt);
+    clock.advance(9);
+    expect(cache.refused([bucket('a')])).toBeUndefined();
+  });
+
+  it('remembers only what proves no request passes: a bucket refused at cost 1 with nothing left, or an empty window', () => {
+    const clock = new FakeClock();
+    const cache = new RefusalCache(limits, clock.now);
+    const now = clock.now();
+    cache.remember([bucket('cost2', 2)], [refused(40)], now); // a token may come before a request of 2 passes
+    cache.remember([bucket('left')], [refused(40, 1)], now);
+    const window = (key: string, cost: number): Check => ({ type: 'window', key, limit: 5, edgesMs: [0, 1e15], cost });
+    cache.remember([window('partly', 3)], [refused(40, 2)], now); // a send to fewer recipients may pass
+    expect(cache.size).toBe(0);
+    cache.remember([window('empty', 3)], [refused(5000)], now);
+    expect(cache.refused([window('empty', 1)])).toBeDefined();
+    expect(cache.refused([window('empty', 0)])).toBeUndefined(); // takes nothing: the store decides
+  });
+
+  it('never stands for other checks, and never past maxMs', () => {
+    const clock = new FakeClock();
+    const cache = new RefusalCache(limits, clock.now);
+    cache.remember([bucket('a')], [refused(60_000)], clock.now());
+    expect(cache.refused([bucket('a'), bucket('b')])).toBeUndefined();
+    expect(cache.refused([bucket('b')])).toBeUndefined();
+    clock.advance(999);
+    expect(cache.refused([bucket('a')])).toBeDefined();
+    clock.advance(1);
+    expect(cache.refused([bucket('a')])).toBeUndefined();
+  });
+
+  it('is bounded in entries and in bytes, forgetting the oldest', () => {
+    const clock = new FakeClock();
+    const cache = new RefusalCache(limits, clock.now);
+    for (const key of ['a', 'b', 'c', 'd']) cache.remember([bucket(key)], [refused(500)], clock.now());
+    expect(cache.size).toBe(3);
+    expect(cache.refused([bucket('a')])).toBeUndefined();
+    expect(cache.refused([bucket('d')])).toBeDefined();
+    const small = new RefusalCache({ maxEntries: 1000, maxBytes: 2000, maxMs: 1000 }, clock.now);
+    for (let i = 0; i < 100; i++) small.remember([bucket(`${i}`.padStart(200, 'k'))], [refused(500)], clock.now());
+    expect(small.size).toBe(2); // 320 + 2 × 200 bytes each
+  });
+});
+
+describe('a limiter that remembers refusals', () => {
+  /** Two limiters on their own MemoryStores, one clock: one remembers refusals, the other does not. */
+  const twins = (clock: FakeClock) => {
+    const app = (options: Options) => {
+      const limiter = imRateLimit({
+        store: new MemoryStore({ clock: clock.now }),
+        // small buckets, so that most runs empty them and wait for tokens at odd times
+        overrides: { 'acme#chat': { users: { ratePerSecond: 30, burst: 2 }, files: { ratePerSecond: 3, burst: 1 } } },
+        ...options,
+      });
+      return express().use(express.json(), limiter, (_req, res) => {
+        res.json({ ok: true });
+      });
+    };
+    return [app({}), app({ refusalCache: false })] as const;
+  };
+  const paths = ['/acme/chat/users', '/acme/chat/chatfiles', '/acme/other/users', '/acme/chat/chatgroups'];
+
+  it('decides exactly as one that does not, whatever the timing (property)', async () => {
+    await fc.assert(
+      fc.asyncProperty(
+        fc.array(
+          fc.tuple(
+            fc.constantFrom(...paths),
+            fc.oneof(fc.constantFrom(0, 0, 0, 1000 / 30, 1500), fc.double({ min: 0, max: 60, noNaN: true })),
+          ),
+          {
+            minLength: 20,
+            maxLength: 80,
+          },
+        ),
+        async (steps) => {
+          const clock = new FakeClock();
+          const [remembering, forgetting] = twins(clock);
+          const [a, b] = [serving(remembering), serving(forgetting)];
+          for (const [path, advanceMs] of steps) {
+            clock.advance(advanceMs);
+            const [x, y] = await Promise.all([request(await a).get(path), request(await b).get(path)]);
+            expect({ path, status: x.status, headers: rateHeaders(x.headers) }).toStrictEqual({
+              path,
+              status: y.status,
+              headers: rateHeaders(y.headers),
+            });
+          }
+        },
+      ),
+      { numRuns: 40 },
+    );
+  });
+});
+
+describe('a flood of one app on Redis', () => {
+  const client = singleClient();
+
+  it('costs one Redis call per refusal horizon, not one per refused request', async () => {
+    const clock = new FakeClock();
+    const { app } = appWith({ store: new RedisStore({ client, clock: clock.now }), storeTimeoutMs: 5000 });
+    const path = `/acme/${randomUUID()}/users`;
+    const server = await serving(app);
+    await request(server).get(path); // the app's settings read, and one token
+    const before = await scriptCalls(client);
+    const statuses: number[] = [];
+    for (let i = 0; i < 200; i++) statuses.push((await request(server).get(path)).status);
+    expect(statuses.filter((s) => s === 200)).toHaveLength(9);
+    expect(statuses.filter((s) => s === 429)).toHaveLength(191);
+    expect((await scriptCalls(client)) - before).toBe(10); // nine admitted, one refused; 190 refused here
+    clock.advance(100); // one token's worth: the refusal is over
+    expect((await request(server).get(path)).status).toBe(200);
+  });
+});
+
+/** The rate-limit headers of a response, which a remembered refusal answers as the store's would. */
+const rateHeaders = (headers: Record<string, string>) => ({
+  policy: headers['ratelimit-policy'],
+  limit: headers.ratelimit,
+  retryAfter: headers['retry-after'],
+});
+
+/** EVALSHA and EVAL calls Redis has served (INFO commandstats). */
+async function scriptCalls(client: Redis): Promise<number> {
+  const stats = await client.info('commandstats');
+  let calls = 0;
+  for (const match of stats.matchAll(/^cmdstat_(evalsha|eval):calls=(\d+)/gm)) calls += Number(match[2]);
+  return calls;
+}

@@ -1,0 +1,267 @@
+/**
+ * The package as published: `npm pack` the built project, check what the tarball holds, install it
+ * into consumer projects in temp dirs as a user would (tarballs from the npm cache that `npm ci`
+ * filled, metadata from the registry where the cache lacks it), then compile and run each consumer
+ * of `examples/<name>/`. Each starts its server on 127.0.0.1, sends a burst of 11 requests for one
+ * community app (10/s, a bucket of 10) with a MemoryStore whose clock stands still, so no token
+ * refills during the burst however slow the machine, and prints one line of JSON.
+ *
+ * Needs a built `dist/` (`npm test` builds it first) and the npm registry or a warm npm cache.
+ */
+import { execFile } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { cp, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join, posix } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
+const root = fileURLToPath(new URL('../..', import.meta.url));
+const fixtures = fileURLToPath(new URL('../../examples', import.meta.url));
+
+/**
+ * The install dirs and what each installs besides the tarball: `name` or `name=lockEntry`, at the
+ * version of `node_modules/<lockEntry>` in the project's lock file (`express4` is its Express 4).
+ */
+const installs = {
+  plain: ['express', 'typescript', '@types/express', '@types/node'],
+  express4: ['express=express4'],
+  nest: [
+    ...['express', 'typescript', '@types/express', '@types/node'],
+    ...['@nestjs/common', '@nestjs/core', '@nestjs/platform-express', 'reflect-metadata', 'rxjs'],
+  ],
+} as const;
+/** The optional peers: no consumer installs them, so the package must load and type-check without them. */
+const optionalPeers = ['ioredis', 'rate-limiter-flexible', 'prom-client'];
+
+interface Fixture {
+  readonly name: string;
+  /** The install dir it runs in: `plain` (Express 5, TypeScript), `express4`, or `nest` (plain and NestJS). */
+  readonly install: keyof typeof installs;
+  /** Compiled by the consumer's own tsc (its `tsconfig.json`) before it runs. */
+  readonly tsc: boolean;
+  readonly entry: string;
+  /** What its handler answers: an admitted request reached it. */
+  readonly answer: unknown;
+}
+
+const consumers: readonly Fixture[] = [
+  { name: 'esm', install: 'plain', tsc: false, entry: 'main.js', answer: { entities: [] } },
+  { name: 'commonjs', install: 'express4', tsc: false, entry: 'main.cjs', answer: { entities: [] } },
+  { name: 'typescript-node16', install: 'plain', tsc: true, entry: 'dist/main.js', answer: { entities: [] } },
+  { name: 'typescript-bundler', install: 'plain', tsc: true, entry: 'dist/main.js', answer: { entities: [] } },
+  // the handler answers from `this`: the decorated method is called on its instance
+  { name: 'legacy-decorators', install: 'plain', tsc: true, entry: 'dist/main.js', answer: { data: ['lobby'] } },
+  { name: 'nestjs', install: 'nest', tsc: true, entry: 'dist/main.js', answer: { entities: [] } },
+];
+
+interface Run {
+  readonly code: number | string | null;
+  readonly stdout: string;
+  readonly stderr: string;
+}
+
+/** The environment of a child: none of the outer npm's `npm_*` settings (npm test runs us) nor NODE_OPTIONS. */
+function childEnv(): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = {};
+  for (const [name, value] of Object.entries(process.env)) {
+    if (!/^npm_/i.test(name) && name !== 'NODE_OPTIONS') env[name] = value;
+  }
+  return env;
+}
+
+/** Runs a command to its end (killed after `timeout` ms); never throws, the caller asserts the outcome. */
+function run(command: string, args: readonly string[], cwd: string, timeout = 150_000): Promise<Run> {
+  return new Promise((resolve) => {
+    execFile(
+      command,
+      args,
+      { cwd, env: childEnv(), timeout, maxBuffer: 64 * 1024 * 1024, encoding: 'utf8' },
+      (error, stdout, stderr) => {
+        const code = error === null ? 0 : ((error as { code?: number | string }).code ?? error.message);
+        resolve({ code: error?.killed ? `killed after ${timeout} ms` : code, stdout, stderr });
+      },
+    );
+  });
+}
+
+function describeRun(what: string, result: Run): string {
+  return `${what} exited ${String(result.code)}\n--- stdout\n${result.stdout}\n--- stderr\n${result.stderr}`;
+}
+
+async function mustRun(what: string, command: string, args: readonly string[], cwd: string): Promise<Run> {
+  const result = await run(command, args, cwd);
+  if (result.code !== 0) throw new Error(describeRun(what, result));
+  return result;
+}
+
+let work: string; // the temp dir holding everything below; removed afterwards
+let tarball: string;
+let unpacked: string; // the tarball's `package/` folder, extracted
+let shipped: Set<string>; // the tarball's file paths, relative to `package/`
+
+beforeAll(async () => {
+  if (!existsSync(join(root, 'dist', 'index.js'))) {
+    throw new Error('dist/ is missing: run `npm run build` first (`npm test` does, in pretest)');
+  }
+  work = await mkdtemp(join(tmpdir(), 'im-rate-limit-package-'));
+  const packed = await mustRun(
+    'npm pack',
+    'npm',
+    ['pack', '--json', '--ignore-scripts', '--pack-destination', work],
+    root,
+  );
+  const [summary] = JSON.parse(packed.stdout) as [{ filename: string; files: { path: string }[] }];
+  tarball = join(work, summary.filename);
+  shipped = new Set(summary.files.map((file) => file.path));
+  await mustRun('tar', 'tar', ['-xzf', tarball, '-C', work], work);
+  unpacked = join(work, 'package');
+}, 120_000);
+
+afterAll(async () => {
+  if (work !== undefined) await rm(work, { recursive: true, force: true });
+});
+
+describe('the tarball', () => {
+  it('ships the files that package.json points to', async () => {
+    const manifest = JSON.parse(await readFile(join(unpacked, 'package.json'), 'utf8')) as Record<string, unknown>;
+    const targets: string[] = [];
+    const collect = (value: unknown): void => {
+      if (typeof value === 'string') targets.push(value);
+      else if (Array.isArray(value)) value.forEach(collect);
+      else if (value !== null && typeof value === 'object') Object.values(value).forEach(collect);
+    };
+    collect([manifest.main, manifest.types, manifest.exports, manifest.typesVersions]);
+    const missing = [...new Set(targets)].filter(
+      (target) => !target.includes('*') && !shipped.has(posix.normalize(target)),
+    );
+    expect(missing, 'main, types, exports and typesVersions targets missing from the tarball').toEqual([]);
+  });
+
+  it('ships no compiled file of a source that no longer exists (a dist/ left from an older build)', () => {
+    const stale = [...shipped].filter((path) => {
+      const compiled = /^dist\/(.+)\.(?:js|d\.ts)(?:\.map)?$/.exec(path);
+      return compiled !== null && !existsSync(join(root, 'src', `${compiled[1]}.ts`));
+    });
+    expect(stale, 'files in dist/ whose src/ file is gone: the build must empty dist/ first').toEqual([]);
+  });
+
+  it('ships every file the README links to or names', async () => {
+    const readme = await readFile(join(root, 'README.md'), 'utf8');
+    const isRelative = (href: string) => href !== '' && !/^([a-z][a-z\d+.-]*:|#|\/\/)/i.test(href);
+    const links = [
+      ...readme.matchAll(/\]\(\s*<?([^)\s>]+)>?(?:\s+"[^"]*")?\s*\)/g), // [text](href "title")
+      ...readme.matchAll(/^\s*\[[^\]]+\]:\s*<?(\S+?)>?(?:\s|$)/gm), // [ref]: href
+      ...readme.matchAll(/\b(?:href|src)="([^"]+)"/g), // <a href> / <img src>
+    ]
+      .map((match) => (match[1] as string).replace(/[#?].*$/, ''))
+      .filter(isRelative)
+      .map((href) => posix.normalize(decodeURI(href)));
+    const linked = [...new Set(links)].filter((href) => !shipped.has(href));
+
+    // a file named in a code span (`routes.json`), other than the repository's tests (named as
+    // evidence, never shipped); a bare name may be anywhere in the package
+    const basenames = new Set([...shipped].map((path) => posix.basename(path)));
+    const named = [...readme.matchAll(/`([\w.@/-]+\.(?:json|ts|js|mjs|cjs|md|lua))`/g)]
+      .map((match) => posix.normalize(match[1] as string))
+      .filter((path) => !path.startsWith('test/') && !links.includes(path));
+    const namedNotShipped = [...new Set(named)].filter(
+      (path) => !shipped.has(path) && (path.includes('/') || !basenames.has(path)),
+    );
+    expect(
+      { linked, named: namedNotShipped },
+      'files README.md links to, or names in `code`, that are not in the tarball',
+    ).toEqual({ linked: [], named: [] });
+  });
+
+  it('ships no source map whose sources are not in it, and no dangling sourceMappingURL', async () => {
+    const unresolved: string[] = [];
+    for (const path of shipped) {
+      if (path.endsWith('.map')) {
+        const map = JSON.parse(await readFile(join(unpacked, path), 'utf8')) as {
+          sourceRoot?: string;
+          sources?: string[];
+        };
+        for (const source of map.sources ?? []) {
+          const resolved = posix.normalize(posix.join(posix.dirname(path), map.sourceRoot ?? '', source));
+          if (!shipped.has(resolved)) unresolved.push(`${path} -> ${source}`);
+        }
+      } else if (/\.(?:[cm]?js|d\.[cm]?ts)$/.test(path)) {
+        const text = await readFile(join(unpacked, path), 'utf8');
+        for (const [, url] of text.matchAll(/^\/\/# sourceMappingURL=(\S+)\s*$/gm)) {
+          if (url?.startsWith('data:')) continue;
+          const resolved = posix.normalize(posix.join(posix.dirname(path), url as string));
+          if (!shipped.has(resolved)) unresolved.push(`${path} -> ${url}`);
+        }
+      }
+    }
+    expect(unresolved, 'source maps (or sourceMappingURL comments) pointing outside the tarball').toEqual([]);
+  });
+});
+
+describe.concurrent('a consumer project', () => {
+  const dirs: Record<keyof typeof installs, string> = { plain: '', express4: '', nest: '' };
+
+  beforeAll(async () => {
+    const lock = JSON.parse(await readFile(join(root, 'package-lock.json'), 'utf8')) as {
+      packages: Record<string, { version?: string }>;
+    };
+    const pinned = (dep: string): string => {
+      const [name, entry = name] = dep.split('=') as [string, string?];
+      const version = lock.packages[`node_modules/${entry}`]?.version;
+      if (version === undefined) throw new Error(`node_modules/${entry} is not in package-lock.json`);
+      return `${name}@${version}`;
+    };
+    const install = async (name: keyof typeof dirs, deps: readonly string[]): Promise<void> => {
+      const dir = join(work, name);
+      await mkdir(dir);
+      await writeFile(join(dir, 'package.json'), `${JSON.stringify({ name: `consumer-${name}`, private: true })}\n`);
+      // --prefer-offline: what the cache holds is used without asking the registry whether it is current
+      await mustRun(
+        `npm install (${name})`,
+        'npm',
+        ['install', '--prefer-offline', '--no-audit', '--no-fund', '--loglevel=error', tarball, ...deps.map(pinned)],
+        dir,
+      );
+      dirs[name] = dir;
+    };
+    await Promise.all(Object.entries(installs).map(([name, deps]) => install(name as keyof typeof dirs, deps)));
+  }, 180_000);
+
+  it('installs the tarball and the Express of each dir, without the optional peers', async ({ expect }) => {
+    const expressMajor = async (dir: string) =>
+      (
+        JSON.parse(await readFile(join(dir, 'node_modules', 'express', 'package.json'), 'utf8')) as { version: string }
+      ).version.split('.')[0];
+    expect(await expressMajor(dirs.plain)).toBe('5');
+    expect(await expressMajor(dirs.express4)).toBe('4');
+    for (const dir of Object.values(dirs)) {
+      expect(existsSync(join(dir, 'node_modules', 'im-rate-limit', 'package.json'))).toBe(true);
+      for (const peer of optionalPeers) expect(existsSync(join(dir, 'node_modules', peer)), peer).toBe(false);
+    }
+  });
+
+  for (const fixture of consumers) {
+    it(`${fixture.name}: 10 of a burst of 11 admitted, the 11th refused 429`, async ({ expect }) => {
+      const dir = join(dirs[fixture.install], fixture.name);
+      await cp(join(fixtures, fixture.name), dir, { recursive: true });
+      if (fixture.tsc) {
+        const tsc = join(dirs[fixture.install], 'node_modules', 'typescript', 'bin', 'tsc');
+        const compiled = await run(process.execPath, [tsc, '-p', 'tsconfig.json'], dir);
+        // soft: tsc emits despite type errors, and the run below tells whether the package works at run time too
+        expect.soft(compiled.code, describeRun('tsc', compiled)).toBe(0);
+      }
+      const ran = await run(process.execPath, [fixture.entry], dir, 60_000);
+      expect(ran.code, describeRun(`node ${fixture.entry}`, ran)).toBe(0);
+      expect(ran.stderr, 'no ExperimentalWarning (require(esm) or otherwise)').not.toMatch(/ExperimentalWarning/);
+      const lastLine = ran.stdout.trim().split('\n').at(-1) ?? '';
+      const result = JSON.parse(lastLine) as { statuses: number[]; admitted?: unknown; refused?: unknown };
+      expect(
+        [...result.statuses].sort((a, b) => a - b),
+        describeRun('the consumer', ran),
+      ).toEqual([...Array<number>(10).fill(200), 429]);
+      expect(result.admitted).toEqual(fixture.answer);
+      expect(result.refused).toMatchObject({ error: 'reach_limit' });
+    }, 180_000);
+  }
+});
