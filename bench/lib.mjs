@@ -4,7 +4,6 @@ import { createServer } from 'node:net';
 import autocannon from 'autocannon';
 
 export const CONNECTIONS = 50;
-const body = JSON.stringify({ from: 'admin', to: ['alice'], type: 'txt', body: { msg: 'hello' } });
 
 const freePort = () =>
   new Promise((resolve) => {
@@ -40,13 +39,10 @@ export function startServer(variant, mode, redisPort, execArgv = []) {
   return new Promise((resolve) => child.once('message', ({ port }) => resolve({ variant, port, child })));
 }
 
-/** autocannon against the benchmark route: a valid send of one text message. */
+/** autocannon against the benchmark route: a plain call, `GET /acme/chat/users`, as an IM client lists users. */
 export const load = (port, seconds) =>
   autocannon({
-    url: `http://127.0.0.1:${port}/acme/chat/messages/users`,
-    method: 'POST',
-    headers: { 'content-type': 'application/json' },
-    body,
+    url: `http://127.0.0.1:${port}/acme/chat/users`,
     connections: CONNECTIONS,
     duration: seconds,
   });

@@ -7,6 +7,7 @@ import { CONNECTIONS, load, startRedis, startServer } from './lib.mjs';
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 10);
 const WARMUP_SECONDS = Number(process.env.BENCH_WARMUP_SECONDS ?? 2);
+const only = process.env.BENCH_VARIANTS?.split(',');
 const variants = [
   'express',
   'im-rate-limit memory',
@@ -15,7 +16,7 @@ const variants = [
   'express-rate-limit redis',
   'rate-limiter-flexible memory',
   'rate-limiter-flexible redis',
-];
+].filter((variant) => variant === 'express' || only === undefined || only.includes(variant));
 const CLOCK_TICKS = Number(execFileSync('getconf', ['CLK_TCK']).toString().trim());
 
 /** utime + stime of a process, in seconds. */
@@ -54,7 +55,7 @@ const report = {
   modes: {},
 };
 try {
-  for (const mode of ['admitted', 'refused']) {
+  for (const mode of process.env.BENCH_MODES?.split(',') ?? ['admitted', 'refused']) {
     const servers = await Promise.all(variants.map((variant) => startServer(variant, mode, redis.port)));
     const samples = Object.fromEntries(variants.map((v) => [v, []]));
     for (let round = 0; round < ROUNDS; round++) {

@@ -30,18 +30,18 @@ const refuse = (res, msBeforeNext) => {
 
 /** A small middleware around a rate-limiter-flexible limiter, as its README suggests. */
 const flexible = (limiter) => (req, res, next) => {
-  const policy = `"messages";q=${LIMIT};w=1`;
+  const policy = `"users";q=${LIMIT};w=1`;
   limiter.consume(appKeyOf(req)).then(
     (r) => {
       res.set({
         'RateLimit-Policy': policy,
-        RateLimit: `"messages";r=${r.remainingPoints};t=${Math.ceil(r.msBeforeNext / 1000)}`,
+        RateLimit: `"users";r=${r.remainingPoints};t=${Math.ceil(r.msBeforeNext / 1000)}`,
       });
       next();
     },
     (r) => {
       if (r instanceof Error) return next(r);
-      res.set({ 'RateLimit-Policy': policy, RateLimit: `"messages";r=0;t=${Math.ceil(r.msBeforeNext / 1000)}` });
+      res.set({ 'RateLimit-Policy': policy, RateLimit: `"users";r=0;t=${Math.ceil(r.msBeforeNext / 1000)}` });
       refuse(res, r.msBeforeNext);
     },
   );
@@ -59,8 +59,15 @@ const expressRateLimit = (store) =>
     ...(store ? { store } : {}),
   });
 
+/** BENCH_IMRL_OPTIONS: more options for im-rate-limit, as JSON (to measure what one of them costs). */
+const extra = JSON.parse(process.env.BENCH_IMRL_OPTIONS ?? '{}');
 const imrl = (store) =>
-  imRateLimit({ edition: 'enterprise', store, overrides: { 'acme#chat': { messages: { ratePerSecond: LIMIT } } } });
+  imRateLimit({
+    edition: 'enterprise',
+    store,
+    overrides: { 'acme#chat': { users: { ratePerSecond: LIMIT } } },
+    ...extra,
+  });
 
 const limiters = {
   express: () => undefined,
@@ -83,8 +90,8 @@ app.disable('x-powered-by');
 app.use(express.json());
 const limiter = limiters[variant]?.();
 if (limiter) app.use(limiter);
-app.post('/:org/:app/messages/users', (req, res) => {
-  res.json({ data: { [req.body.to[0]]: '1153322387736448012' } });
+app.get('/:org/:app/users', (_req, res) => {
+  res.json({ entities: [{ username: 'alice' }], count: 1 });
 });
 const server = app.listen(0, '127.0.0.1', () => process.send?.({ port: server.address().port }));
 process.on('disconnect', () => process.exit(0));

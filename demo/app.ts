@@ -1,5 +1,4 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
-import { finished } from 'node:stream';
 import busboy from 'busboy';
 import express, { type Express, type NextFunction, type Request, type RequestHandler, type Response } from 'express';
 import { type ImRateLimit, imRateLimit, type Options, routes } from 'im-rate-limit';
@@ -311,7 +310,13 @@ function uploadOf(req: Request, res: Response): ChatFile {
   return { bytes: Buffer.from(JSON.stringify(shallow(req.body) ?? '')), type };
 }
 
-/** Answers once the rest of the request has been read and dropped, so that a client still sending reads the answer. */
+/** What is read and dropped of a refused upload, at most, before its connection is closed. */
+const DRAIN_MAX_BYTES = 1024 * 1024;
+
+/**
+ * Answers at once, on a connection that closes after it; reads and drops what the client is still
+ * sending, so that it reads the answer, up to `DRAIN_MAX_BYTES`: a client that keeps sending is cut off.
+ */
 function refuseUpload(
   req: Request,
   res: Response,
@@ -319,8 +324,12 @@ function refuseUpload(
   error: keyof typeof exceptions,
   description: string,
 ): void {
-  finished(req, (gone) => {
-    if (gone === undefined || gone === null) refuse(res, status, error, description);
+  res.setHeader('Connection', 'close');
+  refuse(res, status, error, description);
+  let drained = 0;
+  req.on('data', (chunk: Buffer) => {
+    drained += chunk.length;
+    if (drained > DRAIN_MAX_BYTES) req.socket.destroy();
   });
   req.resume();
 }
@@ -336,7 +345,8 @@ function receiveUpload(maxBytes: number): RequestHandler {
   const raw = express.raw({ type: () => true, limit: maxBytes });
   return (req, res, next) => {
     const type = req.headers['content-type'] ?? '';
-    if (type.includes('json')) return next();
+    // what the JSON parser reads (its default type): any other body is a file, kept as it came
+    if (type.split(';', 1)[0]?.trim().toLowerCase() === 'application/json') return next();
     if (type.split(';', 1)[0]?.trim().toLowerCase() === 'multipart/form-data') {
       return receiveMultipart(req, res, next, maxBytes);
     }

@@ -40,5 +40,7 @@ const server = app.listen(port, '127.0.0.1', () => {
       `metrics on http://127.0.0.1:${port}/metrics`,
   );
 });
+// a request (an upload) must arrive whole within 30 s: a stalled one holds its buffered bytes no longer
+server.requestTimeout = 30_000;
 const stop = () => server.close(() => process.exit(0));
 process.on('SIGINT', stop).on('SIGTERM', stop);

@@ -28,6 +28,8 @@ export type Outcome =
   | {
       readonly kind: 'decided';
       readonly allowed: boolean;
+      /** The edition the app was held to. */
+      readonly edition: Edition;
       /** Reported in headers: the policies of the first checks. */
       readonly policies: readonly Policy[];
       readonly readings: readonly Reading[];
@@ -143,7 +145,9 @@ export class Limiter {
       const { rate, daily } = categoryKeys(appKey, c, this.config.keyPrefix);
       return c === 'messages' ? [rate, daily] : [rate];
     });
-    if (!(await this.store.reset(keys))) {
+    const reset = await this.store.reset(keys);
+    this.forgetRefusals(); // and those answered while it was being reset
+    if (!reset) {
       throw new StoreError(
         'ERR_STORE',
         'im-rate-limit: the store did not reset the buckets (it failed, or has no reset())',
@@ -151,8 +155,29 @@ export class Limiter {
     }
   }
 
-  /** Forgets the refusals remembered in this process: an app's buckets were reset or its figures changed. */
-  forgetRefusals(): void {
+  /** Moves an app to an edition at run time; resolves to whether the store took it. */
+  setEdition(appKey: string, edition: unknown, path: string): Promise<boolean> {
+    return this.changingFigures(this.editions.setEdition(appKey, edition, path));
+  }
+
+  /** Replaces an app's overrides at run time (`undefined`: back to the configured ones); as `setEdition`. */
+  setOverrides(appKey: string, overrides: unknown, path: string): Promise<boolean> {
+    return this.changingFigures(this.editions.setOverrides(appKey, overrides, path));
+  }
+
+  /**
+   * Refusals remembered in this process stand for the figures they were answered under: forgotten
+   * when they change, and again once the store took the change (a refusal answered meanwhile).
+   */
+  private changingFigures(took: boolean | Promise<boolean>): Promise<boolean> {
+    this.forgetRefusals();
+    return Promise.resolve(took).then((stored) => {
+      this.forgetRefusals();
+      return stored;
+    });
+  }
+
+  private forgetRefusals(): void {
     this.refusals?.clear();
   }
 
@@ -185,7 +210,16 @@ export class Limiter {
     if (remembers) {
       const standing = this.refusals?.refused(checks);
       if (standing !== undefined) {
-        return { kind: 'decided', allowed: false, policies: set.policies, readings: standing, checks, storeMs: 0 };
+        const { edition } = plan;
+        return {
+          kind: 'decided',
+          allowed: false,
+          edition,
+          policies: set.policies,
+          readings: standing,
+          checks,
+          storeMs: 0,
+        };
       }
     }
     const startedAt = this.observed ? performance.now() : 0;
@@ -214,7 +248,8 @@ export class Limiter {
     let allowed = true;
     for (let i = 0; i < readings.length; i++) if (!(readings[i] as Reading).allowed) allowed = false;
     const storeMs = startedAt === 0 ? 0 : performance.now() - startedAt;
-    const decided: Decided = { kind: 'decided', allowed, policies: set.policies, readings, checks, storeMs };
+    const { edition } = plan;
+    const decided: Decided = { kind: 'decided', allowed, edition, policies: set.policies, readings, checks, storeMs };
     if (allowed) return this.admit(match, plan, body, decided);
     if (!('refundOnRefusal' in set)) this.refusals?.remember(checks, readings, sentAt);
     return decided;

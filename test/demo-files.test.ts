@@ -6,7 +6,7 @@ import { describe, expect, it } from 'vitest';
 import { createDemoApp } from '../demo/app.js';
 import { MemoryStore } from '../src/index.js';
 import { FakeClock } from './helpers.js';
-import { closeServer, connectTo, listen } from './support/raw-http.js';
+import { closeServer, connectTo, listen, readResponse } from './support/raw-http.js';
 
 const KiB = 1024;
 
@@ -265,6 +265,49 @@ describe('the demo IM server: files', () => {
         .attach('file', file, { filename: 'a.bin', contentType: 'application/octet-stream' });
       expect(upload.status).toBe(200);
       expect((await download(app, upload.body.entities[0].uuid)).body.equals(file)).toBe(true);
+    } finally {
+      await closeServer(server);
+    }
+  });
+
+  it('keeps a raw body whose type merely mentions json as it came (only application/json is parsed)', async () => {
+    const app = demo();
+    const server = await listen(app);
+    try {
+      for (const type of ['application/ld+json', 'application/octet-stream; x=json']) {
+        const file = awkwardFile(4 * KiB);
+        // raw, as sent: supertest would serialise a Buffer it is told is JSON
+        const socket = await connectTo(server);
+        socket.write(
+          `POST /acme/chat/chatfiles HTTP/1.1\r\nHost: localhost\r\nContent-Type: ${type}\r\n` +
+            `Content-Length: ${file.length}\r\n\r\n`,
+        );
+        socket.write(file);
+        const upload = await readResponse(socket);
+        socket.destroy();
+        expect(upload.status).toBe(200);
+        const got = await download(app, JSON.parse(upload.body).entities[0].uuid);
+        expect({ type: got.headers['content-type'], same: got.body.equals(file) }).toStrictEqual({ type, same: true });
+      }
+    } finally {
+      await closeServer(server);
+    }
+  });
+
+  it('answers a refused upload at once, while the client is still sending, and closes the connection', async () => {
+    const app = demo(64 * KiB);
+    const server = await listen(app);
+    try {
+      const socket = await connectTo(server);
+      socket.on('error', () => {});
+      socket.write(
+        'POST /acme/chat/chatfiles HTTP/1.1\r\nHost: localhost\r\nContent-Type: multipart/form-data; boundary=x\r\n' +
+          'Content-Length: 100000000\r\n\r\n--x\r\nContent-Disposition: form-data; name="file"; filename="a.bin"\r\n\r\n',
+      );
+      socket.write(randomBytes(200 * KiB)); // past the bound; 99.8 MB more announced, never sent
+      const response = await readResponse(socket);
+      expect(response.status).toBe(413);
+      expect(response.headers.connection).toBe('close');
     } finally {
       await closeServer(server);
     }

@@ -145,8 +145,15 @@ export function compileClassifier(
   }) as Classifier;
   classify.request =
     below === undefined
-      ? (req) => lookup(req.method as string, mountedPathOf(req))
-      : (req) => lookup(req.method as string, below(fullPathOf(req)));
+      ? (req) => {
+          const method = req.method as string;
+          const match = lookup(method, pathnameOf(req));
+          if (match !== undefined) return match;
+          const baseUrl = (req as { baseUrl?: unknown }).baseUrl;
+          // mounted: the catalog may begin above the mount point (a wildcard mount, a router at /:org/:app)
+          return typeof baseUrl === 'string' && baseUrl !== '' ? lookup(method, routedPathOf(req)) : undefined;
+        }
+      : (req) => lookup(req.method as string, below(routedPathOf(req)));
   return classify;
 }
 
@@ -159,48 +166,48 @@ function pathnameOf(req: IncomingMessage): string | null | undefined {
   }
 }
 
-/** The request's full pathname, before any mount point took its part (`req.originalUrl`). */
-export function fullPathOf(req: IncomingMessage): string | null | undefined {
-  if (typeof (req as { originalUrl?: unknown }).originalUrl !== 'string') return pathnameOf(req);
-  try {
-    return parseurl.original(req)?.pathname;
-  } catch {
-    return undefined;
-  }
-}
-
-/** The pathname below the mount point, or the full one when the mount point took all of it. */
-function mountedPathOf(req: IncomingMessage): string | null | undefined {
+/**
+ * The request's whole pathname as Express routes it from here: the mount points it passed
+ * (`req.baseUrl`) and the rest (`req.url`). Not `req.originalUrl`: a middleware before the limiter
+ * that rewrote `req.url` rewrote where Express routes the request too.
+ */
+export function routedPathOf(req: IncomingMessage): string | null | undefined {
+  const baseUrl = (req as { baseUrl?: unknown }).baseUrl;
   const pathname = pathnameOf(req);
-  return pathname === '/' ? fullPathOf(req) : pathname;
+  return typeof baseUrl !== 'string' || baseUrl === '' || typeof pathname !== 'string' ? pathname : baseUrl + pathname;
 }
 
-/** What is left of a full pathname once `basePath` is taken off its start; `undefined` when it does not start so. */
+/**
+ * What is left of a routed pathname once `basePath` is taken off its start; `undefined` when it does
+ * not start so. As Express 4 mounts, one slash after the prefix goes with it (`/v1//acme` routes as
+ * `/acme` there). A pattern is matched without case, as Express matches paths.
+ */
 function prefixStripper(
   basePath: BasePath | undefined,
 ): ((pathname: string | null | undefined) => string | undefined) | undefined {
   if (basePath === undefined) return undefined;
+  let lengthOf: (pathname: string) => number;
   if (typeof basePath === 'string') {
     const prefix = basePath.replace(/\/+$/, '').replace(/[A-Z]/g, (letter) => letter.toLowerCase());
-    if (prefix === '') return (pathname) => pathname ?? undefined;
-    return (pathname) => {
-      if (typeof pathname !== 'string' || pathname.length < prefix.length) return undefined;
-      if (pathname.length > prefix.length && pathname.charCodeAt(prefix.length) !== SLASH) return undefined;
-      if (!sameLiteral(pathname, 0, prefix)) return undefined;
-      return pathname.slice(prefix.length);
+    lengthOf = (pathname) =>
+      pathname.length >= prefix.length && sameLiteral(pathname, 0, prefix) ? prefix.length : -1;
+  } else {
+    const flags = `${basePath.flags.replace(/[gyi]/g, '')}i`; // no lastIndex state
+    const pattern = new RegExp(basePath.source, flags);
+    lengthOf = (pathname) => {
+      const found = pattern.exec(pathname);
+      return found === null || found.index !== 0 ? -1 : found[0].length;
     };
   }
-  const pattern = new RegExp(basePath.source, basePath.flags.replace(/[gy]/g, '')); // no lastIndex state
   return (pathname) => {
     if (typeof pathname !== 'string') return undefined;
-    const found = pattern.exec(pathname);
-    if (found === null || found.index !== 0) return undefined;
-    const rest = pathname.slice(found[0].length);
-    return rest === '' || rest.charCodeAt(0) === SLASH ? rest : undefined;
+    const length = lengthOf(pathname);
+    if (length < 0 || (length < pathname.length && pathname.charCodeAt(length) !== SLASH)) return undefined;
+    const doubled = pathname.charCodeAt(length + 1) === SLASH;
+    return pathname.slice(doubled ? length + 1 : length);
   };
 }
 
-/** Records the bounds of each `/`-separated segment up to `end`; 0 when a segment is empty or there are too many. */
 function splitSegments(path: string, end: number): number {
   let count = 0;
   let start = 1;

@@ -39,13 +39,13 @@ export function adminRouter(limiter: Limiter): Router {
     const parsed = editionBody.safeParse(req.body);
     if (!parsed.success) throw bodyError(parsed.error);
     const { edition } = parsed.data;
-    stored(limiter.editions.setEdition(appKey(req), edition, 'edition'), res, { edition }).catch(next);
+    stored(limiter.setEdition(appKey(req), edition, 'edition'), res, { edition }).catch(next);
   });
 
   router.put('/apps/:org/:app/overrides', (req, res, next) => {
     if (req.body === undefined) throw new ConfigError('ERR_INVALID_OPTION', '', 'the body must be overrides, or null');
     const overrides: unknown = req.body ?? undefined; // `null` removes them
-    stored(limiter.editions.setOverrides(appKey(req), overrides, ''), res, {
+    stored(limiter.setOverrides(appKey(req), overrides, ''), res, {
       overrides: overrides ?? null,
     }).catch(next);
   });

@@ -18,10 +18,13 @@ import { Validations } from './validations.js';
 
 /**
  * Marks a request with the limiter that counted it, so a guard behind `app.use(limiter)` does not
- * count it again, and another instance it reaches can tell (`WRN_COUNTED_TWICE`).
+ * count it again, and another instance it reaches can tell (`WRN_COUNTED_TWICE`). The mark is kept
+ * in `res.locals`, the object Express makes for each request: a property added to `req`, whose
+ * prototype Express has just swapped, changes its hidden class on every request (microseconds).
  */
 const counted = Symbol('im-rate-limit.counted');
-type Counted = Request & { [counted]?: Limiter };
+type Marks = { [counted]?: Limiter };
+const countedBy = (res: Response): Limiter | undefined => (res.locals as Marks | undefined)?.[counted];
 
 export interface GuardOptions {
   /** The app a request belongs to; default: `req.params.org`/`req.params.app`, else the first two path segments. */
@@ -99,7 +102,8 @@ export function imRateLimit(options: Options = {}): ImRateLimit {
    * What it returns when asynchronous never rejects.
    */
   const run = (match: RouteMatch, req: Request, res: Response, next: NextFunction): undefined | Promise<void> => {
-    (req as Counted)[counted] = limiter;
+    res.locals ??= Object.create(null); // Express makes it; a bare http server does not
+    (res.locals as Marks)[counted] = limiter;
     if (!needsBody(match)) return decide(match, undefined, req, res, next);
     let state: BodyState | Promise<BodyState>;
     try {
@@ -165,7 +169,7 @@ export function imRateLimit(options: Options = {}): ImRateLimit {
       const refusal = refusalOf(outcome);
       const reported = refusal !== undefined && modeOf(match) === 'report';
       if (observed || (refusal === undefined && outcome.kind === 'decided')) {
-        const edition = limiter.editions.known(match.appKey);
+        const edition = outcome.kind === 'decided' ? outcome.edition : limiter.editions.known(match.appKey);
         if (observed) {
           const event = decisionEvent(match, edition, outcome, refusal, reported, limiter.failover.degraded);
           if (onDecision !== undefined) report(event);
@@ -241,15 +245,15 @@ export function imRateLimit(options: Options = {}): ImRateLimit {
   };
 
   /** Whether a limiter has counted the request; another instance having done so is a mistake to warn of. */
-  const alreadyCounted = (req: Request): boolean => {
-    const by = (req as Counted)[counted];
+  const alreadyCounted = (req: Request, res: Response): boolean => {
+    const by = countedBy(res);
     if (by !== undefined && by !== limiter) validations.countedTwice(req);
     return by !== undefined;
   };
 
   const middleware = function imRateLimitMiddleware(req: Request, res: Response, next: NextFunction): void {
     const match =
-      alreadyCounted(req) || skipped(req) ? undefined : validations.classified(req, classifier.request(req));
+      alreadyCounted(req, res) || skipped(req) ? undefined : validations.classified(req, classifier.request(req));
     if (match === undefined) next();
     else void run(match, req, res, next);
   } as ImRateLimit;
@@ -257,7 +261,7 @@ export function imRateLimit(options: Options = {}): ImRateLimit {
   const guardOf = (category: Category, options: GuardOptions = {}) => {
     assertCategory(category, 'guard');
     return (req: Request, res: Response, next: NextFunction): undefined | Promise<void> => {
-      if (alreadyCounted(req) || skipped(req)) {
+      if (alreadyCounted(req, res) || skipped(req)) {
         next();
         return;
       }
@@ -283,43 +287,45 @@ export function imRateLimit(options: Options = {}): ImRateLimit {
     const guard = guardOf(category, options);
     const limited = <M extends Handler>(method: M): M =>
       function limited(this: unknown, req: Request, res: Response, next?: NextFunction) {
+        // called without next: the router's own, which Express 4 and 5 set, rather than a rejection Express 4 drops
+        const forward = next ?? (req as { next?: NextFunction }).next;
+        const failed = (error: unknown): unknown => {
+          if (forward === undefined) throw error;
+          return forward(error);
+        };
         let admitted = false;
+        let decided = false;
         let failure: unknown;
         const after = (): unknown => {
-          if (failure !== undefined) {
-            // called without next: the router's own, which Express 4 and 5 set, rather than a rejection Express 4 drops
-            const forward = next ?? (req as { next?: NextFunction }).next;
-            if (forward === undefined) throw failure;
-            return forward(failure);
-          }
+          decided = true;
+          if (failure !== undefined) return failed(failure);
           return admitted ? method.call(this, req, res, next as NextFunction) : undefined; // refused: the guard answered
         };
         const settled = guard(req, res, (error?: unknown) => {
-          if (error === undefined) admitted = true;
+          if (decided) {
+            if (error !== undefined) forward?.(error); // an onRefused that rejected after the guard was done
+          } else if (error === undefined) admitted = true;
           else failure = error;
         });
-        return settled instanceof Promise ? settled.then(after) : after();
+        if (!(settled instanceof Promise)) return after();
+        // the method's own throw, once the guard waited for the store, would be a rejection Express 4 drops
+        return settled.then(() => {
+          try {
+            return after();
+          } catch (error) {
+            return failed(error);
+          }
+        });
       } as M;
     return ((...args: unknown[]) => decorate(args, limited, category)) as LimitDecorator;
   };
 
   // the failover has warned of a store that did not take it
-  const done = (took: boolean | Promise<boolean>): Promise<void> => Promise.resolve(took).then(() => undefined);
-  middleware.setEdition = (appKey, edition) => {
-    const took = limiter.editions.setEdition(
-      assertAppKey(appKey, config.nameCase, 'setEdition'),
-      edition,
-      'setEdition',
-    );
-    limiter.forgetRefusals();
-    return done(took);
-  };
-  middleware.setOverrides = (appKey, overrides) => {
-    const key = assertAppKey(appKey, config.nameCase, 'setOverrides');
-    const took = limiter.editions.setOverrides(key, overrides, 'setOverrides');
-    limiter.forgetRefusals();
-    return done(took);
-  };
+  const done = (took: Promise<boolean>): Promise<void> => took.then(() => undefined);
+  middleware.setEdition = (appKey, edition) =>
+    done(limiter.setEdition(assertAppKey(appKey, config.nameCase, 'setEdition'), edition, 'setEdition'));
+  middleware.setOverrides = (appKey, overrides) =>
+    done(limiter.setOverrides(assertAppKey(appKey, config.nameCase, 'setOverrides'), overrides, 'setOverrides'));
   middleware.inspect = (appKey) => limiter.inspect(assertAppKey(appKey, config.nameCase, 'inspect'));
   middleware.reset = (appKey, category) => {
     if (category !== undefined) assertCategory(category, 'reset');

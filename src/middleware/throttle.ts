@@ -8,6 +8,11 @@ const HIGH_WATER_BYTES = 64 * 1024;
 type WriteCallback = (error?: Error | null) => void;
 type Pending = { bytes: Buffer; callback: WriteCallback | undefined };
 
+/** What Node passes a write callback on a stream already destroyed. */
+function destroyedError(): Error {
+  return Object.assign(new Error('Cannot call write after a stream was destroyed'), { code: 'ERR_STREAM_DESTROYED' });
+}
+
 /** A chunk of `write`/`end` as bytes (a view, not a copy, where it can be); undefined for none. */
 function bytesOf(chunk: unknown, encoding: unknown): Buffer | undefined {
   if (chunk === undefined || chunk === null || typeof chunk === 'function') return undefined;
@@ -133,7 +138,10 @@ export function throttle(res: ServerResponse, bytesPerSecond: number): void {
     if (!begun) begin();
     if (passThrough) return write(chunk, encoding, callback);
     const done = (typeof encoding === 'function' ? encoding : callback) as WriteCallback | undefined;
-    if (closed) return false;
+    if (closed) {
+      if (done !== undefined) process.nextTick(done, destroyedError()); // as Node calls back on a destroyed stream
+      return false;
+    }
     enqueue(bytesOf(chunk, encoding), done);
     if (queuedBytes >= HIGH_WATER_BYTES) needDrain = true;
     return !needDrain;
@@ -156,10 +164,12 @@ export function throttle(res: ServerResponse, bytesPerSecond: number): void {
     return res;
   }) as ServerResponse['end'];
 
+  // the client went away: what waited on a write hears of it, as Node tells it, and nothing is held
   res.once('close', () => {
     closed = true;
     if (timer !== undefined) clearTimeout(timer);
-    queue.length = 0;
+    const waiting = queue.splice(0);
     queuedBytes = 0;
+    for (const { callback } of waiting) if (callback !== undefined) process.nextTick(callback, destroyedError());
   });
 }

@@ -3,7 +3,7 @@ import type { IncomingMessage } from 'node:http';
 import parseurl from 'parseurl';
 import type { Config } from '../config.js';
 import { ImRateLimitError, type WarningCode, warningCodes } from '../errors.js';
-import { classify, fullPathOf, type RouteMatch } from '../limits/classify.js';
+import { classify, type RouteMatch, routedPathOf } from '../limits/classify.js';
 import { MemoryStore } from '../store/memory-store.js';
 
 /** Requests the middleware sees, none of them a catalog route, before it says it is mounted wrong. */
@@ -57,7 +57,7 @@ export class Validations {
       return match;
     }
     if (this.paths.size < QUOTED_PATHS) {
-      const path = fullPathOf(req) ?? '';
+      const path = routedPathOf(req) ?? '';
       const quoted = quote(path);
       if (!this.paths.has(quoted)) {
         this.paths.add(quoted);

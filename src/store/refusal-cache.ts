@@ -11,6 +11,8 @@ export interface RefusalCacheLimits {
 
 interface Refusal {
   readonly keys: readonly string[];
+  /** Each check's figures (a bucket's capacity and interval, a window's limit): changed figures void it. */
+  readonly figures: readonly number[];
   readonly readings: readonly Reading[];
   /** Which checks the refusal is proven by: no request of cost 1 or more passes them before `untilMs`. */
   readonly proven: readonly boolean[];
@@ -34,6 +36,13 @@ export class RefusalCache {
   /** By the key of each refused request's first check, oldest first. */
   private readonly refusals = new Map<string, Refusal>();
   private bytes = 0;
+  /** Refusals of checks sent before this were answered before a reset or a change of figures: not remembered. */
+  private clearedAtMs = Number.NEGATIVE_INFINITY;
+  /**
+   * Walks the keys oldest first, kept between evictions: a fresh `keys().next()` would step over
+   * every deleted slot at the front of the table each time (see MemoryStore).
+   */
+  private oldest: MapIterator<string> | undefined;
 
   constructor(
     private readonly limits: RefusalCacheLimits,
@@ -51,12 +60,13 @@ export class RefusalCache {
       this.forget(first, refusal);
       return undefined;
     }
-    const { keys, proven } = refusal;
+    const { keys, figures, proven } = refusal;
     if (keys.length !== checks.length) return undefined;
     let stands = false;
     for (let i = 0; i < keys.length; i++) {
       const check = checks[i] as Check;
-      if (check.key !== keys[i]) return undefined;
+      if (check.key !== keys[i] || figureOf(check, 0) !== figures[2 * i] || figureOf(check, 1) !== figures[2 * i + 1])
+        return undefined;
       if (proven[i] && check.cost >= 1) stands = true;
     }
     if (!stands) return undefined;
@@ -86,7 +96,7 @@ export class RefusalCache {
       if (proves) provenMs = Math.max(provenMs, reading.retryAfterMs);
       return proves;
     });
-    if (provenMs === 0) return;
+    if (provenMs === 0 || sentAtMs < this.clearedAtMs) return;
     const first = (checks[0] as Check).key;
     const stale = this.refusals.get(first);
     if (stale !== undefined) this.forget(first, stale);
@@ -95,6 +105,7 @@ export class RefusalCache {
     for (const key of keys) bytes += 2 * key.length;
     this.refusals.set(first, {
       keys,
+      figures: checks.flatMap((check) => [figureOf(check, 0), figureOf(check, 1)]),
       readings,
       proven,
       atMs: sentAtMs,
@@ -103,24 +114,40 @@ export class RefusalCache {
     });
     this.bytes += bytes;
     const { maxEntries, maxBytes } = this.limits;
-    for (const [key, oldest] of this.refusals) {
-      if (this.refusals.size <= maxEntries && this.bytes <= maxBytes) break;
-      this.forget(key, oldest);
-    }
+    while (this.refusals.size > maxEntries || (this.bytes > maxBytes && this.refusals.size > 0)) this.forgetOldest();
   }
 
   /** Forgets every refusal: the buckets were reset, or an app's figures changed. */
   clear(): void {
     this.refusals.clear();
     this.bytes = 0;
+    this.oldest = undefined;
+    this.clearedAtMs = this.now();
   }
 
   get size(): number {
     return this.refusals.size;
   }
 
+  private forgetOldest(): void {
+    this.oldest ??= this.refusals.keys();
+    let oldest = this.oldest.next();
+    if (oldest.done) {
+      this.oldest = this.refusals.keys();
+      oldest = this.oldest.next();
+    }
+    const refusal = this.refusals.get(oldest.value as string);
+    if (refusal !== undefined) this.forget(oldest.value as string, refusal);
+  }
+
   private forget(key: string, refusal: Refusal): void {
     this.refusals.delete(key);
     this.bytes -= refusal.bytes;
   }
+}
+
+/** A check's figures, which a refusal holds for: a bucket's capacity and interval, a window's limit. */
+function figureOf(check: Check, which: 0 | 1): number {
+  if (check.type === 'window') return which === 0 ? check.limit : 0;
+  return which === 0 ? check.capacity : check.intervalMs;
 }

@@ -6,11 +6,11 @@ import request from 'supertest';
 import { describe, expect, it } from 'vitest';
 import { imRateLimit, MemoryStore, type Options, RedisStore } from '../../src/index.js';
 import { RefusalCache } from '../../src/store/refusal-cache.js';
-import type { Check, Reading } from '../../src/store/store.js';
+import type { BucketCheck, Check, Reading } from '../../src/store/store.js';
 import { appWith, FakeClock, serving } from '../helpers.js';
 import { singleClient } from '../support/clients.js';
 
-const bucket = (key: string, cost = 1): Check => ({ type: 'bucket', key, capacity: 10, intervalMs: 100, cost });
+const bucket = (key: string, cost = 1): BucketCheck => ({ type: 'bucket', key, capacity: 10, intervalMs: 100, cost });
 const refused = (retryAfterMs: number, remaining = 0): Reading => ({
   allowed: false,
   remaining,
@@ -73,6 +73,29 @@ describe('RefusalCache', () => {
     expect(cache.refused([bucket('a')])).toBeDefined();
     clock.advance(1);
     expect(cache.refused([bucket('a')])).toBeUndefined();
+  });
+
+  it('stands for the figures it was answered under: a bucket made larger or faster asks the store', () => {
+    const clock = new FakeClock();
+    const cache = new RefusalCache(limits, clock.now);
+    cache.remember([bucket('a')], [refused(500)], clock.now());
+    expect(cache.refused([{ ...bucket('a'), capacity: 1000 }])).toBeUndefined();
+    expect(cache.refused([{ ...bucket('a'), intervalMs: 1 }])).toBeUndefined();
+    expect(cache.refused([bucket('a')])).toBeDefined();
+  });
+
+  it('forgets on clear, and never remembers a refusal of checks sent before the clear', () => {
+    const clock = new FakeClock();
+    const cache = new RefusalCache(limits, clock.now);
+    const sentAt = clock.now();
+    cache.remember([bucket('a')], [refused(500)], sentAt);
+    clock.advance(1);
+    cache.clear(); // a reset, while the store was still answering a refusal sent before it
+    expect(cache.refused([bucket('a')])).toBeUndefined();
+    cache.remember([bucket('b')], [refused(500)], sentAt);
+    expect(cache.refused([bucket('b')])).toBeUndefined();
+    cache.remember([bucket('b')], [refused(500)], clock.now());
+    expect(cache.refused([bucket('b')])).toBeDefined();
   });
 
   it('is bounded in entries and in bytes, forgetting the oldest', () => {

@@ -1,6 +1,9 @@
-import type { Request, Response } from 'express';
+import type { ErrorRequestHandler, Express, Request, Response } from 'express';
+import request from 'supertest';
 import { describe, expect, it } from 'vitest';
-import { ImRateLimitError, imRateLimit } from '../../src/index.js';
+import { type ImRateLimit, ImRateLimitError, imRateLimit, MemoryStore, type Store } from '../../src/index.js';
+import { FakeClock } from '../helpers.js';
+import { expressVersions } from '../support/express.js';
 
 // TC39 decorators (this project's default): what @limiter.limit is applied to other than a method.
 
@@ -41,5 +44,57 @@ describe('@limiter.limit misused (TC39)', () => {
       }
     }
     expect(typeof new Controller().download).toBe('function');
+  });
+});
+
+describe.each(expressVersions)('@limiter.limit failures reach the error handler ($name)', ({ express }) => {
+  /** A MemoryStore that answers through a promise, as every shared store does. */
+  const asyncStore = (): Store => {
+    const memory = new MemoryStore({ clock: new FakeClock().now });
+    return { take: async (checks) => memory.take(checks) };
+  };
+  const appOf = (limiter: ImRateLimit, handler: (req: Request, res: Response) => unknown): Express => {
+    const app = express();
+    app.get('/:org/:app/x', (req, res) => handler(req, res)); // called without next, as controllers are
+    app.use(((error, _req, res, _next) => {
+      res.status(500).json({ failed: String(error.message ?? error) });
+    }) satisfies ErrorRequestHandler);
+    return app;
+  };
+
+  it("the method's own throw, after the guard waited for the store", async () => {
+    const limiter = imRateLimit({ store: asyncStore() });
+    class Controller {
+      @limiter.limit('files')
+      parse(req: Request, res: Response) {
+        res.json(JSON.parse(String(req.query.q)));
+      }
+    }
+    const controller = new Controller();
+    const app = appOf(limiter, (req, res) => controller.parse(req, res));
+    const bad = await request(app).get('/acme/chat/x?q={');
+    expect(bad.status).toBe(500);
+    expect(bad.body.failed).toMatch(/JSON/);
+    expect((await request(app).get('/acme/chat/x?q=1')).body).toBe(1);
+  });
+
+  it('an onRefused that rejects, after the guard was done', async () => {
+    const limiter = imRateLimit({
+      store: asyncStore(),
+      onRefused: async () => {
+        throw new Error('no answer for you');
+      },
+    });
+    class Controller {
+      @limiter.limit('files')
+      list(_req: Request, res: Response) {
+        res.json({ ok: true });
+      }
+    }
+    const controller = new Controller();
+    const app = appOf(limiter, (req, res) => controller.list(req, res));
+    const statuses: number[] = [];
+    for (let i = 0; i < 12; i++) statuses.push((await request(app).get('/acme/chat/x')).status);
+    expect(statuses).toStrictEqual([...Array<number>(10).fill(200), 500, 500]);
   });
 });

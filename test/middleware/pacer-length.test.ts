@@ -1,7 +1,8 @@
 import { createHash, randomBytes } from 'node:crypto';
+import { once } from 'node:events';
 import { createReadStream, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { request as httpRequest, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { type AddressInfo, connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Express, Response } from 'express';
@@ -250,5 +251,46 @@ describe.each(expressVersions)('a response without a body is not paced ($name)',
     const answer = await fetchRaw(server, 'GET', '/acme/chat/chatfiles/no-content');
     expect(answer).toMatchObject({ status: 204, contentLength: undefined, transferEncoding: undefined });
     expect(answer.body.length).toBe(0);
+  });
+});
+
+describe.each(expressVersions)('a client that leaves a paced download ($name)', ({ express }) => {
+  it('has every write callback called, with an error, as Node calls them unpaced', async () => {
+    let settled!: (outcome: { written: number; error: string }) => void;
+    const outcome = new Promise<{ written: number; error: string }>((resolve) => {
+      settled = resolve;
+    });
+    const app = express();
+    app.use(imRateLimit({ overrides: { 'acme#chat': { files: { downloadBytesPerSecond: 64 * KiB } } } }));
+    app.get('/:org/:app/chatfiles/:uuid', async (_req, res) => {
+      let written = 0;
+      try {
+        // backpressure the callback way: each write waits for the last one's callback
+        for (let i = 0; i < 100; i++) {
+          await new Promise<void>((resolve, reject) =>
+            res.write(Buffer.alloc(64 * KiB, 97), (error) => (error ? reject(error) : resolve())),
+          );
+          written++;
+        }
+        res.end();
+        settled({ written, error: '' });
+      } catch (error) {
+        settled({ written, error: (error as { code?: string }).code ?? String(error) });
+      }
+    });
+    const server = await listen(app);
+    try {
+      const { port } = server.address() as AddressInfo;
+      const client = connect(port, '127.0.0.1');
+      client.on('error', () => {});
+      client.write('GET /acme/chat/chatfiles/u HTTP/1.1\r\nHost: x\r\n\r\n');
+      await once(client, 'data'); // the download has begun: the client leaves
+      client.destroy();
+      const { written, error } = await outcome;
+      expect(error).toBe('ERR_STREAM_DESTROYED');
+      expect(written).toBeLessThan(100);
+    } finally {
+      await closeServer(server);
+    }
   });
 });

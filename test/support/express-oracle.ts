@@ -20,8 +20,8 @@ const asciiJson = (value: unknown): string =>
  * An Express app with every catalog route registered in catalog order as `/:org/:app/<path>`, and
  * nothing else: each handler records its route and `req.params`, and ends.
  */
-export function oracleApp(catalog: readonly Route[]): Express {
-  const app = express();
+export function oracleApp(catalog: readonly Route[], createApp: () => Express = express): Express {
+  const app = createApp();
   for (const route of catalog) {
     const path = `/:org/:app/${route.path.replace(/\{(\w+)\}/g, ':$1')}`;
     const method = route.method.toLowerCase() as 'get' | 'post' | 'put' | 'delete';
