@@ -32,7 +32,17 @@ export function appKeyOf(org: string, app: string, nameCase: NameCase = 'insensi
  * the safe side: two names it keeps apart may share a limit, one name never gets two.
  */
 export function foldName(name: string, nameCase: NameCase): string {
-  return nameCase === 'insensitive' ? name.toUpperCase().toLowerCase() : name;
+  return nameCase === 'insensitive' && !isFolded(name) ? name.toUpperCase().toLowerCase() : name;
+}
+
+/** Whether a name is its own fold already: lower-case ASCII letters, digits, `-`, `_` and `.` (most names). */
+function isFolded(name: string): boolean {
+  for (let i = 0; i < name.length; i++) {
+    const code = name.charCodeAt(i);
+    if (!((code >= 97 && code <= 122) || (code >= 48 && code <= 57) || code === 45 || code === 95 || code === 46))
+      return false;
+  }
+  return true;
 }
 
 /**

@@ -46,6 +46,8 @@ interface TrieNode {
   /** Literal segments, lower-cased ASCII, and where each leads. */
   readonly literals: string[];
   readonly next: TrieNode[];
+  /** The literals of each length, by index: a segment is compared with those of its length only. */
+  readonly byLength: number[][];
   param: TrieNode | undefined;
   /** The route that ends here; a route of no category ends the walk unlimited, as Express runs it. */
   route: Route | undefined;
@@ -57,12 +59,19 @@ interface TrieNode {
 const newNode = (): TrieNode => ({
   literals: [],
   next: [],
+  byLength: [],
   param: undefined,
   route: undefined,
   paramNames: [],
   paramSegments: [],
 });
 
+/** The params of a route that has none: one frozen object, not one per request. */
+const NO_PARAMS: Record<string, string> = Object.freeze({}) as Record<string, string>;
+/** What sends a target past parseurl's fast path, to `url.parse`: white space and `#`. */
+const NOT_PLAIN = /[\t\n\f\r #\u00a0\ufeff]/;
+/** Apps whose names are kept decoded: the busy ones, whose requests are most of the traffic. */
+const MAX_CACHED_APPS = 1024;
 /** More segments than the deepest route has: such a path matches nothing. */
 const MAX_SEGMENTS = 16;
 /** Start and end of each segment of the path being classified: reused, classification is synchronous. */
@@ -105,7 +114,11 @@ export function compileClassifier(
         throw new Error(`route ${route.method} ${route.path}: literal segments must be ASCII`);
       const literal = segment.toLowerCase();
       let index = node.literals.indexOf(literal);
-      if (index === -1) index = node.literals.push(literal) - 1;
+      if (index === -1) {
+        index = node.literals.push(literal) - 1;
+        node.byLength[literal.length] ??= [];
+        node.byLength[literal.length]?.push(index);
+      }
       node.next[index] ??= newNode();
       node = node.next[index] as TrieNode;
     });
@@ -113,6 +126,9 @@ export function compileClassifier(
   }
   const get = roots.get('get');
   if (get !== undefined && !roots.has('head')) roots.set('head', get); // Express answers HEAD with the GET route
+  for (const [method, root] of [...roots]) roots.set(method.toUpperCase(), root); // as clients send them
+  /** The names and key of the apps seen lately, by the raw `/org/app` that starts their paths. */
+  const apps = new Map<string, { readonly org: string; readonly app: string; readonly appKey: string }>();
 
   const lookup = (method: string, pathname: string | null | undefined): RouteMatch | undefined => {
     if (typeof method !== 'string' || typeof pathname !== 'string') return undefined;
@@ -124,23 +140,36 @@ export function compileClassifier(
     if (count < 2) return undefined;
     const leaf = walk(root, pathname, 2, count);
     if (leaf?.route?.category == null) return undefined;
-    const org = decodeSegment(pathname, 0);
-    const app = decodeSegment(pathname, 1);
-    if (org === undefined || app === undefined) return undefined;
-    const params: Record<string, string> = {};
+    const names = namesOf(pathname);
+    if (names === undefined) return undefined;
     const { paramNames, paramSegments } = leaf;
+    const params: Record<string, string> = paramNames.length === 0 ? NO_PARAMS : {};
     for (let i = 0; i < paramNames.length; i++) {
       const value = decodeSegment(pathname, paramSegments[i] as number);
       if (value === undefined) return undefined;
       params[paramNames[i] as string] = value;
     }
     const route = leaf.route as RouteMatch['route'];
-    return { category: route.category, appKey: appKeyOf(org, app, nameCase), org, app, params, route };
+    return { category: route.category, appKey: names.appKey, org: names.org, app: names.app, params, route };
+  };
+
+  /** The app a path names: decoded and keyed once while it is among the last `MAX_CACHED_APPS` seen. */
+  const namesOf = (pathname: string) => {
+    const raw = pathname.slice(0, bounds[3]);
+    let names = apps.get(raw);
+    if (names !== undefined) return names;
+    const org = decodeSegment(pathname, 0);
+    const app = decodeSegment(pathname, 1);
+    if (org === undefined || app === undefined) return undefined;
+    names = { org, app, appKey: appKeyOf(org, app, nameCase) };
+    if (apps.size >= MAX_CACHED_APPS) apps.clear(); // a flood of invented apps only empties it
+    apps.set(raw, names);
+    return names;
   };
 
   const classify = ((method: string, target: string) => {
     if (typeof target !== 'string') return undefined;
-    const pathname = pathnameOf({ url: target } as IncomingMessage);
+    const pathname = plainPathnameOf(target) ?? pathnameOf({ url: target } as IncomingMessage);
     return lookup(method, below === undefined ? pathname : below(pathname));
   }) as Classifier;
   classify.request =
@@ -155,6 +184,17 @@ export function compileClassifier(
         }
       : (req) => lookup(req.method as string, below(routedPathOf(req)));
   return classify;
+}
+
+/**
+ * The pathname of a target that is a plain path, as parseurl's own fast path reads it (the path up
+ * to the first `?`), without building its URL object; `undefined` for any other, which parseurl
+ * hands to `url.parse`: one not starting with `/`, or holding white space or `#`.
+ */
+function plainPathnameOf(target: string): string | undefined {
+  if (target.charCodeAt(0) !== SLASH || NOT_PLAIN.test(target)) return undefined;
+  const query = target.indexOf('?');
+  return query === -1 ? target : target.slice(0, query);
 }
 
 /** The pathname Express's router matches, parsed as it parses it (and cached where it looks). */
@@ -228,13 +268,15 @@ function walk(node: TrieNode, path: string, depth: number, count: number): TrieN
   if (depth === count) return node.route === undefined ? undefined : node;
   const start = bounds[depth * 2] as number;
   const length = (bounds[depth * 2 + 1] as number) - start;
-  const { literals } = node;
-  for (let i = 0; i < literals.length; i++) {
-    const literal = literals[i] as string;
-    if (literal.length === length && sameLiteral(path, start, literal)) {
-      const leaf = walk(node.next[i] as TrieNode, path, depth + 1, count);
-      if (leaf !== undefined) return leaf;
-      break; // literals are distinct: no other one can match this segment
+  const candidates = node.byLength[length];
+  if (candidates !== undefined) {
+    for (let c = 0; c < candidates.length; c++) {
+      const i = candidates[c] as number;
+      if (sameLiteral(path, start, node.literals[i] as string)) {
+        const leaf = walk(node.next[i] as TrieNode, path, depth + 1, count);
+        if (leaf !== undefined) return leaf;
+        break; // literals are distinct: no other one can match this segment
+      }
     }
   }
   return node.param === undefined ? undefined : walk(node.param, path, depth + 1, count);
@@ -245,6 +287,7 @@ function walk(node: TrieNode, path: string, depth: number, count: number): TrieN
  * expression without the `u` flag never folds a non-ASCII character onto an ASCII one.
  */
 function sameLiteral(path: string, start: number, literal: string): boolean {
+  if (path.startsWith(literal, start)) return true; // as written, lower case: most requests
   for (let i = 0; i < literal.length; i++) {
     let code = path.charCodeAt(start + i);
     if (code >= 65 && code <= 90) code += 32;
