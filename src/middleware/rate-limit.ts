@@ -2,7 +2,7 @@ import type { NextFunction, Request, RequestHandler, Response, Router } from 'ex
 import { assertAppKey, assertCategory, type Edition, type Mode, type Options, parseOptions } from '../config.js';
 import type { DecisionEvent } from '../decision.js';
 import { ImRateLimitError } from '../errors.js';
-import { type AppState, Limiter, type Outcome } from '../limiter.js';
+import { type Admission, type AppState, Limiter, type Outcome } from '../limiter.js';
 import { compileClassifier, type RouteMatch } from '../limits/classify.js';
 import { needsBody } from '../limits/payload.js';
 import { routes } from '../limits/routes.js';
@@ -104,7 +104,7 @@ export function imRateLimit(options: Options = {}): ImRateLimit {
   const run = (match: RouteMatch, req: Request, res: Response, next: NextFunction): undefined | Promise<void> => {
     res.locals ??= Object.create(null); // Express makes it; a bare http server does not
     (res.locals as Marks)[counted] = limiter;
-    if (!needsBody(match)) return decide(match, undefined, req, res, next);
+    if (!needsBody(match)) return decide(match, undefined, req, res, next, false);
     let state: BodyState | Promise<BodyState>;
     try {
       state = readBody(req, res, config.bodyParsers);
@@ -114,11 +114,11 @@ export function imRateLimit(options: Options = {}): ImRateLimit {
     }
     if (state instanceof Promise) {
       return state.then(
-        (read) => afterBody(read, match, req, res, next),
+        (read) => afterBody(read, match, req, res, next, true),
         (error: unknown) => fail(error, res, next),
       );
     }
-    return afterBody(state, match, req, res, next);
+    return afterBody(state, match, req, res, next, false);
   };
 
   const afterBody = (
@@ -127,9 +127,10 @@ export function imRateLimit(options: Options = {}): ImRateLimit {
     req: Request,
     res: Response,
     next: NextFunction,
+    waited: boolean,
   ): undefined | Promise<void> => {
-    if (state === 'read') return decide(match, req.body, req, res, next);
-    if (state === 'unread') proceed(match, unreadBody, req, res, next);
+    if (state === 'read') return decide(match, req.body, req, res, next, waited);
+    if (state === 'unread') proceed(match, unreadBody, req, res, next, waited);
     else fail(validations.noParser(), res, next);
     return undefined;
   };
@@ -140,6 +141,7 @@ export function imRateLimit(options: Options = {}): ImRateLimit {
     req: Request,
     res: Response,
     next: NextFunction,
+    waited: boolean,
   ): undefined | Promise<void> => {
     let outcome: Outcome | Promise<Outcome>;
     try {
@@ -148,9 +150,9 @@ export function imRateLimit(options: Options = {}): ImRateLimit {
       fail(error, res, next);
       return;
     }
-    if (!(outcome instanceof Promise)) return proceed(match, outcome, req, res, next);
+    if (!(outcome instanceof Promise)) return proceed(match, outcome, req, res, next, waited);
     return outcome.then(
-      (decided) => proceed(match, decided, req, res, next),
+      (decided) => proceed(match, decided, req, res, next, true),
       (error: unknown) => fail(error, res, next),
     );
   };
@@ -158,9 +160,21 @@ export function imRateLimit(options: Options = {}): ImRateLimit {
   /**
    * Carries the outcome out: rate headers, the decision reported to `onDecision`, then the refusal
    * answered (by `onRefused` or the IM body), or, when admitted or only reported, the handler.
+   * Whether the response was answered meanwhile or its client has gone is asked only when the
+   * limiter `waited` (for the store, for the body), or when an admission holds something to give
+   * back: the first property read on an Express `res` costs about 0.4 µs (a lookup through its
+   * swapped prototype), a fifth of what the limiter adds to a request.
    */
-  const proceed = (match: RouteMatch, outcome: Outcome, req: Request, res: Response, next: NextFunction): undefined => {
-    if (res.headersSent || res.destroyed || res.socket?.destroyed) {
+  const proceed = (
+    match: RouteMatch,
+    outcome: Outcome,
+    req: Request,
+    res: Response,
+    next: NextFunction,
+    waited: boolean,
+  ): undefined => {
+    const holds = 'admission' in outcome && outcome.admission !== undefined;
+    if ((waited || holds) && (res.headersSent || res.destroyed || res.socket?.destroyed)) {
       abandon(outcome); // answered meanwhile, or the client is gone: neither answer nor run the handler
       return;
     }
@@ -186,7 +200,7 @@ export function imRateLimit(options: Options = {}): ImRateLimit {
         }
         return;
       }
-      if ('admission' in outcome && outcome.admission !== undefined) followAdmission(res, outcome.admission, limiter);
+      if (holds) followAdmission(res, (outcome as { admission: Admission }).admission, limiter);
     } catch (error) {
       fail(error, res, next);
       return;
