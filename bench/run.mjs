@@ -2,9 +2,10 @@
 // rounds; req/s, latency, and each server's own CPU time per request, as ratios to bare Express.
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { Redis } from 'ioredis';
 import { CONNECTIONS, load, startRedis, startServer } from './lib.mjs';
 
-const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5);
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 10);
 const WARMUP_SECONDS = Number(process.env.BENCH_WARMUP_SECONDS ?? 2);
 const only = process.env.BENCH_VARIANTS?.split(',');
@@ -25,13 +26,25 @@ function cpuSeconds(pid) {
   return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS;
 }
 
+/** Commands Redis has served since it started (INFO commandstats), whoever sent them. */
+async function redisCalls() {
+  const stats = await admin.info('commandstats');
+  let calls = 0;
+  for (const [, count] of stats.matchAll(/^cmdstat_[^:]+:calls=(\d+)/gm)) calls += Number(count);
+  return calls;
+}
+
 async function measure(server) {
   await load(server.port, WARMUP_SECONDS);
   const cpuBefore = cpuSeconds(server.child.pid);
+  const callsBefore = await redisCalls();
   const result = await load(server.port, SECONDS);
   const cpu = cpuSeconds(server.child.pid) - cpuBefore;
   const requests = result.requests.total;
+  // the servers take turns: what Redis served meanwhile is this one's (INFO itself is one call)
+  const redisCallsPerRequest = (await redisCalls()) - callsBefore - 1;
   return {
+    redisCallsPerRequest: redisCallsPerRequest / requests,
     rps: result.requests.average,
     p50: result.latency.p50,
     p99: result.latency.p99,
@@ -47,6 +60,7 @@ const median = (values) => {
 };
 
 const redis = await startRedis();
+const admin = new Redis({ port: redis.port, host: '127.0.0.1' });
 const report = {
   date: new Date().toISOString(),
   rounds: ROUNDS,
@@ -82,11 +96,15 @@ try {
         rpsRatio: median(own.map((s, i) => s.rps / base[i].rps)),
         cpuMicrosPerRequest: median(own.map((s) => s.cpuMicrosPerRequest)),
         cpuRatio: median(own.map((s, i) => s.cpuMicrosPerRequest / base[i].cpuMicrosPerRequest)),
+        // the issue's measure: bare Express's CPU per request over this server's, higher is better
+        speedRatio: median(own.map((s, i) => base[i].cpuMicrosPerRequest / s.cpuMicrosPerRequest)),
         refusedShare: median(own.map((s) => s.refusedShare)),
+        redisCallsPerRequest: median(own.map((s) => s.redisCallsPerRequest)),
       };
     });
   }
 } finally {
+  admin.disconnect();
   redis.stop();
 }
 
@@ -96,11 +114,13 @@ for (const [mode, rows] of Object.entries(report.modes)) {
   console.log(
     `\n### ${mode} (${ROUNDS} rounds × ${SECONDS} s, -c ${CONNECTIONS}; medians; ratios to bare Express in the same round)\n`,
   );
-  console.log('| server | req/s | ratio | p50 ms | p99 ms | CPU µs/req | CPU ratio | refused |');
-  console.log('|---|---:|---:|---:|---:|---:|---:|---:|');
+  console.log(
+    '| server | req/s | ratio | p50 ms | p99 ms | CPU µs/req | CPU ratio | Express CPU / own | refused | Redis commands/req |',
+  );
+  console.log('|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|');
   for (const r of rows) {
     console.log(
-      `| ${r.variant} | ${r.rps.toFixed(0)} | ${r.rpsRatio.toFixed(2)} | ${r.p50} | ${r.p99} | ${r.cpuMicrosPerRequest.toFixed(1)} | ${r.cpuRatio.toFixed(2)} | ${(r.refusedShare * 100).toFixed(1)}% |`,
+      `| ${r.variant} | ${r.rps.toFixed(0)} | ${r.rpsRatio.toFixed(2)} | ${r.p50} | ${r.p99} | ${r.cpuMicrosPerRequest.toFixed(1)} | ${r.cpuRatio.toFixed(2)} | ${r.speedRatio.toFixed(2)} | ${(r.refusedShare * 100).toFixed(1)}% | ${r.variant.endsWith('redis') ? r.redisCallsPerRequest.toFixed(3) : ''} |`,
     );
   }
 }

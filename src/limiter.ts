@@ -251,7 +251,8 @@ export class Limiter {
     const { edition } = plan;
     const decided: Decided = { kind: 'decided', allowed, edition, policies: set.policies, readings, checks, storeMs };
     if (allowed) return this.admit(match, plan, body, decided);
-    if (!('refundOnRefusal' in set)) this.refusals?.remember(checks, readings, sentAt);
+    // a refusal of the per-process fallback buckets proves nothing of the shared store's
+    if (!('refundOnRefusal' in set) && !this.failover.degraded) this.refusals?.remember(checks, readings, sentAt);
     return decided;
   }
 

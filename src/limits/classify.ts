@@ -175,12 +175,9 @@ export function compileClassifier(
   classify.request =
     below === undefined
       ? (req) => {
-          const method = req.method as string;
-          const match = lookup(method, pathnameOf(req));
-          if (match !== undefined) return match;
-          const baseUrl = (req as { baseUrl?: unknown }).baseUrl;
-          // mounted: the catalog may begin above the mount point (a wildcard mount, a router at /:org/:app)
-          return typeof baseUrl === 'string' && baseUrl !== '' ? lookup(method, routedPathOf(req)) : undefined;
+          const pathname = pathnameOf(req);
+          // below a wildcard mount (NestJS's forRoutes('*')) req.url is `/`: the whole path is the route's
+          return lookup(req.method as string, pathname === '/' ? routedPathOf(req) : pathname);
         }
       : (req) => lookup(req.method as string, below(routedPathOf(req)));
   return classify;

@@ -18,6 +18,10 @@ interface Refusal {
   readonly proven: readonly boolean[];
   readonly atMs: number;
   readonly untilMs: number;
+  /** Past this the refusal is forgotten: `maxMs` after the checks were sent. */
+  readonly expiresMs: number;
+  /** Requests let through to the store since `untilMs`: each may take one of the tokens come since. */
+  forwarded: number;
   readonly bytes: number;
 }
 
@@ -49,34 +53,48 @@ export class RefusalCache {
     private readonly now: () => number,
   ) {}
 
-  /** The readings of a refusal still standing for exactly these checks, as of now; `undefined` when none. */
+  /**
+   * The readings of a refusal still standing for exactly these checks, as of now; `undefined` when
+   * the store must decide, which counts the request as let through.
+   */
   refused(checks: readonly Check[]): readonly Reading[] | undefined {
     if (this.refusals.size === 0) return undefined; // the common case: one comparison
     const first = (checks[0] as Check).key;
     const refusal = this.refusals.get(first);
     if (refusal === undefined) return undefined;
     const now = this.now();
-    if (now >= refusal.untilMs) {
+    if (now >= refusal.expiresMs) {
       this.forget(first, refusal);
       return undefined;
     }
     const { keys, figures, proven } = refusal;
     if (keys.length !== checks.length) return undefined;
-    let stands = false;
     for (let i = 0; i < keys.length; i++) {
       const check = checks[i] as Check;
       if (check.key !== keys[i] || figureOf(check, 0) !== figures[2 * i] || figureOf(check, 1) !== figures[2 * i + 1])
         return undefined;
-      if (proven[i] && check.cost >= 1) stands = true;
     }
-    if (!stands) return undefined;
+    let stands = false;
+    for (let i = 0; i < keys.length; i++) {
+      const check = checks[i] as Check;
+      if (proven[i] && check.cost >= 1 && nextTokenAt(check, refusal) > now) stands = true;
+    }
+    if (!stands) {
+      refusal.forwarded++; // a token may have come: the store decides, and this request may take it
+      return undefined;
+    }
+    // the store's own figures, moved on by the time since and by the tokens let through since (each taken)
     const elapsed = now - refusal.atMs;
-    return refusal.readings.map((reading) => ({
-      allowed: reading.allowed,
-      remaining: reading.remaining,
-      resetMs: Math.max(0, reading.resetMs - elapsed),
-      retryAfterMs: Math.max(0, reading.retryAfterMs - elapsed),
-    }));
+    return refusal.readings.map((reading, i) => {
+      const check = checks[i] as Check;
+      const taken = proven[i] && check.type === 'bucket' ? refusal.forwarded * check.intervalMs : 0;
+      return {
+        allowed: reading.allowed,
+        remaining: reading.remaining,
+        resetMs: Math.max(0, Math.ceil(reading.resetMs + taken - elapsed)),
+        retryAfterMs: reading.allowed ? 0 : Math.max(1, Math.ceil(reading.retryAfterMs + taken - elapsed)),
+      };
+    });
   }
 
   /**
@@ -110,6 +128,8 @@ export class RefusalCache {
       proven,
       atMs: sentAtMs,
       untilMs: sentAtMs + Math.min(provenMs - 1, this.limits.maxMs),
+      expiresMs: sentAtMs + this.limits.maxMs,
+      forwarded: 0,
       bytes,
     });
     this.bytes += bytes;
@@ -150,4 +170,14 @@ export class RefusalCache {
 function figureOf(check: Check, which: 0 | 1): number {
   if (check.type === 'window') return which === 0 ? check.limit : 0;
   return which === 0 ? check.capacity : check.intervalMs;
+}
+
+/**
+ * The earliest a request past the `forwarded` ones let through since the refusal could find a token
+ * in this check. A window has nothing until its end. A bucket had less than one token when the checks
+ * were sent and gains one every `intervalMs` from `untilMs` at the soonest, whatever its capacity: by
+ * then at most that many requests can have passed, and each one let through may have taken one.
+ */
+function nextTokenAt(check: Check, refusal: Refusal): number {
+  return check.type === 'window' ? refusal.untilMs : refusal.untilMs + refusal.forwarded * check.intervalMs;
 }

@@ -36,6 +36,23 @@ describe('RefusalCache', () => {
     expect(cache.refused(checks)).toBeDefined();
     clock.advance(0.1); // 39 ms after the checks were sent: the token may exist
     expect(cache.refused(checks)).toBeUndefined();
+  });
+
+  it('then lets one request through for each token that may have come, and refuses the rest', () => {
+    const clock = new FakeClock();
+    const cache = new RefusalCache(limits, clock.now);
+    const checks = [bucket('a')]; // a token every 100 ms
+    cache.remember(checks, [refused(40)], clock.now());
+    clock.advance(39);
+    const decided = () => (cache.refused(checks) === undefined ? 'store' : 'refused');
+    expect([decided(), decided(), decided()]).toStrictEqual(['store', 'refused', 'refused']);
+    expect(cache.refused(checks)?.[0]?.retryAfterMs).toBe(101); // the second token, as the store would say
+    clock.advance(100);
+    expect([decided(), decided()]).toStrictEqual(['store', 'refused']);
+    clock.advance(250); // two more tokens at most
+    expect([decided(), decided(), decided()]).toStrictEqual(['store', 'store', 'refused']);
+    clock.advance(1000 - 389); // maxMs after the checks were sent: forgotten
+    expect([decided(), decided()]).toStrictEqual(['store', 'store']);
     expect(cache.size).toBe(0);
   });
 

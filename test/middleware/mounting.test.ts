@@ -131,14 +131,17 @@ describe('mounted anywhere', () => {
       expect(await burst(app, paths[1] as string, 5)).toStrictEqual([200, 200, 200, 200, 429]);
     });
 
-    it('a router mounted at /:org/:app with the limiter inside it', async () => {
-      const app = withLimiter({}, (app, limiter) => {
+    it('a router mounted at /:org/:app with the limiter inside it, told basePath "/": the whole path', async () => {
+      const app = withLimiter({ basePath: '/' }, (app, limiter) => {
         const perApp = express.Router({ mergeParams: true });
         perApp.use(limiter);
         perApp.get('/users', ok);
         app.use('/:org/:app', perApp);
       });
       expect(await burst(app, '/acme/chat/users')).toStrictEqual(tenThen429);
+      // its tail is no other app's route: /chatgroups/G/users is not app chatgroups#G's users
+      const groups = await burst(app, '/acme/chat/chatgroups/g1/users', 11);
+      expect(groups).toStrictEqual([...Array<number>(10).fill(404), 429]); // the groups bucket of acme#chat
     });
   });
 
