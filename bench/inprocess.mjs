@@ -4,8 +4,8 @@
 // --profile, a CPU profile of each and the functions whose own time differs most from bare Express.
 // Usage: npm run build && node bench/inprocess.mjs [--profile] [requests]
 import { IncomingMessage, ServerResponse } from 'node:http';
-import { Socket } from 'node:net';
 import { Session } from 'node:inspector/promises';
+import { Socket } from 'node:net';
 import express from 'express';
 import { rateLimit } from 'express-rate-limit';
 import { imRateLimit, MemoryStore } from 'im-rate-limit';
@@ -19,12 +19,23 @@ const policy = `"users";q=${LIMIT};w=1`;
 const limiters = {
   express: () => undefined,
   'im-rate-limit': () =>
-    imRateLimit({ edition: 'enterprise', store: new MemoryStore(), overrides: { 'acme#chat': { users: { ratePerSecond: LIMIT } } } }),
+    imRateLimit({
+      edition: 'enterprise',
+      store: new MemoryStore(),
+      overrides: { 'acme#chat': { users: { ratePerSecond: LIMIT } } },
+    }),
   'express-rate-limit': () =>
-    rateLimit({ windowMs: 1000, limit: LIMIT, keyGenerator: () => 'acme#chat', standardHeaders: 'draft-8', legacyHeaders: false, validate: false }),
+    rateLimit({
+      windowMs: 1000,
+      limit: LIMIT,
+      keyGenerator: () => 'acme#chat',
+      standardHeaders: 'draft-8',
+      legacyHeaders: false,
+      validate: false,
+    }),
   'rate-limiter-flexible': () => {
     const limiter = new RateLimiterMemory({ points: LIMIT, duration: 1 });
-    return (req, res, next) =>
+    return (_req, res, next) =>
       limiter.consume('acme#chat').then((r) => {
         res.set({ 'RateLimit-Policy': policy, RateLimit: `"users";r=${r.remainingPoints};t=1` });
         next();

@@ -33,7 +33,8 @@ const redis = await startRedis();
 try {
   const base = await profileOf(baseline, redis.port);
   const own = await profileOf(variant, redis.port);
-  const busy = (self) => [...self].filter(([where]) => !where.startsWith('(idle)')).reduce((sum, [, us]) => sum + us, 0);
+  const busy = (self) =>
+    [...self].filter(([where]) => !where.startsWith('(idle)')).reduce((sum, [, us]) => sum + us, 0);
   console.log(`${variant} over ${baseline}, ${mode}: ${(busy(own) - busy(base)).toFixed(1)} µs CPU per request`);
   const rows = [...new Set([...base.keys(), ...own.keys()])]
     .filter((where) => !where.startsWith('(idle)'))

@@ -1,7 +1,7 @@
 import type { ErrorRequestHandler, Express, Request, Response } from 'express';
 import request from 'supertest';
 import { describe, expect, it } from 'vitest';
-import { type ImRateLimit, ImRateLimitError, imRateLimit, MemoryStore, type Store } from '../../src/index.js';
+import { ImRateLimitError, imRateLimit, MemoryStore, type Store } from '../../src/index.js';
 import { FakeClock } from '../helpers.js';
 import { expressVersions } from '../support/express.js';
 
@@ -53,7 +53,7 @@ describe.each(expressVersions)('@limiter.limit failures reach the error handler 
     const memory = new MemoryStore({ clock: new FakeClock().now });
     return { take: async (checks) => memory.take(checks) };
   };
-  const appOf = (limiter: ImRateLimit, handler: (req: Request, res: Response) => unknown): Express => {
+  const appOf = (handler: (req: Request, res: Response) => unknown): Express => {
     const app = express();
     app.get('/:org/:app/x', (req, res) => handler(req, res)); // called without next, as controllers are
     app.use(((error, _req, res, _next) => {
@@ -71,7 +71,7 @@ describe.each(expressVersions)('@limiter.limit failures reach the error handler 
       }
     }
     const controller = new Controller();
-    const app = appOf(limiter, (req, res) => controller.parse(req, res));
+    const app = appOf((req, res) => controller.parse(req, res));
     const bad = await request(app).get('/acme/chat/x?q={');
     expect(bad.status).toBe(500);
     expect(bad.body.failed).toMatch(/JSON/);
@@ -92,7 +92,7 @@ describe.each(expressVersions)('@limiter.limit failures reach the error handler 
       }
     }
     const controller = new Controller();
-    const app = appOf(limiter, (req, res) => controller.list(req, res));
+    const app = appOf((req, res) => controller.list(req, res));
     const statuses: number[] = [];
     for (let i = 0; i < 12; i++) statuses.push((await request(app).get('/acme/chat/x')).status);
     expect(statuses).toStrictEqual([...Array<number>(10).fill(200), 500, 500]);
