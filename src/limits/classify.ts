@@ -28,11 +28,11 @@ export interface Classifier {
 }
 
 /**
- * Where the catalog's `/{org}/{app}/…` begins in the request's full path (`req.originalUrl`): a
- * prefix (`'/v1'`, matched as Express matches a mount path: whole segments, ASCII case-insensitively)
- * or a pattern matched at its start (`/^\/v\d+/`). Without one, the path is the one below the
- * limiter's own mount point (`req.url`), or the full path where that is `/` (a middleware mounted on a
- * wildcard, as NestJS's `forRoutes('*')` mounts it, sees the whole path as its mount point).
+ * Where the catalog's `/{org}/{app}/…` begins in the path Express routes at the limiter
+ * (`req.baseUrl` + `req.url`): a prefix (`'/v1'`, matched as Express matches a mount path: whole
+ * segments, ASCII case-insensitively) or a pattern matched at its start, without case (`/^\/v\d+/`).
+ * Without one, the path is the one below the limiter's own mount point (`req.url`), or the whole path
+ * where that is `/` (a middleware mounted on a wildcard, as NestJS's `forRoutes('*')` mounts it).
  */
 export type BasePath = string | RegExp;
 
@@ -72,6 +72,8 @@ const NO_PARAMS: Record<string, string> = Object.freeze({}) as Record<string, st
 const NOT_PLAIN = /[\t\n\f\r #\u00a0\ufeff]/;
 /** Apps whose names are kept decoded: the busy ones, whose requests are most of the traffic. */
 const MAX_CACHED_APPS = 1024;
+/** The longest `/org/app` kept there: the cache holds at most about 1024 × 3 × 260 characters. */
+const MAX_CACHED_NAME_CHARS = 260;
 /** More segments than the deepest route has: such a path matches nothing. */
 const MAX_SEGMENTS = 16;
 /** Start and end of each segment of the path being classified: reused, classification is synchronous. */
@@ -162,6 +164,7 @@ export function compileClassifier(
     const app = decodeSegment(pathname, 1);
     if (org === undefined || app === undefined) return undefined;
     names = { org, app, appKey: appKeyOf(org, app, nameCase) };
+    if (raw.length > MAX_CACHED_NAME_CHARS) return names; // a client's 16 KB name is not kept
     if (apps.size >= MAX_CACHED_APPS) apps.clear(); // a flood of invented apps only empties it
     apps.set(raw, names);
     return names;

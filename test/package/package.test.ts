@@ -38,8 +38,10 @@ interface Fixture {
   readonly name: string;
   /** The install dir it runs in: `plain` (Express 5, TypeScript), `express4`, or `nest` (plain and NestJS). */
   readonly install: keyof typeof installs;
-  /** Compiled by the consumer's own tsc (its `tsconfig.json`) before it runs. */
-  readonly tsc: boolean;
+  /** The project in `examples/`, when not `name`. */
+  readonly example?: string;
+  /** Compiled by the consumer's own tsc, with this project file, before it runs. */
+  readonly tsc: false | string;
   readonly entry: string;
   /** What its handler answers: an admitted request reached it. */
   readonly answer: unknown;
@@ -48,11 +50,32 @@ interface Fixture {
 const consumers: readonly Fixture[] = [
   { name: 'esm', install: 'plain', tsc: false, entry: 'main.js', answer: { entities: [] } },
   { name: 'commonjs', install: 'express4', tsc: false, entry: 'main.cjs', answer: { entities: [] } },
-  { name: 'typescript-node16', install: 'plain', tsc: true, entry: 'dist/main.js', answer: { entities: [] } },
-  { name: 'typescript-bundler', install: 'plain', tsc: true, entry: 'dist/main.js', answer: { entities: [] } },
+  // one project, compiled with node16 resolution and with bundler resolution
+  {
+    name: 'typescript-node16',
+    example: 'typescript',
+    install: 'plain',
+    tsc: 'tsconfig.json',
+    entry: 'dist/main.js',
+    answer: { entities: [] },
+  },
+  {
+    name: 'typescript-bundler',
+    example: 'typescript',
+    install: 'plain',
+    tsc: 'tsconfig.bundler.json',
+    entry: 'dist/main.js',
+    answer: { entities: [] },
+  },
   // the handler answers from `this`: the decorated method is called on its instance
-  { name: 'legacy-decorators', install: 'plain', tsc: true, entry: 'dist/main.js', answer: { data: ['lobby'] } },
-  { name: 'nestjs', install: 'nest', tsc: true, entry: 'dist/main.js', answer: { entities: [] } },
+  {
+    name: 'legacy-decorators',
+    install: 'plain',
+    tsc: 'tsconfig.json',
+    entry: 'dist/main.js',
+    answer: { data: ['lobby'] },
+  },
+  { name: 'nestjs', install: 'nest', tsc: 'tsconfig.json', entry: 'dist/main.js', answer: { entities: [] } },
 ];
 
 interface Run {
@@ -244,10 +267,10 @@ describe.concurrent('a consumer project', () => {
   for (const fixture of consumers) {
     it(`${fixture.name}: 10 of a burst of 11 admitted, the 11th refused 429`, async ({ expect }) => {
       const dir = join(dirs[fixture.install], fixture.name);
-      await cp(join(fixtures, fixture.name), dir, { recursive: true });
-      if (fixture.tsc) {
+      await cp(join(fixtures, fixture.example ?? fixture.name), dir, { recursive: true });
+      if (fixture.tsc !== false) {
         const tsc = join(dirs[fixture.install], 'node_modules', 'typescript', 'bin', 'tsc');
-        const compiled = await run(process.execPath, [tsc, '-p', 'tsconfig.json'], dir);
+        const compiled = await run(process.execPath, [tsc, '-p', fixture.tsc], dir);
         // soft: tsc emits despite type errors, and the run below tells whether the package works at run time too
         expect.soft(compiled.code, describeRun('tsc', compiled)).toBe(0);
       }

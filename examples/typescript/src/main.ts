@@ -1,4 +1,5 @@
-// A strict TypeScript consumer resolving as a bundler does, without skipLibCheck and without the optional peers.
+// A strict TypeScript consumer without skipLibCheck, and without the optional peers installed: compiled with
+// node16 resolution (tsconfig.json) and with bundler resolution (tsconfig.bundler.json).
 import { once } from 'node:events';
 import type { AddressInfo } from 'node:net';
 import express from 'express';
