@@ -1,15 +1,21 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import busboy from 'busboy';
 import express, { type Express, type NextFunction, type Request, type RequestHandler, type Response } from 'express';
-import { type ImRateLimit, imRateLimit, type Options, routes } from 'im-rate-limit';
+import { type ImRateLimit, imRateLimit, type MessageSend, type Options, routes } from 'im-rate-limit';
 import { collectDefaultMetrics, Registry } from 'prom-client';
+import {
+  answerErrors,
+  BadRequest,
+  type ImError,
+  refuse,
+  refuseBody,
+  refuseUnreadBody,
+  unknownRoute,
+} from './errors.js';
 import { type AppState, type ChatFile, newId, newUuid, type Room, setOf, stateOf } from './im-state.js';
 
 type Handler = (req: Request, res: Response, state: AppState) => unknown;
 const p = (req: Request, name: string): string => String(req.params[name]);
-
-/** A request body the demo cannot take: answered 400 `illegal_argument` by `checked`. */
-class BadRequest extends Error {}
 
 /** A name from the body as text; an object or a list where a name belongs is the client's mistake. */
 const text = (value: unknown, name: string): string => {
@@ -22,7 +28,7 @@ const list = (value: unknown, name: string): string[] =>
 /** User IDs are case-insensitive on the IM platform: `Bob` and `bob` are one user. */
 const userId = (name: string): string => name.toUpperCase().toLowerCase();
 
-/** Deeper JSON than this is refused: echoing it back (`JSON.stringify` recurses) would overflow the stack. */
+/** Deeper JSON than this is refused: keeping it as text (`JSON.stringify` recurses) would overflow the stack. */
 const MAX_DEPTH = 64;
 
 /** `value`, once it is known to nest no deeper than `MAX_DEPTH`; walked without recursion. */
@@ -30,28 +36,11 @@ function shallow<T>(value: T): T {
   const pending: Array<[unknown, number]> = [[value, 0]];
   for (let next = pending.pop(); next !== undefined; next = pending.pop()) {
     const [item, depth] = next;
-    if (typeof item !== 'object' || item === null || Buffer.isBuffer(item)) continue;
+    if (typeof item !== 'object' || item === null) continue;
     if (depth === MAX_DEPTH) throw new BadRequest(`request body nests deeper than ${MAX_DEPTH} levels`);
     for (const child of Object.values(item)) pending.push([child, depth + 1]);
   }
   return value;
-}
-
-const exceptions = {
-  illegal_argument: 'IllegalArgumentException',
-  request_entity_too_large: 'RequestEntityTooLargeException',
-  unsupported_media_type: 'UnsupportedMediaTypeException',
-} as const;
-
-/** Answers with the IM REST API's error shape. */
-function refuse(res: Response, status: number, error: keyof typeof exceptions, description: string): void {
-  res.status(status).json({
-    error,
-    exception: exceptions[error],
-    timestamp: Date.now(),
-    duration: 0,
-    error_description: description,
-  });
 }
 
 /** Answers the `BadRequest` a handler throws with a 400 in the IM REST API's error shape. */
@@ -88,15 +77,8 @@ function reply(
   });
 }
 
-function notFound(req: Request, res: Response, what: string) {
-  res.status(404).json({
-    error: 'service_resource_not_found',
-    exception: 'ServiceResourceNotFoundException',
-    timestamp: Date.now(),
-    duration: 0,
-    error_description: `${what} does not exist`,
-  });
-  void req;
+function notFound(_req: Request, res: Response, what: string) {
+  refuse(res, 404, 'service_resource_not_found', `${what} does not exist`);
 }
 
 const userEntity = (u: AppState['users'] extends Map<string, infer U> ? U : never) => ({
@@ -196,24 +178,53 @@ function roomHandlers(
   };
 }
 
-const sendMessage: Handler = checked((req, res, s) => {
-  const to = list(req.body?.to ?? req.body?.target, 'to');
-  const from = text(req.body?.from ?? 'admin', 'from');
-  const type = text(req.body?.type ?? req.body?.msg?.type ?? 'txt', 'type');
-  const ids: Record<string, string> = {};
-  for (const target of to) {
-    const id = newId();
-    ids[target] = id;
-    s.messages.push({
-      id,
-      from,
-      to: [target],
-      type,
-      at: Date.now(),
-    });
+/** Where each send API names its recipients: the limiter counts pushes from the same field. */
+const recipientsField = { legacy: 'target', current: 'to' } as const;
+
+/** A list of IDs from the body; anything else where one belongs is the client's mistake. */
+function idList(body: Record<string, unknown>, name: string): string[] {
+  const value = Object.hasOwn(body, name) ? body[name] : undefined;
+  if (value === undefined) return [];
+  if (!Array.isArray(value) || !value.every((id) => typeof id === 'string')) {
+    throw new BadRequest(`${name} must be a list of IDs`);
   }
-  reply(req, res, { data: ids });
-});
+  return value;
+}
+
+/**
+ * A send route: it delivers exactly the pushes the limiter counted for it, one `messages` entry
+ * each. One per listed recipient; on a `members` route one per listed user of each listed group (one
+ * per group that lists no users); a broadcast is one push to every user of the app (every chat room
+ * of it on `messages/chatrooms/broadcast`), so it takes no list. A send that names no recipient, or
+ * a broadcast that lists some, is refused 400: it would deliver other than what was counted.
+ */
+function sendMessage(send: MessageSend, path: string): Handler {
+  const field = recipientsField[send.api];
+  return checked((req, res, s) => {
+    const body: Record<string, unknown> =
+      typeof req.body === 'object' && req.body !== null && !Array.isArray(req.body) ? req.body : {};
+    const from = text(body.from ?? 'admin', 'from');
+    const type = text(body.type ?? (body.msg as { type?: unknown } | undefined)?.type ?? 'txt', 'type');
+    const deliver = (id: string, to: string[]): void => void s.messages.push({ id, from, to, type, at: Date.now() });
+    const listed = idList(body, field);
+    if (send.audience === 'broadcast') {
+      if (Object.hasOwn(body, field)) throw new BadRequest(`a broadcast goes to the whole app: it takes no ${field}`);
+      const id = newId();
+      deliver(id, path === 'messages/chatrooms/broadcast' ? [...s.rooms.keys()] : [...s.users.keys()]);
+      return reply(req, res, { data: { id } });
+    }
+    if (listed.length === 0) throw new BadRequest(`${field} must name at least one recipient`);
+    const users = send.audience === 'members' ? idList(body, 'users') : [];
+    const ids: Record<string, string> = {};
+    for (const target of listed) {
+      const id = newId();
+      ids[target] = id;
+      if (users.length === 0) deliver(id, [target]);
+      else for (const user of users) deliver(id, [user]);
+    }
+    reply(req, res, { data: ids });
+  });
+}
 
 const handlers: Record<string, Handler> = checkedAll({
   'POST users': (req, res, s) => {
@@ -310,30 +321,6 @@ function uploadOf(req: Request, res: Response): ChatFile {
   return { bytes: Buffer.from(JSON.stringify(shallow(req.body) ?? '')), type };
 }
 
-/** What is read and dropped of a refused upload, at most, before its connection is closed. */
-const DRAIN_MAX_BYTES = 1024 * 1024;
-
-/**
- * Answers at once, on a connection that closes after it; reads and drops what the client is still
- * sending, so that it reads the answer, up to `DRAIN_MAX_BYTES`: a client that keeps sending is cut off.
- */
-function refuseUpload(
-  req: Request,
-  res: Response,
-  status: number,
-  error: keyof typeof exceptions,
-  description: string,
-): void {
-  res.setHeader('Connection', 'close');
-  refuse(res, status, error, description);
-  let drained = 0;
-  req.on('data', (chunk: Buffer) => {
-    drained += chunk.length;
-    if (drained > DRAIN_MAX_BYTES) req.socket.destroy();
-  });
-  req.resume();
-}
-
 /**
  * The body of `POST /{org}/{app}/chatfiles`, as an IM client sends it: `multipart/form-data` (`curl -F
  * file=@photo.jpg`), whose first file part is the upload (its bytes, and the part's media type), read by
@@ -360,7 +347,7 @@ function receiveUpload(maxBytes: number): RequestHandler {
 function receiveMultipart(req: Request, res: Response, next: NextFunction, maxBytes: number): void {
   const encoding = req.headers['content-encoding']?.toLowerCase();
   if (encoding !== undefined && encoding !== 'identity') {
-    refuseUpload(req, res, 415, 'unsupported_media_type', `a multipart upload cannot be ${encoding}-encoded`);
+    refuseBody(req, res, 415, 'unsupported_media_type', `a multipart upload cannot be ${encoding}-encoded`);
     return;
   }
   let parser: busboy.Busboy;
@@ -368,7 +355,7 @@ function receiveMultipart(req: Request, res: Response, next: NextFunction, maxBy
     // one file part at most (later ones are read and dropped); fields are never kept (no 'field' listener)
     parser = busboy({ headers: req.headers, limits: { files: 1, fileSize: maxBytes + 1 } });
   } catch (error) {
-    refuseUpload(req, res, 400, 'illegal_argument', `malformed multipart body: ${(error as Error).message}`);
+    refuseBody(req, res, 400, 'illegal_argument', `malformed multipart body: ${(error as Error).message}`);
     return;
   }
   const chunks: Buffer[] = [];
@@ -376,13 +363,13 @@ function receiveMultipart(req: Request, res: Response, next: NextFunction, maxBy
   let type: string | undefined;
   let received = 0;
   let settled = false;
-  const fail = (status: number, error: keyof typeof exceptions, description: string): void => {
+  const fail = (status: number, error: ImError, description: string): void => {
     if (settled) return;
     settled = true;
     req.unpipe(parser);
     req.off('data', count);
     chunks.length = 0;
-    refuseUpload(req, res, status, error, description);
+    refuseBody(req, res, status, error, description);
   };
   // the whole body, not only the file: parts busboy drops are bytes the client sent all the same
   const count = (chunk: Buffer): void => {
@@ -416,17 +403,11 @@ function receiveMultipart(req: Request, res: Response, next: NextFunction, maxBy
   req.pipe(parser);
 }
 
-/** Any other catalog route: a plausible success that echoes what it was asked. */
-const generic: Handler = checked((req, res) => {
+/** Any other catalog route: a plausible success naming the path's parameters (never the body: it is not echoed). */
+const generic: Handler = (req, res) => {
   const { org: _org, app: _app, ...params } = req.params as Record<string, string>;
-  reply(req, res, {
-    data: {
-      result: true,
-      ...params,
-      ...(typeof req.body === 'object' && req.body !== null && !Array.isArray(req.body) ? shallow(req.body) : {}),
-    },
-  });
-});
+  reply(req, res, { data: { result: true, ...params } });
+};
 
 /** Admits only `Authorization: Bearer <token>`, compared in constant time (digests of equal length). */
 function bearer(token: string): RequestHandler {
@@ -472,13 +453,16 @@ export function createDemoApp(
   // an upload is read only once the limiter has admitted it; JSON ones go on to the parser below
   app.post('/:org/:app/chatfiles', receiveUpload(uploadMaxBytes));
   app.use(json);
-  app.use(express.raw({ type: (req) => !String(req.headers['content-type'] ?? '').includes('json'), limit: '100mb' }));
+  app.use(refuseUnreadBody);
   for (const route of routes) {
     const path = `/:org/:app/${route.path.replace(/\{(\w+)\}/g, ':$1')}`;
-    const handler = handlers[`${route.method} ${route.path}`] ?? (route.sends ? sendMessage : generic);
+    const handler =
+      handlers[`${route.method} ${route.path}`] ?? (route.sends ? sendMessage(route.sends, route.path) : generic);
     app[route.method.toLowerCase() as 'get' | 'post' | 'put' | 'delete'](path, (req, res) => {
       handler(req, res, stateOf(`${p(req, 'org')}#${p(req, 'app')}`));
     });
   }
+  app.use(unknownRoute);
+  app.use(answerErrors);
   return { app, limiter, registry };
 }

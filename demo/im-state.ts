@@ -7,6 +7,7 @@ export interface AppState {
   readonly blocks: Map<string, Set<string>>;
   readonly groups: Map<string, Room>;
   readonly rooms: Map<string, Room>;
+  /** One entry per push delivered, as the limiter counts them: `to` is who it reaches (a broadcast: the whole app). */
   readonly messages: Array<{ id: string; from: string; to: string[]; type: string; at: number }>;
   readonly files: Map<string, ChatFile>;
 }

@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import request from 'supertest';
 import { describe, expect, it } from 'vitest';
 import { createDemoApp } from '../demo/app.js';
-import { MemoryStore } from '../src/index.js';
+import { MemoryStore, routes } from '../src/index.js';
 import { concretePath, FakeClock } from './helpers.js';
 
 const send = { to: ['alice'], type: 'txt', body: { msg: 'hello' } };
@@ -35,7 +35,15 @@ describe('the demo IM server', () => {
     );
     for (const { method, path } of catalog) {
       clock.advance(60_000); // every bucket full again, history included
-      const response = await request(app)[method.toLowerCase() as 'get'](concretePath(path)).send({ owner: 'alice' });
+      // a send names its recipients where its API reads them (a broadcast names none)
+      const sends = routes.find((route) => route.method === method && `/{org}/{app}/${route.path}` === path)?.sends;
+      const recipients =
+        sends === undefined || sends.audience === 'broadcast'
+          ? {}
+          : { [sends.api === 'legacy' ? 'target' : 'to']: ['bob'] };
+      const response = await request(app)
+        [method.toLowerCase() as 'get'](concretePath(path))
+        .send({ owner: 'alice', ...recipients });
       expect([200, 404], `${method} ${path}`).toContain(response.status);
     }
   });

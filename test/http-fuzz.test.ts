@@ -299,7 +299,7 @@ describe('the demo server under generated hostile requests', () => {
       }),
       { seed: SEED, numRuns: RUNS, endOnFailure: true },
     );
-    // the generator reaches the handlers as well as the refusals
-    expect(statuses.get(200)).toBeGreaterThan(RUNS / 20);
+    // the generator reaches the handlers as well as the refusals (a body of a type no parser reads is refused 415)
+    expect(statuses.get(200)).toBeGreaterThan(RUNS / 25);
   }, 60_000);
 });
