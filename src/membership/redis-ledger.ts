@@ -2,7 +2,7 @@ import { StoreError } from '../errors.js';
 import { escapeKeyPart } from '../limits/app-key.js';
 import type { MembershipKind } from '../limits/routes.js';
 import { joinedKey, membershipSpace, membersKey } from '../store/keys.js';
-import { LuaScript, type RedisClient } from '../store/lua-script.js';
+import { LuaScript, notAcknowledged, type RedisClient, type ReplicaAck } from '../store/lua-script.js';
 import type { MembershipLedger, Reservation } from './ledger.js';
 
 /** A user's joins in flight, beside `joinedKey`'s set: a sorted set of group → deadline in ms. */
@@ -186,9 +186,21 @@ end
 redis.call('DEL', KEYS[1], KEYS[2], KEYS[3])
 `);
 
+/** The reserve script's reply: (0, index of the user refused) or (1, indexes of the users held). */
+function reservationOf(reply: unknown, users: readonly string[]): Reservation {
+  if (!Array.isArray(reply) || !reply.every(Number.isInteger) || (reply[0] !== 0 && reply[0] !== 1)) {
+    throw new StoreError('ERR_STORE_REPLY', `unexpected reply from the membership script: ${JSON.stringify(reply)}`);
+  }
+  const [ok, ...indexes] = reply as number[];
+  if (ok === 0) return { refused: users[(indexes[0] as number) - 1] as string };
+  return { added: indexes.map((index) => users[index - 1] as string) };
+}
+
 export interface RedisLedgerOptions {
   /** Time in ms for the scripts instead of Redis `TIME`: for tests with a fake clock only. */
   readonly clock?: (() => number) | undefined;
+  /** A reservation holds only once these replicas do (the store's `replicas`); otherwise it is released. */
+  readonly replicaAck?: ReplicaAck | undefined;
 }
 
 /**
@@ -203,6 +215,7 @@ export interface RedisLedgerOptions {
 export class RedisLedger implements MembershipLedger {
   /** Now in ms for the scripts, or '' for Redis TIME (so app servers with skewed clocks agree). */
   private readonly now: () => number | '';
+  private readonly replicaAck: ReplicaAck | undefined;
 
   constructor(
     private readonly client: RedisClient,
@@ -210,6 +223,7 @@ export class RedisLedger implements MembershipLedger {
     options: RedisLedgerOptions = {},
   ) {
     this.now = options.clock ?? (() => '');
+    this.replicaAck = options.replicaAck;
   }
 
   async reserve(
@@ -222,13 +236,15 @@ export class RedisLedger implements MembershipLedger {
   ): Promise<Reservation> {
     const space = membershipSpace(this.keyPrefix, appKey, kind);
     const args = [group, this.now(), max, holdMs, membersKey(space, ''), ...users];
-    const reply = await reserveScript.run(this.client, this.userKeys(space, group, users), args);
-    if (!Array.isArray(reply) || !reply.every(Number.isInteger) || (reply[0] !== 0 && reply[0] !== 1)) {
-      throw new StoreError('ERR_STORE_REPLY', `unexpected reply from the membership script: ${JSON.stringify(reply)}`);
-    }
-    const [ok, ...indexes] = reply as number[];
-    if (ok === 0) return { refused: users[(indexes[0] as number) - 1] as string };
-    return { added: indexes.map((index) => users[index - 1] as string) };
+    const keys = this.userKeys(space, group, users);
+    const ack = this.replicaAck;
+    if (ack === undefined) return reservationOf(await reserveScript.run(this.client, keys, args), users);
+    const { reply, acknowledged } = await reserveScript.runAcknowledged(this.client, keys, args, ack);
+    const reservation = reservationOf(reply, users);
+    if (acknowledged || reservation.refused !== undefined) return reservation; // a refusal holds nothing
+    // should the release fail too, the hold lapses after holdMs
+    await this.release(appKey, kind, group, reservation.added).catch(() => {});
+    throw notAcknowledged(ack);
   }
 
   confirm(appKey: string, kind: MembershipKind, group: string, users: readonly string[]): Promise<void> {
