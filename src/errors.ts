@@ -8,7 +8,8 @@ export type ErrorCode =
   | 'ERR_INVALID_DECORATOR'
   | 'ERR_STORE'
   | 'ERR_STORE_TIMEOUT'
-  | 'ERR_STORE_REPLY';
+  | 'ERR_STORE_REPLY'
+  | 'ERR_STORE_REPLICAS';
 
 /**
  * What a limiter mounted wrong logs, once each, before it can do harm unnoticed; `validate: false`

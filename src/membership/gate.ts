@@ -96,14 +96,22 @@ export class MembershipGate {
             pending: { effect, appKey, kind, group: target, users, added: reservation.added, creates, batch, ledger },
           };
     const { ledger } = this;
+    // set once the failover answers without this reservation (timed out): a reply that comes later
+    // gives back what it holds, so no place stays held past the timeout
+    let abandoned = false;
     return this.failover.run(
       () => {
         const reservation = ledger.reserve(appKey, kind, target, users, max, holdMs);
-        return reservation instanceof Promise
-          ? reservation.then((reserved) => step(ledger, reserved))
-          : step(ledger, reservation);
+        if (!(reservation instanceof Promise)) return step(ledger, reservation);
+        return reservation.then((reserved) => {
+          if (abandoned && reserved.refused === undefined) releaseLate(ledger, appKey, kind, target, reserved.added);
+          return step(ledger, reserved);
+        });
       },
-      (): MembershipStep => ({ unchecked: true }),
+      (): MembershipStep => {
+        abandoned = true;
+        return { unchecked: true };
+      },
     );
   }
 
@@ -156,6 +164,23 @@ export class MembershipGate {
     const confirmed = added.filter((user) => accepted.has(user));
     const dropped = added.filter((user) => !accepted.has(user));
     return all([ledger.confirm(appKey, kind, group, confirmed), ledger.release(appKey, kind, group, dropped)]);
+  }
+}
+
+/** Gives back a reservation nobody waits for any more; should that fail too, the hold lapses after `holdMs`. */
+function releaseLate(
+  ledger: MembershipLedger,
+  appKey: string,
+  kind: MembershipKind,
+  group: string,
+  added: readonly string[],
+): void {
+  if (added.length === 0) return;
+  try {
+    const released = ledger.release(appKey, kind, group, added);
+    if (released instanceof Promise) released.catch(ignore);
+  } catch {
+    // lapses on its own
   }
 }
 

@@ -18,7 +18,9 @@ export function ledgerFor(
 ): MembershipLedger {
   if (option !== 'ledger') return 'count' in option ? ledgerOfSource(option) : option;
   // holds lapse by the store's clock: a fake one in tests, Redis TIME or Date.now otherwise
-  if (store instanceof RedisStore) return new RedisLedger(store.client, keyPrefix, { clock: store.clock });
+  if (store instanceof RedisStore) {
+    return new RedisLedger(store.client, keyPrefix, { clock: store.clock, replicaAck: store.replicaAck });
+  }
   let ledger = memoryLedgers.get(store);
   if (ledger === undefined) {
     ledger = new MemoryLedger({ clock: store.clock });

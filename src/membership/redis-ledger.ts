@@ -2,12 +2,17 @@ import { StoreError } from '../errors.js';
 import { escapeKeyPart } from '../limits/app-key.js';
 import type { MembershipKind } from '../limits/routes.js';
 import { joinedKey, membershipSpace, membersKey } from '../store/keys.js';
-import { LuaScript, type RedisClient } from '../store/lua-script.js';
+import { LuaScript, notAcknowledged, type RedisClient, type ReplicaAck } from '../store/lua-script.js';
 import type { MembershipLedger, Reservation } from './ledger.js';
 
 /** A user's joins in flight, beside `joinedKey`'s set: a sorted set of group → deadline in ms. */
 function deadlinesKey(space: string, user: string): string {
   return `${space}:deadlines:${escapeKeyPart(user)}`;
+}
+
+/** The groups of a space being dissolved, chunk after chunk: a hash of group → scan cursor. */
+function dissolvingKey(space: string): string {
+  return `${space}:dissolving`;
 }
 
 /** How many joins in flight hold each of a user's held groups: a hash of group → count. */
@@ -165,30 +170,69 @@ end
 `);
 
 /**
- * KEYS[1]: the group's members. ARGV[1]: group, ARGV[2..4]: the prefixes of every user's joined set,
- * deadlines and holds. Reads the members itself, so no call carries a list as long as a group, and
- * a join cannot slip in between reading and removing.
+ * How many members one dissolve script takes out, and how many groups one forget script leaves: a
+ * few hundred Redis commands, about a millisecond, so no script holds Redis up whatever a group's size.
+ */
+const CHUNK = 200;
+
+/**
+ * KEYS[1]: the space's groups being dissolved (a hash of group → SSCAN cursor). ARGV[1]: a group to
+ * dissolve ('' to go on with those already there), ARGV[2]: the prefix of every members key,
+ * ARGV[3..5]: of every user's joined set, deadlines and holds, ARGV[6]: how many members a chunk.
+ * Takes about that many members out of one group of the hash, from where its scan stopped (SPOP would
+ * sample an ever sparser table); a group with none left leaves the hash, one a join slipped into
+ * is scanned again. Answers how many groups are still there. Each chunk is atomic, so a dissolve cut
+ * short leaves every member either out or still whole, and the hash says what is left: the next
+ * dissolve in the space finishes it.
  */
 const dissolveScript = new LuaScript(`${prelude}
-for _, user in ipairs(redis.call('SMEMBERS', KEYS[1])) do
-  redis.call('SREM', keyOf(ARGV[2], user), ARGV[1])
-  redis.call('ZREM', keyOf(ARGV[3], user), ARGV[1])
-  redis.call('HDEL', keyOf(ARGV[4], user), ARGV[1], '\\255' .. ARGV[1])
+if ARGV[1] ~= '' then redis.call('HSETNX', KEYS[1], ARGV[1], '0') end
+local group = redis.call('HRANDFIELD', KEYS[1])
+if not group then return 0 end
+local members = keyOf(ARGV[2], group)
+local scan = redis.call('SSCAN', members, redis.call('HGET', KEYS[1], group), 'COUNT', ARGV[6])
+for _, user in ipairs(scan[2]) do
+  redis.call('SREM', members, user)
+  redis.call('SREM', keyOf(ARGV[3], user), group)
+  redis.call('ZREM', keyOf(ARGV[4], user), group)
+  redis.call('HDEL', keyOf(ARGV[5], user), group, wasMember(group))
 end
-redis.call('DEL', KEYS[1])
+if redis.call('EXISTS', members) == 0 then redis.call('HDEL', KEYS[1], group)
+else redis.call('HSET', KEYS[1], group, scan[1]) end
+return redis.call('HLEN', KEYS[1])
 `);
 
-/** KEYS: the user's joined set, deadlines, holds. ARGV[1]: user, ARGV[2]: the prefix of every members key. */
+/**
+ * KEYS: the user's joined set, deadlines, holds. ARGV[1]: user, ARGV[2]: the prefix of every members
+ * key, ARGV[3]: how many groups at most. Takes the user out of that many of their groups; answers how
+ * many are left.
+ */
 const forgetScript = new LuaScript(`${prelude}
-for _, group in ipairs(redis.call('SMEMBERS', KEYS[1])) do
+for _, group in ipairs(redis.call('SPOP', KEYS[1], tonumber(ARGV[3]))) do
   redis.call('SREM', keyOf(ARGV[2], group), ARGV[1])
+  redis.call('ZREM', KEYS[2], group)
+  redis.call('HDEL', KEYS[3], group, wasMember(group))
 end
-redis.call('DEL', KEYS[1], KEYS[2], KEYS[3])
+local left = redis.call('SCARD', KEYS[1])
+if left == 0 then redis.call('DEL', KEYS[2], KEYS[3]) end
+return left
 `);
+
+/** The reserve script's reply: (0, index of the user refused) or (1, indexes of the users held). */
+function reservationOf(reply: unknown, users: readonly string[]): Reservation {
+  if (!Array.isArray(reply) || !reply.every(Number.isInteger) || (reply[0] !== 0 && reply[0] !== 1)) {
+    throw new StoreError('ERR_STORE_REPLY', `unexpected reply from the membership script: ${JSON.stringify(reply)}`);
+  }
+  const [ok, ...indexes] = reply as number[];
+  if (ok === 0) return { refused: users[(indexes[0] as number) - 1] as string };
+  return { added: indexes.map((index) => users[index - 1] as string) };
+}
 
 export interface RedisLedgerOptions {
   /** Time in ms for the scripts instead of Redis `TIME`: for tests with a fake clock only. */
   readonly clock?: (() => number) | undefined;
+  /** A reservation holds only once these replicas do (the store's `replicas`); otherwise it is released. */
+  readonly replicaAck?: ReplicaAck | undefined;
 }
 
 /**
@@ -203,6 +247,7 @@ export interface RedisLedgerOptions {
 export class RedisLedger implements MembershipLedger {
   /** Now in ms for the scripts, or '' for Redis TIME (so app servers with skewed clocks agree). */
   private readonly now: () => number | '';
+  private readonly replicaAck: ReplicaAck | undefined;
 
   constructor(
     private readonly client: RedisClient,
@@ -210,6 +255,7 @@ export class RedisLedger implements MembershipLedger {
     options: RedisLedgerOptions = {},
   ) {
     this.now = options.clock ?? (() => '');
+    this.replicaAck = options.replicaAck;
   }
 
   async reserve(
@@ -222,13 +268,15 @@ export class RedisLedger implements MembershipLedger {
   ): Promise<Reservation> {
     const space = membershipSpace(this.keyPrefix, appKey, kind);
     const args = [group, this.now(), max, holdMs, membersKey(space, ''), ...users];
-    const reply = await reserveScript.run(this.client, this.userKeys(space, group, users), args);
-    if (!Array.isArray(reply) || !reply.every(Number.isInteger) || (reply[0] !== 0 && reply[0] !== 1)) {
-      throw new StoreError('ERR_STORE_REPLY', `unexpected reply from the membership script: ${JSON.stringify(reply)}`);
-    }
-    const [ok, ...indexes] = reply as number[];
-    if (ok === 0) return { refused: users[(indexes[0] as number) - 1] as string };
-    return { added: indexes.map((index) => users[index - 1] as string) };
+    const keys = this.userKeys(space, group, users);
+    const ack = this.replicaAck;
+    if (ack === undefined) return reservationOf(await reserveScript.run(this.client, keys, args), users);
+    const { reply, acknowledged } = await reserveScript.runAcknowledged(this.client, keys, args, ack);
+    const reservation = reservationOf(reply, users);
+    if (acknowledged || reservation.refused !== undefined) return reservation; // a refusal holds nothing
+    // should the release fail too, the hold lapses after holdMs
+    await this.release(appKey, kind, group, reservation.added).catch(() => {});
+    throw notAcknowledged(ack);
   }
 
   confirm(appKey: string, kind: MembershipKind, group: string, users: readonly string[]): Promise<void> {
@@ -256,16 +304,21 @@ export class RedisLedger implements MembershipLedger {
     await renameScript.run(this.client, keys, [token, this.now(), group, ...users]);
   }
 
+  /** In chunks (`CHUNK` members a script); finishes too any dissolve of the space an earlier failure cut short. */
   async dissolve(appKey: string, kind: MembershipKind, group: string): Promise<void> {
     const space = membershipSpace(this.keyPrefix, appKey, kind);
-    const prefixes = [joinedKey(space, ''), deadlinesKey(space, ''), holdsKey(space, '')];
-    await dissolveScript.run(this.client, [membersKey(space, group)], [group, ...prefixes]);
+    const keys = [dissolvingKey(space)];
+    const prefixes = [membersKey(space, ''), joinedKey(space, ''), deadlinesKey(space, ''), holdsKey(space, '')];
+    let next = group;
+    while (Number(await dissolveScript.run(this.client, keys, [next, ...prefixes, CHUNK])) > 0) next = '';
   }
 
+  /** In chunks (`CHUNK` groups a script). */
   async forget(appKey: string, kind: MembershipKind, user: string): Promise<void> {
     const space = membershipSpace(this.keyPrefix, appKey, kind);
     const keys = [joinedKey(space, user), deadlinesKey(space, user), holdsKey(space, user)];
-    await forgetScript.run(this.client, keys, [user, membersKey(space, '')]);
+    const args = [user, membersKey(space, ''), CHUNK];
+    while (Number(await forgetScript.run(this.client, keys, args)) > 0);
   }
 
   private async perUser(

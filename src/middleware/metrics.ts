@@ -130,7 +130,7 @@ function register(registry: Registry, appLabel: boolean): Instruments {
     }),
     storeFailures: new prom.Counter({
       name: metricNames.storeFailures,
-      help: 'Failed store calls (probes included) by error code: ERR_STORE, ERR_STORE_TIMEOUT, ERR_STORE_REPLY',
+      help: 'Failed store calls (probes included) by error code: ERR_STORE, ERR_STORE_TIMEOUT, ERR_STORE_REPLY, ERR_STORE_REPLICAS',
       labelNames: ['code'],
       registers,
     }),

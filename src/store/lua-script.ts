@@ -10,6 +10,20 @@ export interface RedisClient {
   eval(script: string, numKeys: number, ...keysAndArgs: Array<string | number>): Promise<unknown>;
   /** `true` on a Redis Cluster client, whose keys of different hash tags cannot share a call. */
   readonly isCluster?: boolean;
+  /** Commands sent together, answered together: needed only with `replicas` (the script and its `WAIT`). */
+  pipeline?(commands: Array<Array<string | number>>): { exec(): Promise<Array<[Error | null, unknown]> | null> };
+}
+
+/** A write counts once this many replicas hold it, asked with Redis `WAIT` for at most `timeoutMs`. */
+export interface ReplicaAck {
+  readonly replicas: number;
+  readonly timeoutMs: number;
+}
+
+/** A script's reply, and whether the replicas asked for acknowledged its write in time. */
+export interface AcknowledgedReply {
+  readonly reply: unknown;
+  readonly acknowledged: boolean;
 }
 
 /**
@@ -31,6 +45,46 @@ export class LuaScript {
       });
     });
   }
+
+  /**
+   * Runs the script and `WAIT` in one pipeline: one round trip, on the node that ran the script (a
+   * Cluster pipeline goes to the node of its keys), plus the replicas' acknowledgement. A failed
+   * `WAIT` (e.g. sent to a replica) counts as not acknowledged.
+   */
+  async runAcknowledged(
+    client: RedisClient,
+    keys: readonly string[],
+    args: ReadonlyArray<string | number>,
+    ack: ReplicaAck,
+  ): Promise<AcknowledgedReply> {
+    const send = (command: 'evalsha' | 'eval', script: string) => {
+      if (client.pipeline === undefined) throw new StoreError('ERR_STORE', 'the Redis client has no pipeline()');
+      return client
+        .pipeline([
+          [command, script, keys.length, ...keys, ...args],
+          ['wait', ack.replicas, ack.timeoutMs],
+        ])
+        .exec();
+    };
+    try {
+      let results = await send('evalsha', this.sha);
+      if (String(results?.[0]?.[0]?.message).startsWith('NOSCRIPT')) results = await send('eval', this.source);
+      const [scriptError, reply] = results?.[0] ?? [new Error('no reply to the script')];
+      if (scriptError) throw scriptError;
+      const [waitError, count] = results?.[1] ?? [new Error('no reply to WAIT')];
+      return { reply, acknowledged: waitError === null && Number(count) >= ack.replicas };
+    } catch (error) {
+      throw error instanceof StoreError ? error : redisError(error);
+    }
+  }
+}
+
+/** A write the replicas did not acknowledge in time, and that was undone. */
+export function notAcknowledged(ack: ReplicaAck): StoreError {
+  return new StoreError(
+    'ERR_STORE_REPLICAS',
+    `fewer than ${ack.replicas} replica(s) acknowledged the write within ${ack.timeoutMs} ms; it was undone`,
+  );
 }
 
 function redisError(error: unknown): StoreError {

@@ -1,6 +1,6 @@
-import { StoreError } from '../errors.js';
+import { ConfigError, StoreError } from '../errors.js';
 import { hashTagOf } from './keys.js';
-import { LuaScript, type RedisClient } from './lua-script.js';
+import { LuaScript, notAcknowledged, type RedisClient, type ReplicaAck } from './lua-script.js';
 import type { Check, Reading, Settings, Store } from './store.js';
 import { takeScript } from './take-script.js';
 
@@ -12,7 +12,18 @@ export interface RedisStoreOptions {
    * expires keys by its own clock, so under a given clock every key lives an hour at least.
    */
   readonly clock?: () => number;
+  /**
+   * Replicas that must hold a membership reservation or a send's daily count before it is admitted
+   * (Redis `WAIT`, pipelined with the script). Not acknowledged within `replicaTimeoutMs`: the write
+   * is undone and the call fails (`onStoreError` decides). Default 0: not asked, so a failover may
+   * lose what the replica had not yet received.
+   */
+  readonly replicas?: number;
+  /** How long `WAIT` waits for the replicas; keep it below `storeTimeoutMs`. Default 20. */
+  readonly replicaTimeoutMs?: number;
 }
+
+const DEFAULT_REPLICA_TIMEOUT_MS = 20;
 
 const take = new LuaScript(takeScript);
 // scripts rather than plain commands, so the client needs nothing more than EVALSHA, and errors are `StoreError`s
@@ -39,10 +50,34 @@ export class RedisStore implements Store {
   readonly client: RedisClient;
   /** Present only when given: otherwise the store decides by Redis `TIME`, which this process cannot read. */
   readonly clock?: () => number;
+  /** Present when `replicas` is above 0: the writes a failover must not lose wait for them. */
+  readonly replicaAck?: ReplicaAck;
 
   constructor(options: RedisStoreOptions) {
     this.client = options.client;
     if (options.clock !== undefined) this.clock = options.clock;
+    const { replicas = 0, replicaTimeoutMs = DEFAULT_REPLICA_TIMEOUT_MS } = options;
+    if (!Number.isSafeInteger(replicas) || replicas < 0) {
+      throw new ConfigError('ERR_INVALID_OPTION', 'replicas', `must be a whole number, 0 or more (got ${replicas})`);
+    }
+    if (!Number.isSafeInteger(replicaTimeoutMs) || replicaTimeoutMs < 1) {
+      // WAIT with 0 would wait for ever
+      throw new ConfigError(
+        'ERR_INVALID_OPTION',
+        'replicaTimeoutMs',
+        `must be a whole number of ms, 1 or more (got ${replicaTimeoutMs})`,
+      );
+    }
+    if (replicas > 0) {
+      if (typeof this.client.pipeline !== 'function') {
+        throw new ConfigError(
+          'ERR_INVALID_OPTION',
+          'client',
+          'must have pipeline() (an ioredis client does) when replicas is above 0',
+        );
+      }
+      this.replicaAck = { replicas, timeoutMs: replicaTimeoutMs };
+    }
   }
 
   take(checks: readonly Check[]): Promise<readonly Reading[]> {
@@ -105,9 +140,30 @@ export class RedisStore implements Store {
       if (check.type === 'bucket') args.push('b', check.capacity, check.intervalMs, check.cost);
       else args.push('w', check.limit, check.cost, check.edgesMs.length, ...check.edgesMs);
     }
-    return take.run(this.client, keys, args).then((reply) => parseReply(reply, checks.length));
+    if (this.replicaAck === undefined || !checks.some(countsAcrossFailover)) {
+      return take.run(this.client, keys, args).then((reply) => parseReply(reply, checks.length));
+    }
+    return this.runAcknowledged(checks, keys, args, this.replicaAck);
+  }
+
+  /** The take, admitted only once the replicas hold it; otherwise undone, and the call fails. */
+  private async runAcknowledged(
+    checks: readonly Check[],
+    keys: readonly string[],
+    args: ReadonlyArray<string | number>,
+    ack: ReplicaAck,
+  ): Promise<Reading[]> {
+    const { reply, acknowledged } = await take.runAcknowledged(this.client, keys, args, ack);
+    const readings = parseReply(reply, checks.length);
+    if (acknowledged || !readings.every((reading) => reading.allowed)) return readings; // a refusal wrote nothing
+    // should the undo fail too, the count stays on this master alone: too high, never too low
+    await this.run(checks.map(refund)).catch(() => {});
+    throw notAcknowledged(ack);
   }
 }
+
+/** A send's daily count: a failover must not lose it (the per-second buckets refill within a second anyway). */
+const countsAcrossFailover = (check: Check): boolean => check.type === 'window' && check.cost > 0;
 
 /** A check in a later slot that a refusal in an earlier one kept the request from reaching. */
 const notReached: Reading = Object.freeze({ allowed: true, remaining: 0, resetMs: 0, retryAfterMs: 0 });
