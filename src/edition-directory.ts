@@ -211,7 +211,10 @@ export class EditionDirectory {
   chosenMode(appKey: string): Mode | undefined | Promise<Mode | undefined> {
     const own = this.runTime.known(appKey)?.mode;
     if (own !== undefined) return own;
-    return then(this.runTime.get(EVERY_APP, (previous) => this.readRunTime(EVERY_APP, previous)), (all) => all.mode);
+    return then(
+      this.runTime.get(EVERY_APP, (previous) => this.readRunTime(EVERY_APP, previous)),
+      (all) => all.mode,
+    );
   }
 
   /** What `setMode` chose, for the app and for every app, as far as known without asking. */

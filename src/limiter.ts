@@ -183,7 +183,12 @@ export class Limiter {
     return {
       edition: { value: edition, from: this.editions.editionSource(appKey) },
       overrides: { runTime: runTime ?? null, configured: configured ?? null },
-      mode: { app: app ?? null, everyApp: everyApp ?? null, option: typeof mode === 'string' ? mode : 'function', effective },
+      mode: {
+        app: app ?? null,
+        everyApp: everyApp ?? null,
+        option: typeof mode === 'string' ? mode : 'function',
+        effective,
+      },
     };
   }
 

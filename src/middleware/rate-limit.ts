@@ -346,7 +346,8 @@ export function imRateLimit(options: Options = {}): ImRateLimit {
     done(limiter.setOverrides(assertAppKey(appKey, config.nameCase, 'setOverrides'), overrides, 'setOverrides'));
   middleware.inspect = (appKey) => limiter.inspect(assertAppKey(appKey, config.nameCase, 'inspect'));
   middleware.setMode = ((...args: [Mode | undefined] | [string, Mode | undefined]) => {
-    const [appKey, mode] = args.length === 2 ? [assertAppKey(args[0], config.nameCase, 'setMode'), args[1]] : [undefined, args[0]];
+    const [appKey, mode] =
+      args.length === 2 ? [assertAppKey(args[0], config.nameCase, 'setMode'), args[1]] : [undefined, args[0]];
     return done(limiter.setMode(appKey, mode, 'setMode'));
   }) as ImRateLimit['setMode'];
   middleware.reset = (appKey, category) => {

@@ -30,7 +30,9 @@ function fresh(changes: Partial<AppState['categories']> = {}, daily = { used: 0,
         app: null,
         everyApp: null,
         option: 'enforce',
-        effective: Object.fromEntries(categories.map((c) => [c, 'enforce'])) as AppState['settings']['mode']['effective'],
+        effective: Object.fromEntries(
+          categories.map((c) => [c, 'enforce']),
+        ) as AppState['settings']['mode']['effective'],
       },
     },
   };
