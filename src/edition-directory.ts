@@ -171,7 +171,10 @@ export class EditionDirectory {
 
   /** The app's edition and overrides; without `req`, the resolver is not asked (its last answer stands). */
   settingsOf(appKey: string, req?: Request): AppSettings | Promise<AppSettings> {
-    const runTime = this.runTime.get(appKey, (previous) => this.readRunTime(appKey, previous));
+    const runTime = this.runTime.get(appKey, (previous) => {
+      this.everyApp(); // read beside the app's, so that a refusal, which needs the mode, finds it here
+      return this.readRunTime(appKey, previous);
+    });
     return then(runTime, ({ edition: chosenEdition, overrides: chosenOverrides }) => {
       const edition = chosenEdition ?? this.configuredEdition(appKey, req);
       const overrides = chosenOverrides ?? this.configuredOverrides(appKey);
@@ -211,10 +214,11 @@ export class EditionDirectory {
   chosenMode(appKey: string): Mode | undefined | Promise<Mode | undefined> {
     const own = this.runTime.known(appKey)?.mode;
     if (own !== undefined) return own;
-    return then(
-      this.runTime.get(EVERY_APP, (previous) => this.readRunTime(EVERY_APP, previous)),
-      (all) => all.mode,
-    );
+    return then(this.everyApp(), (all) => all.mode);
+  }
+
+  private everyApp(): RunTime | Promise<RunTime> {
+    return this.runTime.get(EVERY_APP, (previous) => this.readRunTime(EVERY_APP, previous));
   }
 
   /** What `setMode` chose, for the app and for every app, as far as known without asking. */
