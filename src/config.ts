@@ -1,5 +1,6 @@
 import type { Request, RequestHandler, Response } from 'express';
 import { z } from 'zod';
+import type { AdminChange } from './admin-change.js';
 import type { DecisionEvent, Refusal } from './decision.js';
 import { ConfigError, type WarningCode, warningCodes } from './errors.js';
 import { canonicalAppKey, type NameCase } from './limits/app-key.js';
@@ -192,6 +193,11 @@ const optionsSchema = z.strictObject({
       error: "must be 'enforce', 'report' or a function (appKey, category) => mode",
     })
     .default('enforce'),
+  /**
+   * Told of every run-time change (edition, overrides, mode, reset), from the admin router or the
+   * app's code, after the one log line each gets: for the app's audit log. Never awaited; a throw is ignored.
+   */
+  onAdminChange: fn<(change: AdminChange) => void>('must be a function (change) => void').optional(),
   /** A request it returns true for is neither classified nor counted (health checks, an internal key). */
   skip: fn<(req: Request) => boolean>('must be a function (req) => boolean').optional(),
   /** Answers a refusal instead of the IM error body: `(req, res, refusal) => …`. */
@@ -290,6 +296,12 @@ export function assertEdition(editions: readonly string[], edition: unknown, pat
       path,
       `unknown edition ${JSON.stringify(edition)}; the table names ${editions.join(', ')}`,
     );
+  }
+}
+
+export function assertMode(mode: unknown, path: string): asserts mode is Mode {
+  if (mode !== 'enforce' && mode !== 'report') {
+    throw new ConfigError('ERR_INVALID_OPTION', path, `must be 'enforce' or 'report', not ${JSON.stringify(mode)}`);
   }
 }
 

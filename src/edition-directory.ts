@@ -1,9 +1,12 @@
 import type { Request } from 'express';
-import { assertEdition, type Config, type Edition, parseOverrides } from './config.js';
+import { assertEdition, assertMode, type Config, type Edition, type Mode, parseOverrides } from './config.js';
 import type { Overrides } from './limits/table.js';
 import { describe, type FailoverStore, withTimeout } from './store/failover-store.js';
 import { settingsKey } from './store/keys.js';
 import type { Settings } from './store/store.js';
+
+/** The run-time settings every app shares (the mode): app keys hold a `#`, so no app is named so. */
+const EVERY_APP = 'every-app';
 
 /** A failed answer is asked for again after this, not on every request. */
 const RETRY_FAILED_MS = 1000;
@@ -14,9 +17,10 @@ export interface AppSettings {
   readonly overrides: Overrides | undefined;
 }
 
-/** What `setEdition` and `setOverrides` chose for one app, as the store holds it. */
+/** What `setEdition`, `setOverrides` and `setMode` chose for one app (or every app), as the store holds it. */
 interface RunTime {
   readonly edition?: Edition;
+  readonly mode?: Mode;
   readonly overrides?: Overrides;
   /** The stored text of `overrides`: an unchanged text keeps its object, and with it the app's plan. */
   readonly overridesText?: string;
@@ -167,7 +171,10 @@ export class EditionDirectory {
 
   /** The app's edition and overrides; without `req`, the resolver is not asked (its last answer stands). */
   settingsOf(appKey: string, req?: Request): AppSettings | Promise<AppSettings> {
-    const runTime = this.runTime.get(appKey, (previous) => this.readRunTime(appKey, previous));
+    const runTime = this.runTime.get(appKey, (previous) => {
+      this.everyApp(); // read beside the app's, so that a refusal, which needs the mode, finds it here
+      return this.readRunTime(appKey, previous);
+    });
     return then(runTime, ({ edition: chosenEdition, overrides: chosenOverrides }) => {
       const edition = chosenEdition ?? this.configuredEdition(appKey, req);
       const overrides = chosenOverrides ?? this.configuredOverrides(appKey);
@@ -198,6 +205,49 @@ export class EditionDirectory {
       this.runTime.set(appKey, { ...rest, overrides: parsed, overridesText: text });
     }
     return this.store.writeSettings(settingsKey(this.config.keyPrefix, appKey), { overrides: text });
+  }
+
+  /**
+   * The mode chosen at run time for the app, else for every app; `undefined` when neither was. The
+   * app's own was read with its settings; every app's is one more key, read once per `editionCacheMs`.
+   */
+  chosenMode(appKey: string): Mode | undefined | Promise<Mode | undefined> {
+    const own = this.runTime.known(appKey)?.mode;
+    if (own !== undefined) return own;
+    return then(this.everyApp(), (all) => all.mode);
+  }
+
+  private everyApp(): RunTime | Promise<RunTime> {
+    return this.runTime.get(EVERY_APP, (previous) => this.readRunTime(EVERY_APP, previous));
+  }
+
+  /** What `setMode` chose, for the app and for every app, as far as known without asking. */
+  knownModes(appKey: string): { app: Mode | undefined; everyApp: Mode | undefined } {
+    return { app: this.runTime.known(appKey)?.mode, everyApp: this.runTime.known(EVERY_APP)?.mode };
+  }
+
+  /** Where the app's edition comes from: `setEdition`, the `edition` option, or its resolver. */
+  editionSource(appKey: string): 'setEdition' | 'option' | 'resolver' {
+    if (this.runTime.known(appKey)?.edition !== undefined) return 'setEdition';
+    return typeof this.config.edition === 'string' ? 'option' : 'resolver';
+  }
+
+  /** The overrides `setOverrides` chose, and the configured ones (the option's, or the source's last answer). */
+  knownOverrideSources(appKey: string): { runTime: Overrides | undefined; configured: Overrides | undefined } {
+    const configured = this.config.overrides[appKey] ?? this.sourced.known(appKey);
+    return { runTime: this.runTime.known(appKey)?.overrides, configured };
+  }
+
+  /**
+   * Chooses the mode at run time, of one app or (`appKey` undefined) of every app; `undefined`
+   * removes the choice. Resolves to whether the store took it.
+   */
+  setMode(appKey: string | undefined, mode: unknown, path: string): boolean | Promise<boolean> {
+    if (mode !== undefined) assertMode(mode, path);
+    const key = appKey ?? EVERY_APP;
+    const { mode: _, ...rest } = this.runTime.known(key) ?? {};
+    this.runTime.set(key, mode === undefined ? rest : { ...rest, mode });
+    return this.store.writeSettings(settingsKey(this.config.keyPrefix, key), { mode: mode ?? null });
   }
 
   private knownConfiguredEdition(appKey: string): Edition {
@@ -236,13 +286,15 @@ export class EditionDirectory {
   /** Stored settings checked as the options are: a value this process's table cannot take is ignored, with a warning. */
   private runTimeOf(appKey: string, settings: Settings, previous: RunTime | undefined): RunTime {
     const runTime: { -readonly [K in keyof RunTime]: RunTime[K] } = {};
-    const { edition, overrides: text } = settings;
+    const { edition, mode, overrides: text } = settings;
     const ignore = (what: string, why: string): void =>
       this.warn(`the store holds ${what} for ${JSON.stringify(appKey)} (${why}); ignored`);
     if (edition !== undefined) {
       if (this.config.editions.includes(edition)) runTime.edition = edition;
       else ignore(`edition ${JSON.stringify(edition)}`, 'the table does not name it');
     }
+    if (mode === 'enforce' || mode === 'report') runTime.mode = mode;
+    else if (mode !== undefined) ignore(`mode ${JSON.stringify(mode)}`, "it is neither 'enforce' nor 'report'");
     if (text !== undefined && text === previous?.overridesText && previous.overrides !== undefined) {
       runTime.overrides = previous.overrides;
       runTime.overridesText = text;

@@ -1,5 +1,6 @@
 import type { Request } from 'express';
-import type { Config, Edition } from './config.js';
+import { type AdminChange, auditor } from './admin-change.js';
+import type { Config, Edition, Mode } from './config.js';
 import { type AppSettings, EditionDirectory } from './edition-directory.js';
 import { StoreError } from './errors.js';
 import { dayEdgesMs } from './limits/calendar.js';
@@ -7,8 +8,8 @@ import type { RouteMatch } from './limits/classify.js';
 import { effectiveRules } from './limits/editions.js';
 import { checkAppNames, checkPayload, type PayloadRefusal } from './limits/payload.js';
 import { pushesOf } from './limits/send.js';
-import { type Category, categories, type EditionRules } from './limits/table.js';
-import { MembershipGate, type PendingMembership } from './membership/gate.js';
+import { burstOf, type Category, categories, type EditionRules, type Overrides } from './limits/table.js';
+import { MembershipGate, type MembershipStep, type PendingMembership } from './membership/gate.js';
 import { ledgerFor } from './membership/ledgers.js';
 import { AppPlan, type CheckSet, categoryKeys, type Policy } from './plan.js';
 import { Failover, FailoverStore } from './store/failover-store.js';
@@ -23,9 +24,19 @@ export interface Admission {
   readonly membership?: PendingMembership;
 }
 
+/**
+ * A refusal the app's mode only reports: the request goes on to its handler, with what an admitted
+ * one carries (pacing, a membership change to conclude), so report mode refuses nothing and changes
+ * nothing else.
+ */
+interface Reported {
+  readonly reported?: true;
+  readonly admission?: Admission;
+}
+
 /** What the limiter decided about one request, in numbers; the Express layer turns it into an answer. */
 export type Outcome =
-  | {
+  | (Reported & {
       readonly kind: 'decided';
       readonly allowed: boolean;
       /** The edition the app was held to. */
@@ -36,17 +47,18 @@ export type Outcome =
       readonly checks: readonly Check[];
       /** Time in the store call, when someone observes decisions (`onDecision`, `metrics`); else 0. */
       readonly storeMs: number;
-      readonly admission?: Admission;
-    }
-  | { readonly kind: 'payload'; readonly refusal: PayloadRefusal }
-  | { readonly kind: 'membership'; readonly user: string; readonly membership: 'groups' | 'chatrooms' }
-  | { readonly kind: 'unavailable' }
+    })
+  | (Reported & { readonly kind: 'payload'; readonly refusal: PayloadRefusal })
+  | (Reported & { readonly kind: 'membership'; readonly user: string; readonly membership: 'groups' | 'chatrooms' })
+  | (Reported & { readonly kind: 'unavailable' })
   | { readonly kind: 'unlimited'; readonly admission?: Admission };
 
-const unavailable: Outcome = Object.freeze({ kind: 'unavailable' });
+const unavailable: Refusing = Object.freeze({ kind: 'unavailable' });
 const unlimited: Outcome = Object.freeze({ kind: 'unlimited' });
 
 type Decided = Extract<Outcome, { kind: 'decided' }>;
+/** An outcome that refuses the request, unless the app's mode only reports it. */
+type Refusing = Exclude<Outcome, { kind: 'unlimited' }>;
 
 /** One app's state as `inspect` reads it, nothing taken. */
 export interface AppState {
@@ -55,6 +67,25 @@ export interface AppState {
   readonly categories: { readonly [C in Category]: { limit: number; remaining: number; msUntilFull: number } };
   /** Today's pushes, when the edition has a daily quota. */
   readonly daily?: { used: number; remaining: number; resetMs: number };
+  /** What the limits are made of, so an operator can see why the app has them. */
+  readonly settings: AppSettingsView;
+}
+
+/** An app's configuration as `inspect` shows it: each setting, and where it comes from. */
+export interface AppSettingsView {
+  readonly edition: { readonly value: Edition; readonly from: 'setEdition' | 'option' | 'resolver' };
+  /** The figures `setOverrides` chose, and the configured ones (the `overrides` option or source); the first win. */
+  readonly overrides: { readonly runTime: Overrides | null; readonly configured: Overrides | null };
+  /**
+   * The mode `setMode` chose for the app, for every app, and the `mode` option (`'function'` when it
+   * decides per request); `effective` is what each category is held to now.
+   */
+  readonly mode: {
+    readonly app: Mode | null;
+    readonly everyApp: Mode | null;
+    readonly option: Mode | 'function';
+    readonly effective: { readonly [C in Category]: Mode };
+  };
 }
 
 /**
@@ -74,6 +105,9 @@ export class Limiter {
   private readonly refusals: RefusalCache | undefined;
   /** The refusals' clock: the store's when this process knows it, else a monotonic one. */
   private readonly refusalClock: () => number;
+  /** Logs a run-time change and tells `onAdminChange`. */
+  private readonly audit: (change: AdminChange) => void;
+  private modeFunctionFailed = false;
 
   /** `onStoreFailure` is told of every failed store call (the metrics count them). */
   constructor(
@@ -89,6 +123,7 @@ export class Limiter {
     );
     this.store = new FailoverStore(config.store, this.failover, config.fallbackProcesses);
     this.editions = new EditionDirectory(config, this.store);
+    this.audit = auditor(config.logger, config.onAdminChange);
     this.refusalClock = config.store.clock ?? (() => performance.now());
     if (config.refusalCache !== false) this.refusals = new RefusalCache(config.refusalCache, this.refusalClock);
     if (config.membership !== false) {
@@ -130,21 +165,74 @@ export class Limiter {
         return [categories[i], { limit: bucket.capacity, remaining, msUntilFull: resetMs }];
       }),
     ) as AppState['categories'];
-    if (day === undefined) return { edition: settings.edition, categories: state };
+    const view = await this.settingsView(appKey, settings.edition);
+    if (day === undefined) return { edition: settings.edition, categories: state, settings: view };
     const { remaining, resetMs } = readings[buckets.length] as Reading;
-    return { edition: settings.edition, categories: state, daily: { used: day.limit - remaining, remaining, resetMs } };
+    const daily = { used: day.limit - remaining, remaining, resetMs };
+    return { edition: settings.edition, categories: state, daily, settings: view };
+  }
+
+  private async settingsView(appKey: string, edition: Edition): Promise<AppSettingsView> {
+    await this.editions.chosenMode(appKey); // every app's mode, read if not known
+    const effective = Object.fromEntries(
+      await Promise.all(categories.map(async (category) => [category, await this.modeOf(appKey, category)])),
+    ) as AppSettingsView['mode']['effective'];
+    const { runTime, configured } = this.editions.knownOverrideSources(appKey);
+    const { app, everyApp } = this.editions.knownModes(appKey);
+    const { mode } = this.config;
+    return {
+      edition: { value: edition, from: this.editions.editionSource(appKey) },
+      overrides: { runTime: runTime ?? null, configured: configured ?? null },
+      mode: {
+        app: app ?? null,
+        everyApp: everyApp ?? null,
+        option: typeof mode === 'string' ? mode : 'function',
+        effective,
+      },
+    };
   }
 
   /**
-   * Fills the app's buckets again, of one category or all, with the daily window for messages;
-   * memberships are not touched. Rejects with a `StoreError` when the store failed or cannot reset.
+   * Fills the app's buckets again, of one category or all; the daily push quota is left alone
+   * (`resetDaily`), and so are memberships. Rejects with a `StoreError` when the store failed or
+   * cannot reset.
    */
-  async reset(appKey: string, category?: Category): Promise<void> {
-    this.forgetRefusals();
-    const keys = (category === undefined ? categories : [category]).flatMap((c) => {
-      const { rate, daily } = categoryKeys(appKey, c, this.config.keyPrefix);
-      return c === 'messages' ? [rate, daily] : [rate];
+  async reset(appKey: string, category?: Category, actor?: string): Promise<void> {
+    const reset = category === undefined ? categories : [category];
+    const before = await this.remainingOf(appKey);
+    await this.forget(reset.map((c) => categoryKeys(appKey, c, this.config.keyPrefix).rate));
+    const rules = this.rules(appKey);
+    const pick = (of: (c: Category) => number) => Object.fromEntries(reset.map((c) => [c, of(c)]));
+    this.audit({
+      action: 'reset',
+      appKey,
+      before: before && { remaining: pick((c) => before.categories[c].remaining) },
+      after: { remaining: pick((c) => burstOf(rules[c])) },
+      ...(actor === undefined ? {} : { actor }),
     });
+  }
+
+  /** Gives the app its whole daily push quota again; rejects as `reset` does. */
+  async resetDaily(appKey: string, actor?: string): Promise<void> {
+    const before = await this.remainingOf(appKey);
+    await this.forget([categoryKeys(appKey, 'messages', this.config.keyPrefix).daily]);
+    const used = before?.daily?.used;
+    this.audit({
+      action: 'reset-daily',
+      appKey,
+      before: used === undefined ? undefined : { used },
+      after: { used: 0 },
+      ...(actor === undefined ? {} : { actor }),
+    });
+  }
+
+  /** The app's state for an audit event's `before`; none when the store cannot tell. */
+  private remainingOf(appKey: string): Promise<AppState | undefined> {
+    return this.inspect(appKey).catch(() => undefined);
+  }
+
+  private async forget(keys: readonly string[]): Promise<void> {
+    this.forgetRefusals();
     const reset = await this.store.reset(keys);
     this.forgetRefusals(); // and those answered while it was being reset
     if (!reset) {
@@ -156,13 +244,38 @@ export class Limiter {
   }
 
   /** Moves an app to an edition at run time; resolves to whether the store took it. */
-  setEdition(appKey: string, edition: unknown, path: string): Promise<boolean> {
-    return this.changingFigures(this.editions.setEdition(appKey, edition, path));
+  setEdition(appKey: string, edition: unknown, path: string, actor?: string): Promise<boolean> {
+    const before = this.editions.known(appKey);
+    const took = this.changingFigures(this.editions.setEdition(appKey, edition, path));
+    return this.audited(took, { action: 'edition', appKey, before, after: edition }, actor);
   }
 
   /** Replaces an app's overrides at run time (`undefined`: back to the configured ones); as `setEdition`. */
-  setOverrides(appKey: string, overrides: unknown, path: string): Promise<boolean> {
-    return this.changingFigures(this.editions.setOverrides(appKey, overrides, path));
+  setOverrides(appKey: string, overrides: unknown, path: string, actor?: string): Promise<boolean> {
+    const before = this.editions.knownOverrideSources(appKey).runTime ?? null;
+    const took = this.changingFigures(this.editions.setOverrides(appKey, overrides, path));
+    const after = this.editions.knownOverrideSources(appKey).runTime ?? null;
+    return this.audited(took, { action: 'overrides', appKey, before, after }, actor);
+  }
+
+  /**
+   * Chooses the mode at run time, of one app or (`appKey` undefined) of every app; `undefined` removes
+   * the choice. Shared through the store as the edition is; resolves to whether the store took it.
+   */
+  setMode(appKey: string | undefined, mode: unknown, path: string, actor?: string): Promise<boolean> {
+    const known = this.editions.knownModes(appKey ?? '');
+    const before = (appKey === undefined ? known.everyApp : known.app) ?? null;
+    const took = this.changingFigures(this.editions.setMode(appKey, mode, path));
+    const change = { action: 'mode', before, after: mode ?? null } as const;
+    return this.audited(took, appKey === undefined ? change : { ...change, appKey }, actor);
+  }
+
+  /** Audits a change once the store has answered (it holds in this process either way). */
+  private audited(took: Promise<boolean>, change: AdminChange, actor: string | undefined): Promise<boolean> {
+    return took.then((stored) => {
+      this.audit(actor === undefined ? change : { ...change, actor });
+      return stored;
+    });
   }
 
   /**
@@ -184,7 +297,7 @@ export class Limiter {
   /** Decides a classified request; `body` is the parsed body when the route's checks read it. */
   decide(match: RouteMatch, body: unknown, req: Request): Outcome | Promise<Outcome> {
     const refusal = checkAppNames(match, this.config.appNameMaxChars);
-    if (refusal !== undefined) return { kind: 'payload', refusal };
+    if (refusal !== undefined) return this.refuse(match, { kind: 'payload', refusal }, nothingAdmitted);
     const settings = this.editions.settingsOf(match.appKey, req);
     if (settings instanceof Promise)
       return settings.then((resolved) => this.limit(match, this.planFor(match.appKey, resolved), body));
@@ -193,7 +306,10 @@ export class Limiter {
 
   private limit(match: RouteMatch, plan: AppPlan, body: unknown): Outcome | Promise<Outcome> {
     const refusal = checkPayload(match, body, plan.rules);
-    if (refusal !== undefined) return { kind: 'payload', refusal };
+    if (refusal !== undefined) {
+      // reported, it takes no tokens (as it takes none refused), but keeps the ledger and is paced
+      return this.refuse(match, { kind: 'payload', refusal }, () => this.admit(match, plan, body, undefined));
+    }
     const category = plan.category(match.category);
     const { sends, downloadsFile } = match.route;
     let set = category.rate;
@@ -211,7 +327,7 @@ export class Limiter {
       const standing = this.refusals?.refused(checks);
       if (standing !== undefined) {
         const { edition } = plan;
-        return {
+        const refused: Decided = {
           kind: 'decided',
           allowed: false,
           edition,
@@ -220,6 +336,7 @@ export class Limiter {
           checks,
           storeMs: 0,
         };
+        return this.refuse(match, refused, () => this.admit(match, plan, body, refused));
       }
     }
     const startedAt = this.observed ? performance.now() : 0;
@@ -243,7 +360,8 @@ export class Limiter {
     sentAt: number,
   ): Outcome | Promise<Outcome> {
     if (readings === undefined) {
-      return this.config.onStoreError === 'deny' ? unavailable : this.admit(match, plan, body, undefined);
+      if (this.config.onStoreError !== 'deny') return this.admit(match, plan, body, undefined);
+      return this.refuse(match, unavailable, () => this.admit(match, plan, body, undefined));
     }
     let allowed = true;
     for (let i = 0; i < readings.length; i++) if (!(readings[i] as Reading).allowed) allowed = false;
@@ -253,7 +371,44 @@ export class Limiter {
     if (allowed) return this.admit(match, plan, body, decided);
     // a refusal of the per-process fallback buckets proves nothing of the shared store's
     if (!('refundOnRefusal' in set) && !this.failover.degraded) this.refusals?.remember(checks, readings, sentAt);
-    return decided;
+    return this.refuse(match, decided, () => this.admit(match, plan, body, decided));
+  }
+
+  /** The mode a request of `category` is held to: `setMode`'s for the app, else for every app, else the option's. */
+  modeOf(appKey: string, category: Category): Mode | Promise<Mode> {
+    return then(this.editions.chosenMode(appKey), (chosen) => chosen ?? this.configuredMode(appKey, category));
+  }
+
+  /** A mode function that throws, or answers anything but `'report'` (a promise included), enforces. */
+  private configuredMode(appKey: string, category: Category): Mode {
+    const { mode, logger } = this.config;
+    if (typeof mode === 'string') return mode;
+    try {
+      return mode(appKey, category) === 'report' ? 'report' : 'enforce';
+    } catch (error) {
+      if (!this.modeFunctionFailed) logger.warn(`im-rate-limit: mode threw (${String(error)}); ignored`);
+      this.modeFunctionFailed = true;
+      return 'enforce';
+    }
+  }
+
+  /**
+   * A refusal as the app's mode has it: enforced, or only reported. A reported request goes on with
+   * what `admitted` gives an admitted one (pacing, a membership change to conclude), so that report
+   * mode refuses nothing and changes nothing else. Asked only on refusals: admissions never wait for it.
+   */
+  refuse(
+    match: RouteMatch,
+    refusal: Refusing,
+    admitted: () => Outcome | Promise<Outcome> | undefined,
+  ): Outcome | Promise<Outcome> {
+    return then(this.modeOf(match.appKey, match.category), (mode) => {
+      if (mode !== 'report') return refusal;
+      return then(admitted(), (outcome): Outcome => {
+        const admission = outcome !== undefined && 'admission' in outcome ? outcome.admission : undefined;
+        return admission === undefined ? { ...refusal, reported: true } : { ...refusal, reported: true, admission };
+      });
+    });
   }
 
   /** What an admitted request still needs: download pacing, a membership reservation. */
@@ -268,23 +423,30 @@ export class Limiter {
     if (match.route.downloadsFile) {
       const paceBytesPerSecond = plan.rules.files.downloadBytesPerSecond;
       const refundOnRefusal = plan.category(match.category).download?.refundOnRefusal;
-      // only what the store took can be given back: nothing was under `allow`
+      // only what the store took can be given back: nothing was under `allow`, nor for a refusal reported
       return admitted(
-        decided === undefined || refundOnRefusal === undefined
+        decided?.allowed !== true || refundOnRefusal === undefined
           ? { paceBytesPerSecond }
           : { paceBytesPerSecond, refundOnRefusal },
       );
     }
     const { memberships } = this;
     if (match.route.membership === undefined || memberships === undefined) return decided ?? unlimited;
-    const step = memberships.reserve(match, body, plan.rules);
-    const outcome = (taken: Awaited<typeof step>): Outcome => {
-      if ('refused' in taken) return { kind: 'membership', user: taken.refused, membership: taken.kind };
+    const outcome = (taken: MembershipStep, capped: boolean): Outcome | Promise<Outcome> => {
+      if ('refused' in taken) {
+        const refused: Refusing = { kind: 'membership', user: taken.refused, membership: taken.kind };
+        // reported, the join is held past the cap: its user counts it once the IM server has made it
+        return capped ? this.refuse(match, refused, () => then(reserve(false), (t) => outcome(t, false))) : refused;
+      }
       // a cap cannot be checked without the shared ledger: only 'allow' lets such a join through
-      if ('unchecked' in taken) return this.config.onStoreError === 'allow' ? (decided ?? unlimited) : unavailable;
+      if ('unchecked' in taken) {
+        if (this.config.onStoreError === 'allow') return decided ?? unlimited;
+        return this.refuse(match, unavailable, nothingAdmitted);
+      }
       return taken.pending === undefined ? (decided ?? unlimited) : admitted({ membership: taken.pending });
     };
-    return step instanceof Promise ? step.then(outcome) : outcome(step);
+    const reserve = (capped: boolean) => memberships.reserve(match, body, plan.rules, capped);
+    return then(reserve(true), (taken) => outcome(taken, true));
   }
 
   /**
@@ -307,4 +469,11 @@ export class Limiter {
     this.plans.set(appKey, plan);
     return plan;
   }
+}
+
+const nothingAdmitted = (): undefined => undefined;
+
+/** `next` of a value now, or once it comes. */
+function then<T, R>(value: T | Promise<T>, next: (value: T) => R | Promise<R>): R | Promise<R> {
+  return value instanceof Promise ? value.then(next) : next(value);
 }

@@ -73,7 +73,13 @@ export class MembershipGate {
     private readonly holdMs: number,
   ) {}
 
-  reserve(match: RouteMatch, body: unknown, rules: EditionRules): MembershipStep | Promise<MembershipStep> {
+  /** `capped` false holds the users whatever their count: a join report mode lets past the cap is still recorded. */
+  reserve(
+    match: RouteMatch,
+    body: unknown,
+    rules: EditionRules,
+    capped = true,
+  ): MembershipStep | Promise<MembershipStep> {
     const membership = match.route.membership as NonNullable<RouteMatch['route']['membership']>;
     const { appKey } = match;
     const users = usersOf(match, body, this.nameCase);
@@ -87,7 +93,7 @@ export class MembershipGate {
     const creates = group === undefined;
     const batch = membership.who === 'usernames';
     const target = group ?? `pending-${randomUUID()}`;
-    const max = rules[kind].maxJoinedPerUser;
+    const max = capped ? rules[kind].maxJoinedPerUser : Number.MAX_SAFE_INTEGER;
     const { holdMs } = this;
     const step = (ledger: MembershipLedger, reservation: Reservation): MembershipStep =>
       reservation.refused !== undefined

@@ -7,7 +7,7 @@ import { compileClassifier, type RouteMatch } from '../limits/classify.js';
 import { needsBody } from '../limits/payload.js';
 import { routes } from '../limits/routes.js';
 import type { Category, EditionRules, Overrides } from '../limits/table.js';
-import { adminRouter } from './admin.js';
+import { type AdminOptions, adminRouter } from './admin.js';
 import { type BodyState, readBody } from './body.js';
 import { decisionEvent, rateLimitInfo } from './decision-event.js';
 import { followAdmission } from './follow-up.js';
@@ -68,10 +68,18 @@ export interface ImRateLimit extends RequestHandler {
   rules(appKey: string): EditionRules;
   /** The app's edition and buckets as they stand, nothing taken; rejects with a `StoreError` when the store fails. */
   inspect(appKey: string): Promise<AppState>;
-  /** Fills the app's buckets again (one category, or all), the daily window with messages; memberships stay. */
+  /**
+   * Holds every app (`setMode(mode)`) or one (`setMode(appKey, mode)`) to `'enforce'` or `'report'`
+   * at run time, shared through the store as `setEdition` is; `undefined` removes that choice. Logged.
+   */
+  setMode(mode: Mode | undefined): Promise<void>;
+  setMode(appKey: string, mode: Mode | undefined): Promise<void>;
+  /** Fills the app's buckets again (one category, or all); the daily push quota and memberships stay. */
   reset(appKey: string, category?: Category): Promise<void>;
-  /** JSON endpoints for operators (inspect, reset, edition, overrides): mount behind your own authentication. */
-  admin(): Router;
+  /** Gives the app its whole daily push quota again. */
+  resetDaily(appKey: string): Promise<void>;
+  /** JSON endpoints for operators (inspect, reset, edition, overrides, mode): mount behind your own authentication. */
+  admin(options?: AdminOptions): Router;
 }
 
 /**
@@ -91,7 +99,7 @@ export function imRateLimit(options: Options = {}): ImRateLimit {
   const { config } = limiter;
   const classifier = compileClassifier(routes, { nameCase: config.nameCase, basePath: config.basePath });
   const validations = new Validations(config);
-  const { onDecision, onRefused, mode, skip } = config;
+  const { onDecision, onRefused, skip } = config;
   /** Whether decisions become events: for `onDecision`, the metrics, or both. */
   const observed = onDecision !== undefined || metrics !== undefined;
   const failedHooks = new Set<string>();
@@ -130,9 +138,16 @@ export function imRateLimit(options: Options = {}): ImRateLimit {
     waited: boolean,
   ): undefined | Promise<void> => {
     if (state === 'read') return decide(match, req.body, req, res, next, waited);
-    if (state === 'unread') proceed(match, unreadBody, req, res, next, waited);
-    else fail(validations.noParser(), res, next);
-    return undefined;
+    if (state !== 'unread') {
+      fail(validations.noParser(), res, next);
+      return undefined;
+    }
+    const outcome = limiter.refuse(match, unreadBody, () => undefined);
+    if (!(outcome instanceof Promise)) return proceed(match, outcome, req, res, next, waited);
+    return outcome.then(
+      (decided) => proceed(match, decided, req, res, next, true),
+      (error: unknown) => fail(error, res, next),
+    );
   };
 
   const decide = (
@@ -181,7 +196,7 @@ export function imRateLimit(options: Options = {}): ImRateLimit {
     try {
       if (outcome.kind === 'decided') writeRateHeaders(res, config.headers, outcome.policies, outcome.readings);
       const refusal = refusalOf(outcome);
-      const reported = refusal !== undefined && modeOf(match) === 'report';
+      const reported = refusal !== undefined && 'reported' in outcome && outcome.reported === true;
       if (observed || (refusal === undefined && outcome.kind === 'decided')) {
         const edition = outcome.kind === 'decided' ? outcome.edition : limiter.editions.known(match.appKey);
         if (observed) {
@@ -208,17 +223,6 @@ export function imRateLimit(options: Options = {}): ImRateLimit {
     next();
   };
 
-  /** A mode function that throws, or answers anything but `'report'` (a promise included), enforces. */
-  const modeOf = (match: RouteMatch): Mode => {
-    if (typeof mode === 'string') return mode;
-    try {
-      return mode(match.appKey, match.category) === 'report' ? 'report' : 'enforce';
-    } catch (error) {
-      hookFailed('mode', error);
-      return 'enforce';
-    }
-  };
-
   /** Only a synchronous `true` skips: a promise, a throw or anything else counts the request. */
   const skipped = (req: Request): boolean => {
     if (skip === undefined) return false;
@@ -231,7 +235,7 @@ export function imRateLimit(options: Options = {}): ImRateLimit {
   };
 
   /** A user's hook that failed, logged once per hook: it never breaks a request. */
-  const hookFailed = (hook: 'onDecision' | 'mode' | 'skip', error: unknown): void => {
+  const hookFailed = (hook: 'onDecision' | 'skip', error: unknown): void => {
     if (failedHooks.has(hook)) return;
     failedHooks.add(hook);
     config.logger.warn(`im-rate-limit: ${hook} threw (${String(error)}); ignored`);
@@ -341,11 +345,17 @@ export function imRateLimit(options: Options = {}): ImRateLimit {
   middleware.setOverrides = (appKey, overrides) =>
     done(limiter.setOverrides(assertAppKey(appKey, config.nameCase, 'setOverrides'), overrides, 'setOverrides'));
   middleware.inspect = (appKey) => limiter.inspect(assertAppKey(appKey, config.nameCase, 'inspect'));
+  middleware.setMode = ((...args: [Mode | undefined] | [string, Mode | undefined]) => {
+    const [appKey, mode] =
+      args.length === 2 ? [assertAppKey(args[0], config.nameCase, 'setMode'), args[1]] : [undefined, args[0]];
+    return done(limiter.setMode(appKey, mode, 'setMode'));
+  }) as ImRateLimit['setMode'];
   middleware.reset = (appKey, category) => {
     if (category !== undefined) assertCategory(category, 'reset');
     return limiter.reset(assertAppKey(appKey, config.nameCase, 'reset'), category);
   };
-  middleware.admin = () => adminRouter(limiter);
+  middleware.resetDaily = (appKey) => limiter.resetDaily(assertAppKey(appKey, config.nameCase, 'resetDaily'));
+  middleware.admin = (options) => adminRouter(limiter, options);
   middleware.rules = (appKey) => limiter.rules(assertAppKey(appKey, config.nameCase, 'rules'));
   return middleware;
 }

@@ -5,7 +5,7 @@ import type { Outcome } from '../limiter.js';
 import type { Policy } from '../plan.js';
 import type { Reading } from '../store/store.js';
 
-/** The IM REST API's error codes this library answers with (DESIGN §4). */
+/** The IM REST API's error codes this library answers with. */
 export type ErrorName =
   | 'reach_limit'
   | 'resource_limited'
@@ -13,7 +13,8 @@ export type ErrorName =
   | 'message_send_error'
   | 'exceed_limit'
   | 'unsupported_media_type'
-  | 'service_unavailable';
+  | 'service_unavailable'
+  | 'resource_not_found';
 
 const exceptions: Record<ErrorName, string> = {
   reach_limit: 'ReachLimitException',
@@ -23,6 +24,7 @@ const exceptions: Record<ErrorName, string> = {
   exceed_limit: 'ExceedLimitException',
   unsupported_media_type: 'UnsupportedMediaTypeException',
   service_unavailable: 'ServiceUnavailableException',
+  resource_not_found: 'ResourceNotFoundException',
 };
 
 const descriptions = {
@@ -120,7 +122,7 @@ for (const error of Object.keys(descriptions) as Array<keyof typeof descriptions
 }
 
 /** Answers with the IM REST API's error shape; `Retry-After` in whole seconds, never early. */
-function sendError(
+export function sendError(
   res: ServerResponse,
   status: number,
   error: ErrorName,
@@ -141,7 +143,7 @@ function sendError(
 }
 
 /** The answer to a body of a type the app's parsers do not read, on a route whose checks need it. */
-export const unreadBody: Outcome = Object.freeze({
+export const unreadBody: Extract<Outcome, { kind: 'payload' }> = Object.freeze({
   kind: 'payload',
   refusal: {
     error: 'unsupported_media_type',

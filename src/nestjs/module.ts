@@ -97,8 +97,11 @@ function delegate(limiter: () => ImRateLimit): ImRateLimit {
       setOverrides: (...args: Parameters<ImRateLimit['setOverrides']>) => limiter().setOverrides(...args),
       rules: (...args: Parameters<ImRateLimit['rules']>) => limiter().rules(...args),
       inspect: (...args: Parameters<ImRateLimit['inspect']>) => limiter().inspect(...args),
+      setMode: ((...args: unknown[]) =>
+        (limiter().setMode as (...a: unknown[]) => Promise<void>)(...args)) as ImRateLimit['setMode'],
       reset: (...args: Parameters<ImRateLimit['reset']>) => limiter().reset(...args),
-      admin: () => limiter().admin(),
+      resetDaily: (...args: Parameters<ImRateLimit['resetDaily']>) => limiter().resetDaily(...args),
+      admin: (...args: Parameters<ImRateLimit['admin']>) => limiter().admin(...args),
     },
   );
   return facade;

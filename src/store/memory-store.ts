@@ -97,8 +97,10 @@ export class MemoryStore implements Store {
       return readings.map((reading, i) => (reading.allowed ? this.unchanged(checks[i] as Check, now) : reading));
     const { entries } = this;
     for (let i = 0; i < checks.length; i++) {
+      const check = checks[i] as Check;
+      if (check.cost === 0) continue; // a reading (inspect) writes nothing: it changes no state
       const held = entries.size;
-      entries.set((checks[i] as Check).key, pending[i] as number);
+      entries.set(check.key, pending[i] as number);
       if (entries.size > held && held >= this.maxEntries) this.dropOldest(now);
     }
     return readings;

@@ -8,7 +8,8 @@
  *   window: 'w', limit, cost, n, edge1 … edgeN (the window holding now, clamped to the first or
  *           last; the key holds '<window end>:<count>')
  * Reply: four integers per check: allowed (1/0), remaining, resetMs, retryAfterMs.
- * Nothing is written unless every check passes; every written key expires when it stops mattering.
+ * Nothing is written unless every check passes, nor for a check of cost 0 (a reading); every
+ * written key expires when it stops mattering.
  */
 export const takeScript = `
 local now = tonumber(ARGV[1])
@@ -30,6 +31,7 @@ for i = 1, #KEYS do
   local r = {}
   if kind == 'b' then
     local span, cost = tonumber(ARGV[a + 2]), tonumber(ARGV[a + 3])
+    r.cost = cost
     a = a + 4
     local base = math.max(tonumber(values[i]) or now, now)
     local tolerance = size * span
@@ -44,6 +46,7 @@ for i = 1, #KEYS do
     end
   else
     local cost, edgeCount = tonumber(ARGV[a + 2]), tonumber(ARGV[a + 3])
+    r.cost = cost
     local e = 2 -- the window ending at edge e holds now (edge e is ARGV[a + 3 + e])
     while e < edgeCount and now >= tonumber(ARGV[a + 3 + e]) do e = e + 1 end
     local finish = tonumber(ARGV[a + 3 + e])
@@ -71,7 +74,9 @@ local reply = {}
 for i = 1, #KEYS do
   local r, o = results[i], (i - 1) * 4
   if allPass then
-    if r.ttl > 0 then redis.call('SET', KEYS[i], r.state, 'PX', math.max(r.ttl, minTtl)) else redis.call('DEL', KEYS[i]) end
+    if r.cost == 0 then -- a reading (inspect): its key keeps the state it has
+    elseif r.ttl > 0 then redis.call('SET', KEYS[i], r.state, 'PX', math.max(r.ttl, minTtl))
+    else redis.call('DEL', KEYS[i]) end
     reply[o + 1], reply[o + 2], reply[o + 3], reply[o + 4] = 1, r.left, ceilMs(r.reset), 0
   elseif r.pass then -- another check refused: this one reads as it stays
     reply[o + 1], reply[o + 2], reply[o + 3], reply[o + 4] = 1, r.stayLeft, ceilMs(r.stayReset), 0

@@ -23,8 +23,29 @@ function fresh(changes: Partial<AppState['categories']> = {}, daily = { used: 0,
     edition: 'community',
     categories: { ...state, ...changes } as AppState['categories'],
     daily: { ...daily, resetMs: HALF_A_DAY_MS },
+    settings: {
+      edition: { value: 'community', from: 'option' },
+      overrides: { runTime: null, configured: null },
+      mode: {
+        app: null,
+        everyApp: null,
+        option: 'enforce',
+        effective: Object.fromEntries(
+          categories.map((c) => [c, 'enforce']),
+        ) as AppState['settings']['mode']['effective'],
+      },
+    },
   };
 }
+
+/** The IM server's error body. */
+const imError = (error: string, exception: string, description: string) => ({
+  error,
+  exception,
+  timestamp: expect.any(Number),
+  duration: 0,
+  error_description: description,
+});
 
 /** Waits, a bounded while, until `read` answers `expected`: another process follows the store within `editionCacheMs`. */
 async function eventually<T>(read: () => Promise<T>, expected: T, withinMs = 2000): Promise<void> {
@@ -63,15 +84,18 @@ describe.each(bothStores())('operating an app on the %s', (_name, setup) => {
     expect(await sends(app, s.app, 9)).toEqual([...Array(8).fill(200), 429]);
   });
 
-  it('resets one category, the daily window with messages, then all; an unknown category throws', async () => {
+  it('resets one category, then all, leaving the daily quota to resetDaily; an unknown category throws', async () => {
     const s = setup();
     const { app, limiter } = appWith({ store: s.store });
     const key = `acme#${s.app}`;
     await sends(app, s.app, 3);
     await request(app).get(`/acme/${s.app}/users`).expect(200);
+    const used = { used: 6, remaining: 19_994 };
     await limiter.reset(key, 'messages');
-    expect(await limiter.inspect(key)).toEqual(fresh({ users: { limit: 10, remaining: 9, msUntilFull: 100 } }));
+    expect(await limiter.inspect(key)).toEqual(fresh({ users: { limit: 10, remaining: 9, msUntilFull: 100 } }, used));
     await limiter.reset(key);
+    expect(await limiter.inspect(key)).toEqual(fresh({}, used));
+    await limiter.resetDaily(key);
     expect(await limiter.inspect(key)).toEqual(fresh());
     expect(() => limiter.reset(key, 'nope' as 'users')).toThrow(
       'reset: unknown category "nope"; expected one of users, contacts, blocks, bans, offline, history, files, messages, groups, chatrooms',
@@ -225,7 +249,7 @@ describe('the admin router', () => {
     const { app, limiter } = appWith({ store: new MemoryStore({ clock: new FakeClock().now }) });
     return { app, admin: express().use(limiter.admin()) };
   };
-  const invalid = (description: string) => ({ error: 'illegal_argument', error_description: description });
+  const invalid = (description: string) => imError('illegal_argument', 'IllegalArgumentException', description);
 
   it('GET /apps/:org/:app inspects the app, its names read as requests read them', async () => {
     const { app, admin } = setup();
@@ -261,10 +285,13 @@ describe('the admin router', () => {
     );
     const reset = await request(admin).delete('/apps/acme/chat/buckets?category=messages').expect(204);
     expect(reset.text).toBe('');
+    const used = { used: 2, remaining: 19_998 }; // the daily quota is not a bucket
     expect((await request(admin).get('/apps/acme/chat')).body).toEqual(
-      fresh({ users: { limit: 10, remaining: 9, msUntilFull: 100 } }),
+      fresh({ users: { limit: 10, remaining: 9, msUntilFull: 100 } }, used),
     );
     await request(admin).delete('/apps/acme/chat/buckets').expect(204);
+    expect((await request(admin).get('/apps/acme/chat')).body).toEqual(fresh({}, used));
+    await request(admin).delete('/apps/acme/chat/daily').expect(204);
     expect((await request(admin).get('/apps/acme/chat')).body).toEqual(fresh());
   });
 
@@ -296,7 +323,8 @@ describe('the admin router', () => {
     const store = { take: down, reset: down, readSettings: down, writeSettings: down };
     const { limiter } = appWith({ store, onStoreError: 'deny', logger: { warn() {} } });
     const admin = express().use(limiter.admin());
-    const unavailable = (description: string) => ({ error: 'service_unavailable', error_description: description });
+    const unavailable = (description: string) =>
+      imError('service_unavailable', 'ServiceUnavailableException', description);
     expect((await request(admin).get('/apps/acme/chat').expect(503)).body).toEqual(
       unavailable('im-rate-limit: the store is unavailable'),
     );
