@@ -10,7 +10,7 @@ import { pushesOf } from './limits/send.js';
 import { type Category, categories, type EditionRules } from './limits/table.js';
 import { MembershipGate, type PendingMembership } from './membership/gate.js';
 import { ledgerFor } from './membership/ledgers.js';
-import { AppPlan, type CheckSet, categoryKeys, type Policy } from './plan.js';
+import { AppPlan, type CheckSet, categoryKeys, type Policy, type SharedChecks, sharedChecks } from './plan.js';
 import { Failover, FailoverStore } from './store/failover-store.js';
 import { RefusalCache } from './store/refusal-cache.js';
 import type { BucketCheck, Check, Reading, WindowCheck } from './store/store.js';
@@ -67,6 +67,7 @@ export class Limiter {
   readonly failover: Failover;
   private readonly store: FailoverStore;
   private readonly plans = new Map<string, AppPlan>();
+  private readonly shared: SharedChecks;
   private readonly memberships: MembershipGate | undefined;
   /** Whether anyone reads decisions: only then is the store call timed. */
   private readonly observed: boolean;
@@ -88,6 +89,7 @@ export class Limiter {
         : { timeoutMs, logger, policy, onFailure: onStoreFailure },
     );
     this.store = new FailoverStore(config.store, this.failover, config.fallbackProcesses);
+    this.shared = sharedChecks(config.keyPrefix, config.clusterDownloadsPerSecond);
     this.editions = new EditionDirectory(config, this.store);
     this.refusalClock = config.store.clock ?? (() => performance.now());
     if (config.refusalCache !== false) this.refusals = new RefusalCache(config.refusalCache, this.refusalClock);
@@ -303,7 +305,7 @@ export class Limiter {
     if (cached !== undefined && cached.edition === edition && cached.overrides === overrides) return cached;
     if (this.plans.size >= this.config.maxCachedApps) this.plans.delete(this.plans.keys().next().value as string);
     const rules = effectiveRules(this.config.table, edition, overrides);
-    const plan = new AppPlan(appKey, edition, rules, this.config.keyPrefix, overrides);
+    const plan = new AppPlan(appKey, edition, rules, this.shared, overrides);
     this.plans.set(appKey, plan);
     return plan;
   }
