@@ -6,7 +6,7 @@ import { dayEdgesMs } from './limits/calendar.js';
 import type { RouteMatch } from './limits/classify.js';
 import { effectiveRules } from './limits/editions.js';
 import { checkAppNames, checkPayload, type PayloadRefusal } from './limits/payload.js';
-import { pushesOf } from './limits/send.js';
+import { checkPushes, pushesOf } from './limits/send.js';
 import { type Category, categories, type EditionRules } from './limits/table.js';
 import { MembershipGate, type PendingMembership } from './membership/gate.js';
 import { ledgerFor } from './membership/ledgers.js';
@@ -202,7 +202,10 @@ export class Limiter {
     let checks = set.checks;
     if (sends !== undefined && category.send !== undefined) {
       set = category.send;
-      checks = this.withDailyCost(set.checks, this.config.dailyQuota.countBy === 'call' ? 1 : pushesOf(sends, body));
+      const pushes = this.config.dailyQuota.countBy === 'call' ? 1 : pushesOf(sends, body);
+      const never = checkPushes(pushes, (set.checks[1] as WindowCheck).limit);
+      if (never !== undefined) return { kind: 'payload', refusal: never };
+      checks = this.withDailyCost(set.checks, pushes);
     } else if (downloadsFile && category.download !== undefined) {
       set = category.download;
       checks = set.checks;
