@@ -10,7 +10,9 @@ import {
   categoryRuleSchemas,
   defaultTable,
   type Overrides,
+  positive,
   type QuotaTable,
+  sharedFigures,
   tableSchema,
 } from './limits/table.js';
 import type { MembershipLedger, MembershipSource } from './membership/ledger.js';
@@ -64,6 +66,8 @@ const optionsSchema = z.strictObject({
   /** How long a resolver's answer is kept per app. */
   editionCacheMs: positiveInt().default(60_000),
   table: tableSchema.optional(),
+  /** Downloads per second of the one bucket every app and process on the store shares (`files` downloads). */
+  clusterDownloadsPerSecond: positive.default(300),
   /** Figures by app key; a source (`OverridesSource`) is taken out before the schema runs. */
   overrides: z.record(z.string(), overridesSchema).default({}),
   store: z
@@ -319,8 +323,16 @@ function toConfigError(error: z.ZodError, prefix = ''): ConfigError {
   const issue = error.issues[0] as z.core.$ZodIssue;
   const path = [...(prefix === '' ? [] : [prefix]), ...issue.path.map(String)].join('.');
   if (issue.code === 'unrecognized_keys') {
-    const key = issue.keys[0] as string;
-    return new ConfigError('ERR_UNKNOWN_OPTION', path ? `${path}.${key}` : key, 'is not a known option');
+    // a figure every app shares, given per app or per edition: say where it belongs
+    const shared = issue.keys.find((key) => sharedFigures.includes(key));
+    const key = shared ?? (issue.keys[0] as string);
+    const at = path ? `${path}.${key}` : key;
+    if (shared === undefined) return new ConfigError('ERR_UNKNOWN_OPTION', at, 'is not a known option');
+    return new ConfigError(
+      'ERR_INVALID_OPTION',
+      at,
+      `is shared by every app: set it once for the cluster, as the option ${shared}, not per app or per edition`,
+    );
   }
   return new ConfigError('ERR_INVALID_OPTION', path, issue.message);
 }

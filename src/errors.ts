@@ -41,9 +41,14 @@ export class ConfigError extends ImRateLimitError {
   }
 }
 
+/** The codes of a `StoreError`: every one is a series of the store-failures metric from start-up. */
+export const storeErrorCodes = ['ERR_STORE', 'ERR_STORE_TIMEOUT', 'ERR_STORE_REPLY', 'ERR_STORE_REPLICAS'] as const;
+export type StoreErrorCode = (typeof storeErrorCodes)[number];
+
 /** A store that failed, timed out or answered something it should not have. */
 export class StoreError extends ImRateLimitError {
-  constructor(code: Extract<ErrorCode, `ERR_STORE${string}`>, message: string, options?: ErrorOptions) {
+  declare readonly code: StoreErrorCode;
+  constructor(code: StoreErrorCode, message: string, options?: ErrorOptions) {
     super(code, message, options);
   }
 }

@@ -7,11 +7,11 @@ import { dayEdgesMs } from './limits/calendar.js';
 import type { RouteMatch } from './limits/classify.js';
 import { effectiveRules } from './limits/editions.js';
 import { checkAppNames, checkPayload, type PayloadRefusal } from './limits/payload.js';
-import { pushesOf } from './limits/send.js';
+import { checkPushes, pushesOf } from './limits/send.js';
 import { burstOf, type Category, categories, type EditionRules, type Overrides } from './limits/table.js';
 import { MembershipGate, type MembershipStep, type PendingMembership } from './membership/gate.js';
 import { ledgerFor } from './membership/ledgers.js';
-import { AppPlan, type CheckSet, categoryKeys, type Policy } from './plan.js';
+import { AppPlan, type CheckSet, categoryKeys, type Policy, type SharedChecks, sharedChecks } from './plan.js';
 import { Failover, FailoverStore } from './store/failover-store.js';
 import { RefusalCache } from './store/refusal-cache.js';
 import type { BucketCheck, Check, Reading, WindowCheck } from './store/store.js';
@@ -98,6 +98,7 @@ export class Limiter {
   readonly failover: Failover;
   private readonly store: FailoverStore;
   private readonly plans = new Map<string, AppPlan>();
+  private readonly shared: SharedChecks;
   private readonly memberships: MembershipGate | undefined;
   /** Whether anyone reads decisions: only then is the store call timed. */
   private readonly observed: boolean;
@@ -122,6 +123,7 @@ export class Limiter {
         : { timeoutMs, logger, policy, onFailure: onStoreFailure },
     );
     this.store = new FailoverStore(config.store, this.failover, config.fallbackProcesses);
+    this.shared = sharedChecks(config.keyPrefix, config.clusterDownloadsPerSecond);
     this.editions = new EditionDirectory(config, this.store);
     this.audit = auditor(config.logger, config.onAdminChange);
     this.refusalClock = config.store.clock ?? (() => performance.now());
@@ -316,7 +318,10 @@ export class Limiter {
     let checks = set.checks;
     if (sends !== undefined && category.send !== undefined) {
       set = category.send;
-      checks = this.withDailyCost(set.checks, this.config.dailyQuota.countBy === 'call' ? 1 : pushesOf(sends, body));
+      const pushes = this.config.dailyQuota.countBy === 'call' ? 1 : pushesOf(sends, body);
+      const never = checkPushes(pushes, (set.checks[1] as WindowCheck).limit);
+      if (never !== undefined) return { kind: 'payload', refusal: never };
+      checks = this.withDailyCost(set.checks, pushes);
     } else if (downloadsFile && category.download !== undefined) {
       set = category.download;
       checks = set.checks;
@@ -465,7 +470,7 @@ export class Limiter {
     if (cached !== undefined && cached.edition === edition && cached.overrides === overrides) return cached;
     if (this.plans.size >= this.config.maxCachedApps) this.plans.delete(this.plans.keys().next().value as string);
     const rules = effectiveRules(this.config.table, edition, overrides);
-    const plan = new AppPlan(appKey, edition, rules, this.config.keyPrefix, overrides);
+    const plan = new AppPlan(appKey, edition, rules, this.shared, overrides);
     this.plans.set(appKey, plan);
     return plan;
   }

@@ -30,6 +30,26 @@ export interface CategoryPlan {
   };
 }
 
+/** Checks every app's plan shares: one figure for the cluster, whatever each app's edition and overrides. */
+export interface SharedChecks {
+  readonly keyPrefix: string;
+  /** The cluster-wide downloads bucket, at the `clusterDownloadsPerSecond` option. */
+  readonly downloads: BucketCheck;
+  /** What a download the IM server refused gives back: its cluster-wide token, so invented apps cannot drain it. */
+  readonly downloadRefund: readonly Check[];
+}
+
+export function sharedChecks(keyPrefix: string, clusterDownloadsPerSecond: number): SharedChecks {
+  const downloads: BucketCheck = Object.freeze({
+    type: 'bucket',
+    key: clusterDownloadsKey(keyPrefix),
+    capacity: Math.max(1, Math.floor(clusterDownloadsPerSecond)),
+    intervalMs: 1000 / clusterDownloadsPerSecond,
+    cost: 1,
+  });
+  return Object.freeze({ keyPrefix, downloads, downloadRefund: Object.freeze([{ ...downloads, cost: -1 }]) });
+}
+
 /**
  * One app's rules under one edition and one set of overrides (kept as given: a plan serves while
  * both are the same, the overrides by identity), compiled into ready-made checks category by category, on the
@@ -42,14 +62,14 @@ export class AppPlan {
     private readonly appKey: string,
     readonly edition: Edition,
     readonly rules: EditionRules,
-    private readonly keyPrefix: string,
+    private readonly shared: SharedChecks,
     readonly overrides?: Overrides | undefined,
   ) {}
 
   category(category: Category): CategoryPlan {
     let compiled = this.compiled[category];
     if (compiled === undefined) {
-      compiled = compileCategory(this.appKey, category, this.rules, this.keyPrefix);
+      compiled = compileCategory(this.appKey, category, this.rules, this.shared);
       this.compiled[category] = compiled;
     }
     return compiled;
@@ -63,8 +83,8 @@ export function categoryKeys(appKey: string, category: Category, keyPrefix: stri
 }
 
 /** The checks one category's requests make for one app. */
-function compileCategory(appKey: string, category: Category, rules: EditionRules, keyPrefix: string): CategoryPlan {
-  const keys = categoryKeys(appKey, category, keyPrefix);
+function compileCategory(appKey: string, category: Category, rules: EditionRules, shared: SharedChecks): CategoryPlan {
+  const keys = categoryKeys(appKey, category, shared.keyPrefix);
   const rule = rules[category];
   const capacity = burstOf(rule);
   const bucket: BucketCheck = {
@@ -97,18 +117,10 @@ function compileCategory(appKey: string, category: Category, rules: EditionRules
     };
   }
   if (category === 'files') {
-    const perSecond = rules.files.clusterDownloadsPerSecond;
-    const downloads: BucketCheck = {
-      type: 'bucket',
-      key: clusterDownloadsKey(keyPrefix),
-      capacity: Math.max(1, Math.floor(perSecond)),
-      intervalMs: 1000 / perSecond,
-      cost: 1,
-    };
     plan.download = {
-      checks: [bucket, downloads],
+      checks: [bucket, shared.downloads],
       policies: plan.rate.policies,
-      refundOnRefusal: [{ ...downloads, cost: -1 }],
+      refundOnRefusal: shared.downloadRefund,
     };
   }
   return Object.freeze(plan);

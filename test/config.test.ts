@@ -155,11 +155,7 @@ describe('the quota table', () => {
       idsPerRequestMax: 60,
     });
     expect(community.contacts).toEqual({ ratePerSecond: 10, userIdMaxChars: 64, idsPerRequestMax: 60 });
-    expect(community.files).toEqual({
-      ratePerSecond: 10,
-      downloadBytesPerSecond: 512_000,
-      clusterDownloadsPerSecond: 300,
-    });
+    expect(community.files).toEqual({ ratePerSecond: 10, downloadBytesPerSecond: 512_000 });
     const messages = { messageMaxBytes: 4096, recipientsPerRequestMax: 600 };
     expect(community.messages).toEqual({ ratePerSecond: 10, ...messages, dailyPushQuota: 20_000 });
     expect(enterprise.messages).toEqual({ ratePerSecond: 30, ...messages, dailyPushQuota: null });

@@ -74,7 +74,27 @@ describe('dashboards/im-rate-limit.json', () => {
       ].sort(),
     );
     for (const query of valuesOf(dashboard.templating, 'definition') as string[]) {
-      expect(query).toMatch(new RegExp(`^label_values\\(${metricNames.requests}, \\w+\\)$`));
+      const [, metric] = /^label_values\((\w+)(?:\{[^}]*\})?, \w+\)$/.exec(query) ?? [];
+      expect(registered).toContain(metric);
+    }
+  });
+
+  it('has job and instance variables, and every query and the edition variable keep to them', () => {
+    const variables = dashboard.templating.list as Array<{ name: string; definition?: string; allValue?: string }>;
+    expect(variables.map((variable) => variable.name)).toEqual(['datasource', 'job', 'instance', 'edition']);
+    const definitions = Object.fromEntries(variables.map((variable) => [variable.name, variable.definition]));
+    // the gauge: every process exports it from start-up, before its first request
+    expect(definitions.job).toBe(`label_values(${metricNames.degraded}, job)`);
+    expect(definitions.instance).toBe(`label_values(${metricNames.degraded}{job=~"$job"}, instance)`);
+    expect(definitions.edition).toBe(
+      `label_values(${metricNames.requests}{job=~"$job",instance=~"$instance"}, edition)`,
+    );
+    for (const variable of variables.slice(1)) expect(variable.allValue).toBe('.*');
+    // every selector of every query, not only the first of an expression
+    const selectors = exprs.flatMap((expr) => [...expr.matchAll(/im_rate_limit_\w+(\{[^}]*\})?/g)]);
+    expect(selectors.length).toBe(11);
+    for (const [selector, matchers = ''] of selectors) {
+      expect(matchers, selector).toContain('job=~"$job",instance=~"$instance"');
     }
   });
 

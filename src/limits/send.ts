@@ -53,6 +53,15 @@ export function pushesOf(send: MessageSend, body: unknown): number {
   return send.audience === 'members' ? recipients * listed('users') : recipients;
 }
 
+/**
+ * A send that counts more pushes than the whole daily quota can never be admitted, whatever the
+ * hour: a 400 that says so (no `Retry-After`, nothing taken), not a 429 that has the client wait.
+ */
+export function checkPushes(pushes: number, dailyQuota: number): PayloadRefusal | undefined {
+  if (pushes <= dailyQuota) return undefined;
+  return illegal(`this send counts ${pushes} pushes, more than the whole daily push quota of ${dailyQuota}: split it`);
+}
+
 /** A body's own field: a `constructor` or `__proto__` on the prototype is not the client's. */
 export function own(body: Readonly<Record<string, unknown>>, name: string): unknown {
   return Object.hasOwn(body, name) ? body[name] : undefined;

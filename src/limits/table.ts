@@ -23,7 +23,7 @@ export type Category = (typeof categories)[number];
 const MIN_RATE = 1e-6; // one call in about 12 days
 const MAX_RATE = 1e6;
 const MAX_COUNT = 1e9;
-const positive = z
+export const positive = z
   .number({ error: 'must be a positive number' })
   .positive('must be a positive number')
   .min(MIN_RATE, `must be at least ${MIN_RATE} (one call in about 12 days)`)
@@ -56,7 +56,7 @@ export const categoryRuleSchemas = {
   bans: z.strictObject(rate),
   offline: z.strictObject(rate),
   history: z.strictObject(rate),
-  files: z.strictObject({ ...rate, downloadBytesPerSecond: count, clusterDownloadsPerSecond: positive }),
+  files: z.strictObject({ ...rate, downloadBytesPerSecond: count }),
   messages: z.strictObject({
     ...rate,
     messageMaxBytes: count,
@@ -68,6 +68,12 @@ export const categoryRuleSchemas = {
   groups: z.strictObject({ ...rate, ...membership }),
   chatrooms: z.strictObject({ ...rate, ...membership }),
 } satisfies Record<Category, z.ZodType>;
+
+/**
+ * Figures of a bucket every app shares: each is set once, as the option of the same name, never per
+ * app or per edition (apps taking one bucket at their own rates would each refill it at theirs).
+ */
+export const sharedFigures: readonly string[] = ['clusterDownloadsPerSecond'];
 
 export type CategoryRules<C extends Category = Category> = z.infer<(typeof categoryRuleSchemas)[C]>;
 /** Per-app overrides of any figure, by category: `{ messages: { ratePerSecond: 100 } }`. */
@@ -93,7 +99,7 @@ function edition(ratePerSecond: number, dailyPushQuota: number | null): EditionR
     bans: perSecond,
     offline: perSecond,
     history: { ratePerSecond: 1 / 60, burst: 1 },
-    files: { ...perSecond, downloadBytesPerSecond: 500 * 1024, clusterDownloadsPerSecond: 300 },
+    files: { ...perSecond, downloadBytesPerSecond: 500 * 1024 },
     messages: { ...perSecond, messageMaxBytes: 4096, recipientsPerRequestMax: 600, dailyPushQuota },
     groups: { ...perSecond, maxJoinedPerUser: 500, ...ids },
     chatrooms: { ...perSecond, maxJoinedPerUser: 500, ...ids },

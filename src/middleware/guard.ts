@@ -1,4 +1,5 @@
 import type { Request } from 'express';
+import { ConfigError } from '../errors.js';
 import { appKeyOf, type NameCase } from '../limits/app-key.js';
 import type { RouteMatch } from '../limits/classify.js';
 import type { Route } from '../limits/routes.js';
@@ -6,9 +7,10 @@ import type { Category } from '../limits/table.js';
 
 /**
  * The match a guard limits: a route outside the catalog, held to `category`'s bucket and to the
- * user-ID checks of its path parameters. The app comes from `appKeyOf`, else `req.params.org` and
- * `req.params.app` (Express decodes them), else the first two segments of the path, decoded the
- * same way: every spelling of one app is one key.
+ * user-ID checks of its path parameters. The app comes from `appNamesOf` (the guard's `appKey`),
+ * else `req.params.org` and `req.params.app` (Express decodes them). A route with neither is a
+ * `ConfigError`: guessing from the path put `/hooks/:tenant/push` in app `hooks#<tenant>`, and every
+ * tenant of `/hooks/push/:id` in one bucket.
  */
 export function guardMatch(
   category: Category,
@@ -20,11 +22,7 @@ export function guardMatch(
   let org = params.org;
   let app = params.app;
   if (appNamesOf !== undefined) ({ org, app } = appNamesOf(req));
-  else if (org === undefined || app === undefined) {
-    const [first = '', second = ''] = req.path.split('/').filter(Boolean);
-    org = decodeName(first);
-    app = decodeName(second);
-  }
+  else if (org === undefined || app === undefined) throw noAppOn(category, req);
   org = String(org);
   app = String(app);
   const route: Route & { category: Category } = {
@@ -35,11 +33,12 @@ export function guardMatch(
   return { category, appKey: appKeyOf(org, app, nameCase), org, app, params, route };
 }
 
-/** A path segment decoded as Express decodes parameters; one that does not decode stays as it came. */
-function decodeName(segment: string): string {
-  try {
-    return decodeURIComponent(segment);
-  } catch {
-    return segment;
-  }
+function noAppOn(category: Category, req: Request): ConfigError {
+  const route = req.route?.path ?? req.path;
+  return new ConfigError(
+    'ERR_INVALID_OPTION',
+    `guard('${category}')`,
+    `the route ${String(route)} has no :org and :app parameters to name the app: give ` +
+      `guard('${category}', { appKey: (req) => ({ org, app }) })`,
+  );
 }

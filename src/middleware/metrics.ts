@@ -2,7 +2,7 @@ import { createRequire } from 'node:module';
 import type { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { MetricsRegistry } from '../config.js';
 import type { DecisionEvent } from '../decision.js';
-import { ConfigError, StoreError } from '../errors.js';
+import { ConfigError, StoreError, storeErrorCodes } from '../errors.js';
 import type { Failover } from '../store/failover-store.js';
 
 type PromClient = typeof import('prom-client');
@@ -14,6 +14,8 @@ export const metricNames = {
   storeFailures: 'im_rate_limit_store_failures_total',
   degraded: 'im_rate_limit_degraded',
 } as const;
+
+/** Every code a failed store call is counted under; each series is exported at 0 from start-up. */
 
 /** From 0.1 ms (an in-memory take) to past the 50 ms default `storeTimeoutMs`. */
 const STORE_BUCKETS = [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25];
@@ -128,11 +130,21 @@ function register(registry: Registry, appLabel: boolean): Instruments {
       buckets: STORE_BUCKETS,
       registers,
     }),
-    storeFailures: new prom.Counter({
-      name: metricNames.storeFailures,
-      help: 'Failed store calls (probes included) by error code: ERR_STORE, ERR_STORE_TIMEOUT, ERR_STORE_REPLY, ERR_STORE_REPLICAS',
-      labelNames: ['code'],
-      registers,
-    }),
+    storeFailures: storeFailuresCounter(prom, registers),
   };
+}
+
+/**
+ * Each code's series starts at 0: a series that appears only at the first failure reads "No data"
+ * until then, and `increase()` over the first outage misses the step from nothing to 1.
+ */
+function storeFailuresCounter(prom: PromClient, registers: Registry[]): Counter<'code'> {
+  const counter = new prom.Counter({
+    name: metricNames.storeFailures,
+    help: `Failed store calls (probes included) by error code: ${storeErrorCodes.join(', ')}`,
+    labelNames: ['code'],
+    registers,
+  });
+  for (const code of storeErrorCodes) counter.inc({ code }, 0);
+  return counter;
 }

@@ -1,7 +1,7 @@
 import type { NextFunction, Request, RequestHandler, Response, Router } from 'express';
 import { assertAppKey, assertCategory, type Edition, type Mode, type Options, parseOptions } from '../config.js';
 import type { DecisionEvent } from '../decision.js';
-import { ImRateLimitError } from '../errors.js';
+import { ConfigError, ImRateLimitError } from '../errors.js';
 import { type Admission, type AppState, Limiter, type Outcome } from '../limiter.js';
 import { compileClassifier, type RouteMatch } from '../limits/classify.js';
 import { needsBody } from '../limits/payload.js';
@@ -27,7 +27,10 @@ type Marks = { [counted]?: Limiter };
 const countedBy = (res: Response): Limiter | undefined => (res.locals as Marks | undefined)?.[counted];
 
 export interface GuardOptions {
-  /** The app a request belongs to; default: `req.params.org`/`req.params.app`, else the first two path segments. */
+  /**
+   * The app a request belongs to; default: `req.params.org` and `req.params.app`. A route without
+   * both needs it: there the guard passes a `ConfigError` to `next(err)` rather than guess.
+   */
   readonly appKey?: (req: Request) => { org: string; app: string };
 }
 
@@ -278,6 +281,9 @@ export function imRateLimit(options: Options = {}): ImRateLimit {
 
   const guardOf = (category: Category, options: GuardOptions = {}) => {
     assertCategory(category, 'guard');
+    if (options.appKey !== undefined && typeof options.appKey !== 'function') {
+      throw new ConfigError('ERR_INVALID_OPTION', 'guard.appKey', 'must be a function (req) => { org, app }');
+    }
     return (req: Request, res: Response, next: NextFunction): undefined | Promise<void> => {
       if (alreadyCounted(req, res) || skipped(req)) {
         next();
@@ -287,7 +293,7 @@ export function imRateLimit(options: Options = {}): ImRateLimit {
       try {
         match = guardMatch(category, req, config.nameCase, options.appKey);
       } catch (error) {
-        fail(error, res, next); // the app's own appKey function threw
+        fail(error, res, next); // the app's own appKey function threw, or the route names no app
         return;
       }
       return run(match, req, res, next);

@@ -84,9 +84,9 @@ export class ImRateLimitGuard implements CanActivate {
     if (handler === undefined) {
       const prefix = globalPrefix(this.#config);
       const options =
-        metadata.options?.appKey !== undefined || prefix === undefined
+        metadata.options?.appKey !== undefined
           ? metadata.options
-          : { ...metadata.options, appKey: appNamesAfter(prefix) };
+          : { ...metadata.options, appKey: appNamesAfter(prefix ?? '') };
       handler = this.#limiter.guard(metadata.category, options);
       this.#handlers.set(metadata, handler);
     }

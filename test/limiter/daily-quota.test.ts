@@ -163,3 +163,38 @@ describe.each(bothStores())('the daily push quota on %s', (_, setup) => {
     expect(refused.headers['ratelimit-policy']).toBe('"messages";q=30;w=1, "messages-daily";q=100;w=86400');
   });
 });
+
+describe.each(bothStores())('a send that can never fit the daily quota, on %s', (_, setup) => {
+  it('is answered 400 without Retry-After and takes nothing: 200 groups × 200 users against 20,000', async () => {
+    const { store, clock, app } = setup();
+    clock.nowMs = Date.UTC(2026, 10, 28, 23, 15, 34); // 2,666 s before midnight UTC
+    const limiter = imRateLimit({ store, storeTimeoutMs: 10_000 });
+    const server = express().use(express.json({ limit: '2mb' }), limiter, (_req, res) => {
+      res.json({ ok: true });
+    });
+    const sendToMembers = (groups: number, users: number) =>
+      request(server)
+        .post(`/acme/${app}/messages/chatgroups/users`)
+        .send({ to: recipients(groups), users: recipients(users), type: 'txt', body: { msg: 'hi' } });
+
+    const never = await sendToMembers(200, 200);
+    expect(never.status).toBe(400);
+    expect(never.headers['retry-after']).toBeUndefined();
+    expect(never.body).toEqual({
+      error: 'illegal_argument',
+      exception: 'IllegalArgumentException',
+      timestamp: expect.any(Number),
+      duration: 0,
+      error_description: 'this send counts 40000 pushes, more than the whole daily push quota of 20000: split it',
+    });
+    // nothing was taken: neither the rate token nor a push of the day
+    const whole = await sendToMembers(100, 200);
+    expect(whole.status).toBe(200);
+    expect(whole.headers.ratelimit).toBe('"messages";r=9;t=1, "messages-daily";r=0;t=2666');
+    // the day's quota spent: one more push waits for midnight, a 429 with Retry-After
+    const tomorrow = await sendToMembers(1, 1);
+    expect(tomorrow.status).toBe(429);
+    expect(tomorrow.body.error).toBe('resource_limited');
+    expect(tomorrow.headers['retry-after']).toBe('2666');
+  });
+});

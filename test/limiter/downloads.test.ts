@@ -19,9 +19,12 @@ describe.each(expressVersions)('$name', ({ express }) => {
         [store, twin].map((own) =>
           serving(
             // a prefix of its own: Redis keeps the cluster-wide bucket of the other tests, at the same fake time
-            express().use(imRateLimit({ store: own, overrides, keyPrefix: `t-${app}` }), (_req, res) => {
-              res.end('file bytes');
-            }),
+            express().use(
+              imRateLimit({ store: own, overrides, keyPrefix: `t-${app}`, storeTimeoutMs: 10_000 }),
+              (_req, res) => {
+                res.end('file bytes');
+              },
+            ),
           ),
         ),
       );
@@ -57,7 +60,7 @@ describe.each(expressVersions)('$name', ({ express }) => {
         [`acme#${ghost}-0`]: { files: { ratePerSecond: 1, burst: 1 } },
       };
       // a prefix of its own: Redis keeps the cluster-wide bucket of the other tests, at the same fake time
-      const limiter = imRateLimit({ store, overrides, keyPrefix: `t-${app}` });
+      const limiter = imRateLimit({ store, overrides, keyPrefix: `t-${app}`, storeTimeoutMs: 10_000 });
       const server = await serving(
         express().use(limiter, (req, res) => {
           res.status(req.path.includes('-ghost-') ? 404 : 200).end();

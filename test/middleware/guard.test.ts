@@ -56,6 +56,70 @@ describe.each(expressVersions)('$name', ({ express }) => {
     });
   });
 
+  describe('a guard on a route without :org and :app', () => {
+    /** An app whose error handler answers with the error that reached it. */
+    const hooks = (guard: (req: Request, res: Response, next: NextFunction) => void) => {
+      const app = express();
+      let handled = 0;
+      const handler = (_req: Request, res: Response) => {
+        handled++;
+        res.json({ ok: true });
+      };
+      app.post('/hooks/:tenant/push', guard, handler);
+      app.post('/hooks/push/:id', guard, handler);
+      app.use(((error, _req, res, _next) => {
+        res.status(500).json({ name: error.name, code: error.code, message: error.message });
+      }) satisfies ErrorRequestHandler);
+      return { app, handled: () => handled };
+    };
+
+    it('does not guess the app from the path: a ConfigError that says to give appKey, nothing counted', async () => {
+      const limiter = imRateLimit({ store: new MemoryStore({ clock: new FakeClock().now }) });
+      const { app, handled } = hooks(limiter.guard('messages'));
+      for (const [path, route] of [
+        ['/hooks/tenant1/push', '/hooks/:tenant/push'],
+        ['/hooks/push/42', '/hooks/push/:id'],
+      ] as const) {
+        const response = await request(app).post(path);
+        expect(response.status).toBe(500);
+        expect(response.body).toEqual({
+          name: 'ConfigError',
+          code: 'ERR_INVALID_OPTION',
+          message:
+            `guard('messages'): the route ${route} has no :org and :app parameters to name the app: ` +
+            "give guard('messages', { appKey: (req) => ({ org, app }) })",
+        });
+      }
+      expect(handled()).toBe(0);
+      // nothing was counted under a guessed app: the catalog's hooks#tenant1 has its 10
+      const catalog = express().use(limiter, (_req, res) => {
+        res.json({ ok: true });
+      });
+      expect(await admitted(() => request(catalog).get('/hooks/tenant1/users'), 12)).toBe(10);
+    });
+
+    it('keys each tenant on its own bucket with appKey', async () => {
+      const limiter = imRateLimit({ store: new MemoryStore({ clock: new FakeClock().now }) });
+      const appKey = (req: Request) => ({ org: 'hooks', app: String(req.params.tenant ?? req.params.id) });
+      const { app, handled } = hooks(limiter.guard('messages', { appKey }));
+      expect(await admitted(() => request(app).post('/hooks/tenant1/push'), 12)).toBe(10);
+      expect(await admitted(() => request(app).post('/hooks/tenant2/push'), 12)).toBe(10);
+      expect(await admitted(() => request(app).post('/hooks/push/tenant3'), 12)).toBe(10);
+      expect(handled()).toBe(30);
+    });
+
+    it('refuses an appKey that is not a function when the guard is made', () => {
+      const limiter = imRateLimit();
+      expect(() => limiter.guard('messages', { appKey: 'hooks#tenant1' } as never)).toThrow(
+        expect.objectContaining({
+          name: 'ConfigError',
+          path: 'guard.appKey',
+          message: 'guard.appKey: must be a function (req) => { org, app }',
+        }),
+      );
+    });
+  });
+
   describe('@limiter.limit (TC39 method decorator)', () => {
     const limiter = imRateLimit({ store: new MemoryStore({ clock: new FakeClock().now }) });
     let calls = 0;

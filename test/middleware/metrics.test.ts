@@ -55,7 +55,11 @@ describe('metrics: { registry }', () => {
     expect(durations['_bucket{le=+Inf,store=MemoryStore}']).toBe(11);
     expect(durations['_sum{store=MemoryStore}']).toBeGreaterThan(0);
     expect(await series(registry, 'im_rate_limit_degraded')).toEqual({ '': 0 });
-    expect(await series(registry, 'im_rate_limit_store_failures_total')).toEqual({});
+    expect(await series(registry, 'im_rate_limit_store_failures_total')).toEqual({
+      'code=ERR_STORE': 0,
+      'code=ERR_STORE_TIMEOUT': 0,
+      'code=ERR_STORE_REPLY': 0,
+    });
   });
 
   it("in report mode counts what would have been refused as 'reported'", async () => {
@@ -139,6 +143,17 @@ describe('metrics: { registry }', () => {
         return this.inner.take(checks);
       }
     }
+
+    it('exports each code at 0 from start-up, before any request or failure', async () => {
+      const registry = new Registry();
+      appWith({ store: new FlakyStore(), metrics: { registry } });
+      expect(await series(registry, 'im_rate_limit_store_failures_total')).toEqual({
+        'code=ERR_STORE': 0,
+        'code=ERR_STORE_TIMEOUT': 0,
+        'code=ERR_STORE_REPLY': 0,
+      });
+      expect(await registry.metrics()).toContain('im_rate_limit_store_failures_total{code="ERR_STORE_TIMEOUT"} 0\n');
+    });
 
     it('counts each failure by code, and the gauge reads 1 while degraded, 0 once the store answers again', async () => {
       vi.useFakeTimers({ toFake: ['Date'] });

@@ -42,7 +42,12 @@ describe.each(bothStores())('every spelling of a request is charged where Expres
     };
     app.post('/:org/:app/messages/users', handler);
     app.get('/:org/:app/users/:username', handler);
-    app.post(/^\/([^/]+)\/([^/]+)\/notify$/, imRateLimit({ store: under.store }).guard('messages'), handler);
+    const appKey = (req: Request) => ({ org: String(req.params[0]), app: String(req.params[1]) });
+    app.post(
+      /^\/([^/]+)\/([^/]+)\/notify$/,
+      imRateLimit({ store: under.store }).guard('messages', { appKey }),
+      handler,
+    );
     const server = await listen(app);
     servers.push(server);
     return { ...under, server, handled };

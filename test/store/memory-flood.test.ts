@@ -6,7 +6,7 @@ import { type BucketCheck, imRateLimit, MemoryStore, type WindowCheck } from '..
 import { dayEdgesMs } from '../../src/limits/calendar.js';
 import { defaultTable, type EditionRules } from '../../src/limits/table.js';
 import { MemoryLedger } from '../../src/membership/memory-ledger.js';
-import { AppPlan } from '../../src/plan.js';
+import { AppPlan, sharedChecks } from '../../src/plan.js';
 import { FakeClock } from '../helpers.js';
 
 /**
@@ -23,6 +23,7 @@ const heapBytes = (): number => {
 };
 
 const community = defaultTable.community as EditionRules;
+const shared = sharedChecks('imrl', 300);
 const APPS = Number(process.env.FLOOD_APPS ?? 1_000_000);
 const quiet = { warn() {} };
 
@@ -70,7 +71,7 @@ describe('a flood of 1,000,000 invented apps, one message each', { timeout: 60_0
     const edgesMs = dayEdgesMs('UTC', clock.nowMs);
     let admitted = 0;
     for (let i = 0; i < APPS; i++) {
-      const plan = new AppPlan(`org${i}#app`, 'community', community, 'imrl');
+      const plan = new AppPlan(`org${i}#app`, 'community', community, shared);
       const [rate, day] = plan.category('messages').send?.checks ?? [];
       const checks = [rate, { ...day, edgesMs }] as [BucketCheck, WindowCheck];
       if (store.take(checks).every((reading) => reading.allowed)) admitted++;
@@ -105,7 +106,7 @@ describe('a flood of 1,000,000 invented apps, one message each', { timeout: 60_0
     const plans = new Map<string, AppPlan>();
     const before = heapBytes();
     for (let i = 0; i < 10_000; i++) {
-      const plan = new AppPlan(`org${i}#app`, 'community', community, 'imrl');
+      const plan = new AppPlan(`org${i}#app`, 'community', community, shared);
       plan.category('messages');
       plans.set(`org${i}#app`, plan);
     }
