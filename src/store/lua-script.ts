@@ -10,6 +10,8 @@ export interface RedisClient {
   eval(script: string, numKeys: number, ...keysAndArgs: Array<string | number>): Promise<unknown>;
   /** `true` on a Redis Cluster client, whose keys of different hash tags cannot share a call. */
   readonly isCluster?: boolean;
+  /** ioredis's connection state: `ready` once connected; `reconnecting` after a refused or closed connection. */
+  readonly status?: string;
 }
 
 /**
@@ -24,6 +26,8 @@ export class LuaScript {
   }
 
   run(client: RedisClient, keys: readonly string[], args: ReadonlyArray<string | number>): Promise<unknown> {
+    // ioredis would queue the call until it connects again, and the failover would report a timeout
+    if (disconnected.has(client.status as string)) return Promise.reject(notConnected(client.status as string));
     return client.evalsha(this.sha, keys.length, ...keys, ...args).catch((error: unknown) => {
       if (!String((error as Error | undefined)?.message).startsWith('NOSCRIPT')) throw redisError(error);
       return client.eval(this.source, keys.length, ...keys, ...args).catch((retryError: unknown) => {
@@ -31,6 +35,13 @@ export class LuaScript {
       });
     });
   }
+}
+
+/** The states of an ioredis client that has lost its connection (refused, reset or closed) and not regained it. */
+const disconnected = new Set(['reconnecting', 'close', 'end']);
+
+function notConnected(status: string): StoreError {
+  return new StoreError('ERR_STORE', `Redis is not connected: the connection was refused or closed (ioredis status '${status}')`);
 }
 
 function redisError(error: unknown): StoreError {
