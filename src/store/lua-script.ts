@@ -41,7 +41,10 @@ export class LuaScript {
 const disconnected = new Set(['reconnecting', 'close', 'end']);
 
 function notConnected(status: string): StoreError {
-  return new StoreError('ERR_STORE', `Redis is not connected: the connection was refused or closed (ioredis status '${status}')`);
+  return new StoreError(
+    'ERR_STORE',
+    `Redis is not connected: the connection was refused or closed (ioredis status '${status}')`,
+  );
 }
 
 function redisError(error: unknown): StoreError {
