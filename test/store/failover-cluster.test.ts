@@ -120,7 +120,7 @@ describe('a paused master', () => {
 });
 
 describe('a slot migrated under traffic', () => {
-  it('refuses by the policy only the half-moved slot (TRYAGAIN), then answers through ASK and MOVED', {
+  it('refuses by the policy only the half-moved slot, then answers through ASK and MOVED', {
     timeout: 60_000,
   }, async () => {
     const byMaster = await appsByMaster(2, 100);
@@ -148,7 +148,7 @@ describe('a slot migrated under traffic', () => {
 
     warnings = [];
     const during: number[] = [];
-    during.push((await send(moving.name)).status); // TRYAGAIN until ioredis gives up: the slot is down
+    during.push((await send(moving.name)).status); // redirected until ioredis gives up: the slot is down
     during.push(await get(`/acme/${beside.name}/chatgroups`)); // the same master, another slot
     during.push(await get(`/acme/${elsewhere.name}/chatgroups`));
     during.push(await get(`/acme/${moving.name}/chatgroups`)); // the down slot: the policy, at once
