@@ -15,6 +15,15 @@ if (uploadMaxBytes !== undefined && !(Number.isSafeInteger(uploadMaxBytes) && up
   process.exit(1);
 }
 
+/**
+ * Every ioredis client needs an `error` handler, or ioredis prints a stack trace for each failed
+ * reconnect; the limiter logs the outage itself, one line when Redis goes down and one when it is back.
+ */
+function quiet<T extends Redis | Cluster>(client: T): T {
+  client.on('error', () => {});
+  return client;
+}
+
 /** REDIS_CLUSTER=host:port,host:port,… or REDIS_URL=redis://… share the limits; neither keeps them in memory. */
 function storeFromEnv(): { store?: Store; backend: string } {
   if (REDIS_CLUSTER) {
@@ -22,9 +31,10 @@ function storeFromEnv(): { store?: Store; backend: string } {
       const [host = '127.0.0.1', nodePort = '6379'] = node.trim().split(':');
       return { host, port: Number(nodePort) };
     });
-    return { store: new RedisStore({ client: new Cluster(nodes) }), backend: `Redis Cluster ${REDIS_CLUSTER}` };
+    return { store: new RedisStore({ client: quiet(new Cluster(nodes)) }), backend: `Redis Cluster ${REDIS_CLUSTER}` };
   }
-  if (REDIS_URL) return { store: new RedisStore({ client: new Redis(REDIS_URL) }), backend: `Redis ${REDIS_URL}` };
+  if (REDIS_URL)
+    return { store: new RedisStore({ client: quiet(new Redis(REDIS_URL)) }), backend: `Redis ${REDIS_URL}` };
   return { backend: 'in-memory store' };
 }
 

@@ -13,7 +13,9 @@ import { MembershipGate, type MembershipStep, type PendingMembership } from './m
 import { ledgerFor } from './membership/ledgers.js';
 import { AppPlan, type CheckSet, categoryKeys, type Policy, type SharedChecks, sharedChecks } from './plan.js';
 import { Failover, FailoverStore } from './store/failover-store.js';
+import { RedisStore } from './store/redis-store.js';
 import { RefusalCache } from './store/refusal-cache.js';
+import { slotOf } from './store/slot.js';
 import type { BucketCheck, Check, Reading, WindowCheck } from './store/store.js';
 
 /** What follows an admitted request: its body paced, its membership change concluded. */
@@ -116,11 +118,13 @@ export class Limiter {
     onStoreFailure?: (error: unknown) => void,
   ) {
     this.observed = config.onDecision !== undefined || config.metrics !== undefined;
-    const { storeTimeoutMs: timeoutMs, logger, onStoreError: policy } = config;
+    const { storeTimeoutMs: timeoutMs, logger, onStoreError: policy, store } = config;
+    // on a Redis Cluster each slot fails on its own: one slow or moving master degrades only its keys
+    const perSlot = store instanceof RedisStore && store.client.isCluster === true ? { slotOf } : {};
     this.failover = new Failover(
       onStoreFailure === undefined
-        ? { timeoutMs, logger, policy }
-        : { timeoutMs, logger, policy, onFailure: onStoreFailure },
+        ? { timeoutMs, logger, policy, ...perSlot }
+        : { timeoutMs, logger, policy, onFailure: onStoreFailure, ...perSlot },
     );
     this.store = new FailoverStore(config.store, this.failover, config.fallbackProcesses);
     this.shared = sharedChecks(config.keyPrefix, config.clusterDownloadsPerSecond);

@@ -38,8 +38,9 @@ const layerOf = (module: string): string => (module.includes('/') ? module.slice
 const allowed: Record<string, readonly string[]> = {
   limits: ['limits'],
   'errors.ts': [],
+  'clock.ts': [],
   'decision.ts': ['limits'],
-  store: ['store', 'limits', 'errors.ts'],
+  store: ['store', 'limits', 'errors.ts', 'clock.ts'],
   membership: ['membership', 'store', 'limits', 'errors.ts'],
   'config.ts': ['decision.ts', 'limits', 'membership', 'store', 'errors.ts'],
   'edition-directory.ts': ['config.ts', 'store', 'limits'],

@@ -4,6 +4,7 @@ import type { RouteMatch } from '../limits/classify.js';
 import type { MembershipKind } from '../limits/routes.js';
 import type { EditionRules } from '../limits/table.js';
 import { type Failover, withTimeout } from '../store/failover-store.js';
+import { appTag } from '../store/keys.js';
 import { createdIdOf, groupOf, newMembersOf, usersOf } from './extract.js';
 import type { MembershipLedger, Reservation } from './ledger.js';
 
@@ -118,6 +119,7 @@ export class MembershipGate {
         abandoned = true;
         return { unchecked: true };
       },
+      this.failover.healthOf(appTag(appKey)), // the ledger keeps an app's memberships under its hash tag
     );
   }
 

@@ -1,8 +1,9 @@
+import { monotonicNow } from '../clock.js';
 import { StoreError } from '../errors.js';
 import { MemoryStore } from './memory-store.js';
-import type { Check, Reading, Settings, Store } from './store.js';
+import type { Check, Progress, Reading, Settings, Store } from './store.js';
 
-/** While the store is failing, one call in this long probes it; the rest go straight to the fallback. */
+/** While a part of the store is failing, one call in this long probes it; the rest go straight to the policy. */
 const PROBE_INTERVAL_MS = 1000;
 
 export interface FailoverOptions {
@@ -13,62 +14,146 @@ export interface FailoverOptions {
   readonly policy: 'fallback' | 'allow' | 'deny';
   /** Told of every failed call (probes included), with what it threw; a throw of its own is ignored. */
   readonly onFailure?: (error: unknown) => void;
+  /** A key's Redis Cluster slot, when the store is a Cluster: health is then kept per slot. */
+  readonly slotOf?: (key: string) => number;
+  /** Milliseconds that never step back; `monotonicNow` unless a test gives its own. */
+  readonly clock?: () => number;
+}
+
+/** Whether one part of the store (the whole store, or one Cluster slot) answers. */
+export class Health {
+  down = false;
+  /** While down: when the next call may probe. */
+  probeAt = 0;
+
+  constructor(readonly name: string) {}
 }
 
 /**
- * The health of the shared store, as one view for every call made to it: buckets and the membership
- * ledger live on the same Redis, so they fail together. A call that throws, rejects or outlives
- * `timeoutMs` marks the store down; while it is down one call a second probes it and the others go
- * straight to their fallback without waiting; the first call that succeeds marks it up again. One
- * warning each way. No call ever waits longer than `timeoutMs` for the store.
+ * The health of the shared store, as seen by every call made to it: buckets and the membership
+ * ledger live on the same Redis, so they fail together. On a Redis Cluster each slot has a health
+ * of its own, so that a slow, dead or migrating master (or one half-moved slot) sends only the calls
+ * for its keys to the policy. A call that throws, rejects or outlives `timeoutMs` marks its part
+ * down; while it is down one call a second probes it (the probe's slot is claimed before it is sent,
+ * so calls arriving meanwhile do not wait on it) and the others go straight to their fallback; the
+ * first call that succeeds marks it up again. One warning when the first part goes down, one when
+ * the last comes back. No call ever waits longer than `timeoutMs` for the store.
  */
 export class Failover {
-  private down = false;
-  private probeAt = 0;
+  /** The health of a store that is not a Cluster, and of calls that name no key. */
+  readonly whole = new Health('the store');
+  private readonly slots = new Map<number, Health>();
+  private downParts = 0;
+  private readonly now: () => number;
 
-  constructor(readonly options: FailoverOptions) {}
-
-  /** Whether decisions are being made without the shared store. */
-  get degraded(): boolean {
-    return this.down;
+  constructor(readonly options: FailoverOptions) {
+    this.now = options.clock ?? monotonicNow;
   }
 
-  /** `call`'s answer, or `fallback()`'s when the store failed or is down. */
-  run<T, F>(call: () => T | Promise<T>, fallback: () => F): T | F | Promise<T | F> {
-    if (this.down && Date.now() < this.probeAt) return fallback();
+  /** Whether some decisions are being made without the shared store. */
+  get degraded(): boolean {
+    return this.downParts > 0;
+  }
+
+  /** The health that answers for `key`: its slot's on a Cluster, else the whole store's. */
+  healthOf(key: string): Health {
+    const { slotOf } = this.options;
+    if (slotOf === undefined) return this.whole;
+    const slot = slotOf(key);
+    let health = this.slots.get(slot);
+    if (health === undefined) {
+      health = new Health(`slot ${slot}`);
+      this.slots.set(slot, health);
+    }
+    return health;
+  }
+
+  /** `call`'s answer, or `fallback()`'s when the part of the store it goes to failed or is down. */
+  run<T, F>(call: () => T | Promise<T>, fallback: () => F, health: Health = this.whole): T | F | Promise<T | F> {
+    if (health.down) {
+      const now = this.now();
+      if (now < health.probeAt) return fallback();
+      health.probeAt = now + PROBE_INTERVAL_MS; // this call probes: the next ones do not wait on it
+    }
     let answer: T | Promise<T>;
     try {
       answer = call();
     } catch (error) {
-      return this.failed(error, fallback);
+      return this.failed(health, error, fallback);
     }
-    if (!(answer instanceof Promise)) return this.answered(answer);
+    if (!(answer instanceof Promise)) return this.answered(health, answer);
     return withTimeout(answer, this.options.timeoutMs).then(
-      (value) => this.answered(value),
-      (error: unknown) => this.failed(error, fallback),
+      (value) => this.answered(health, value),
+      (error: unknown) => this.failed(health, error, fallback),
     );
   }
 
-  private answered<T>(value: T): T {
-    if (this.down) {
-      this.down = false;
-      this.options.logger.warn('im-rate-limit: the store answers again; limits are shared again');
+  /**
+   * As `run`, for a call made of calls to several parts one after the other (a Cluster's slots, in
+   * the order of `parts`): it goes to the policy while any part is down and not due for a probe, and
+   * a failure is blamed on the part it was calling when it failed (`progress.key`).
+   */
+  runAcross<T, F>(
+    parts: readonly Health[],
+    call: (progress: Progress) => T | Promise<T>,
+    fallback: () => F,
+  ): T | F | Promise<T | F> {
+    let now = 0;
+    for (const part of parts) {
+      if (!part.down) continue;
+      now ||= this.now();
+      if (now < part.probeAt) return fallback();
+    }
+    for (const part of parts) if (part.down) part.probeAt = now + PROBE_INTERVAL_MS;
+    const progress: Progress = {};
+    /** The parts the call reached: those up to the one it last called. */
+    const reached = (none: number): number =>
+      progress.key === undefined ? none : Math.max(1, parts.indexOf(this.healthOf(progress.key)) + 1);
+    const answered = (value: T): T => {
+      const count = reached(parts.length);
+      for (let i = 0; i < count; i++) this.answered(parts[i] as Health, value);
+      return value;
+    };
+    const failed = (error: unknown): F => {
+      const count = reached(1);
+      for (let i = 0; i < count - 1; i++) this.answered(parts[i] as Health, undefined);
+      return this.failed(parts[count - 1] as Health, error, fallback);
+    };
+    let answer: T | Promise<T>;
+    try {
+      answer = call(progress);
+    } catch (error) {
+      return failed(error);
+    }
+    if (!(answer instanceof Promise)) return answered(answer);
+    return withTimeout(answer, this.options.timeoutMs).then(answered, failed);
+  }
+
+  private answered<T>(health: Health, value: T): T {
+    if (health.down) {
+      health.down = false;
+      if (--this.downParts === 0) {
+        this.options.logger.warn('im-rate-limit: the store answers again; limits are shared again');
+      }
     }
     return value;
   }
 
-  private failed<F>(error: unknown, fallback: () => F): F {
-    this.probeAt = Date.now() + PROBE_INTERVAL_MS;
+  private failed<F>(health: Health, error: unknown, fallback: () => F): F {
+    health.probeAt = this.now() + PROBE_INTERVAL_MS;
     try {
       this.options.onFailure?.(error);
     } catch {
       // a hook that throws must not turn a store failure into a failed request
     }
-    if (!this.down) {
-      this.down = true;
-      this.options.logger.warn(
-        `im-rate-limit: the store failed (${describe(error)}); policy '${this.options.policy}' until it answers again`,
-      );
+    if (!health.down) {
+      health.down = true;
+      if (this.downParts++ === 0) {
+        const where = health === this.whole ? '' : ` for ${health.name}`;
+        this.options.logger.warn(
+          `im-rate-limit: the store failed${where} (${describe(error)}); policy '${this.options.policy}' until it answers again`,
+        );
+      }
     }
     return fallback();
   }
@@ -92,8 +177,32 @@ export class FailoverStore {
   ) {}
 
   take(checks: readonly Check[]): readonly Reading[] | undefined | Promise<readonly Reading[] | undefined> {
-    return this.failover.run(
-      () => this.store.take(checks),
+    const { failover } = this;
+    if (failover.options.slotOf === undefined || checks.length === 0) {
+      return failover.run(
+        () => this.store.take(checks),
+        () => this.onFallback(checks),
+      );
+    }
+    // on a Cluster: the slot of each check, as one health unless a check lives elsewhere (the downloads bucket)
+    const first = failover.healthOf((checks[0] as Check).key);
+    let parts: Health[] | undefined;
+    for (let i = 1; i < checks.length; i++) {
+      const part = failover.healthOf((checks[i] as Check).key);
+      if (part === first || parts?.includes(part)) continue;
+      parts ??= [first];
+      parts.push(part);
+    }
+    if (parts === undefined) {
+      return failover.run(
+        () => this.store.take(checks),
+        () => this.onFallback(checks),
+        first,
+      );
+    }
+    return failover.runAcross(
+      parts,
+      (progress) => this.store.take(checks, progress),
       () => this.onFallback(checks),
     );
   }
@@ -106,9 +215,11 @@ export class FailoverStore {
     this.fallback?.reset(keys);
     const reset = this.store.reset?.bind(this.store);
     if (reset === undefined) return false;
+    // one app's keys: one slot
     return this.failover.run(
       () => done(reset(keys)),
       () => false,
+      keys.length === 0 ? this.failover.whole : this.failover.healthOf(keys[0] as string),
     );
   }
 
@@ -119,6 +230,7 @@ export class FailoverStore {
     return this.failover.run(
       () => read(key),
       () => undefined,
+      this.failover.healthOf(key),
     );
   }
 
@@ -132,6 +244,7 @@ export class FailoverStore {
     return this.failover.run(
       () => done(write(key, fields)),
       () => false,
+      this.failover.healthOf(key),
     );
   }
 

@@ -10,6 +10,8 @@ export interface RedisClient {
   eval(script: string, numKeys: number, ...keysAndArgs: Array<string | number>): Promise<unknown>;
   /** `true` on a Redis Cluster client, whose keys of different hash tags cannot share a call. */
   readonly isCluster?: boolean;
+  /** ioredis's connection state: `ready` once connected; `reconnecting` after a refused or closed connection. */
+  readonly status?: string;
   /** Commands sent together, answered together: needed only with `replicas` (the script and its `WAIT`). */
   pipeline?(commands: Array<Array<string | number>>): { exec(): Promise<Array<[Error | null, unknown]> | null> };
 }
@@ -38,6 +40,8 @@ export class LuaScript {
   }
 
   run(client: RedisClient, keys: readonly string[], args: ReadonlyArray<string | number>): Promise<unknown> {
+    // ioredis would queue the call until it connects again, and the failover would report a timeout
+    if (disconnected.has(client.status as string)) return Promise.reject(notConnected(client.status as string));
     return client.evalsha(this.sha, keys.length, ...keys, ...args).catch((error: unknown) => {
       if (!String((error as Error | undefined)?.message).startsWith('NOSCRIPT')) throw redisError(error);
       return client.eval(this.source, keys.length, ...keys, ...args).catch((retryError: unknown) => {
@@ -57,6 +61,7 @@ export class LuaScript {
     args: ReadonlyArray<string | number>,
     ack: ReplicaAck,
   ): Promise<AcknowledgedReply> {
+    if (disconnected.has(client.status as string)) throw notConnected(client.status as string);
     const send = (command: 'evalsha' | 'eval', script: string) => {
       if (client.pipeline === undefined) throw new StoreError('ERR_STORE', 'the Redis client has no pipeline()');
       return client
@@ -84,6 +89,16 @@ export function notAcknowledged(ack: ReplicaAck): StoreError {
   return new StoreError(
     'ERR_STORE_REPLICAS',
     `fewer than ${ack.replicas} replica(s) acknowledged the write within ${ack.timeoutMs} ms; it was undone`,
+  );
+}
+
+/** The states of an ioredis client that has lost its connection (refused, reset or closed) and not regained it. */
+const disconnected = new Set(['reconnecting', 'close', 'end']);
+
+function notConnected(status: string): StoreError {
+  return new StoreError(
+    'ERR_STORE',
+    `Redis is not connected: the connection was refused or closed (ioredis status '${status}')`,
   );
 }
 

@@ -1,7 +1,7 @@
 import { ConfigError, StoreError } from '../errors.js';
 import { hashTagOf } from './keys.js';
 import { LuaScript, notAcknowledged, type RedisClient, type ReplicaAck } from './lua-script.js';
-import type { Check, Reading, Settings, Store } from './store.js';
+import type { Check, Progress, Reading, Settings, Store } from './store.js';
 import { takeScript } from './take-script.js';
 
 export interface RedisStoreOptions {
@@ -80,10 +80,10 @@ export class RedisStore implements Store {
     }
   }
 
-  take(checks: readonly Check[]): Promise<readonly Reading[]> {
+  take(checks: readonly Check[], progress?: Progress): Promise<readonly Reading[]> {
     if (!this.client.isCluster || checks.length === 1) return this.run(checks);
     const groups = bySlot(checks);
-    return groups.length === 1 ? this.run(checks) : this.takeSlotBySlot(checks, groups);
+    return groups.length === 1 ? this.run(checks) : this.takeSlotBySlot(checks, groups, progress);
   }
 
   /** Deletes the keys; one app's keys share a hash tag, so this is one call on a Cluster too. */
@@ -108,9 +108,11 @@ export class RedisStore implements Store {
   private async takeSlotBySlot(
     checks: readonly Check[],
     groups: ReadonlyArray<readonly Check[]>,
+    progress: Progress | undefined,
   ): Promise<readonly Reading[]> {
     const readings = new Map<Check, Reading>();
     for (const [index, group] of groups.entries()) {
+      if (progress !== undefined) progress.key = (group[0] as Check).key; // a failure from here on is this slot's
       let answer: Reading[];
       try {
         answer = await this.run(group);

@@ -43,7 +43,8 @@ export interface Reading {
  * May answer synchronously (the in-memory store does, to spare a promise per request).
  */
 export interface Store {
-  take(checks: readonly Check[]): readonly Reading[] | Promise<readonly Reading[]>;
+  /** A store that decides in several calls (a Cluster's slots) notes in `progress` the key of the call it is on. */
+  take(checks: readonly Check[], progress?: Progress): readonly Reading[] | Promise<readonly Reading[]>;
   /** The clock the store decides by, when this process knows it: window edges are computed around it. */
   readonly clock?: () => number;
   /** Forgets these buckets and windows: each reads full (or unused) again. Optional: `reset()` needs it. */
@@ -55,6 +56,11 @@ export interface Store {
   readSettings?(key: string): Settings | Promise<Settings>;
   /** Sets fields of the settings under `key`; a `null` field is removed. Kept until removed: no expiry. */
   writeSettings?(key: string, fields: Readonly<Record<string, string | null>>): void | Promise<void>;
+}
+
+/** Where a call made of several calls got to: the failover blames a failure on that call's slot. */
+export interface Progress {
+  key?: string;
 }
 
 /** An app's run-time settings as a store keeps them: a few named texts. */

@@ -8,7 +8,7 @@ import { imRateLimit, MemoryStore, RedisStore, type Store } from '../../src/inde
 import { classify } from '../../src/limits/classify.js';
 import { MembershipGate } from '../../src/membership/gate.js';
 import { MemoryLedger } from '../../src/membership/memory-ledger.js';
-import type { Failover } from '../../src/store/failover-store.js';
+import { Failover } from '../../src/store/failover-store.js';
 import { FakeClock } from '../helpers.js';
 import { clusterClient, singleClient } from '../support/clients.js';
 import { expressVersions } from '../support/express.js';
@@ -299,7 +299,7 @@ describe('the reservation token of a group being created', () => {
       tokens.push(group);
       return reserve(appKey, kind, group, users, max, holdMs);
     };
-    const failover = { run: (call: () => unknown) => call(), options: { policy: 'fallback' } } as unknown as Failover;
+    const failover = new Failover({ timeoutMs: 1000, logger: { warn: () => {} }, policy: 'fallback' });
     const machines = [1, 2].map(() => new MembershipGate(recording, failover, 'insensitive', HOLD_MS));
     const match = classify('POST', '/acme/chat/chatgroups');
     const rules = imRateLimit().rules('acme#chat');
