@@ -1,4 +1,5 @@
 import type { Request } from 'express';
+import { monotonicNow } from './clock.js';
 import { assertEdition, type Config, type Edition, parseOverrides } from './config.js';
 import type { Overrides } from './limits/table.js';
 import { describe, type FailoverStore, withTimeout } from './store/failover-store.js';
@@ -30,6 +31,8 @@ interface Entry<T> {
 }
 
 interface AppCacheOptions<T> {
+  /** What `ttlMs` is measured by: monotonic, or a test's fake clock. */
+  readonly clock: () => number;
   readonly ttlMs: number;
   readonly maxEntries: number;
   /** An answer that has not come within this long has failed; none when the asker times itself. */
@@ -54,7 +57,7 @@ class AppCache<T> {
   }
 
   get(appKey: string, ask: (previous: T | undefined) => T | Promise<T>): T | Promise<T> {
-    const now = Date.now();
+    const now = this.options.clock();
     const cached = this.entries.get(appKey);
     if (cached !== undefined && cached.expiresAt > now) return cached.value;
     const previous = cached?.settled;
@@ -67,7 +70,7 @@ class AppCache<T> {
 
   /** An answer chosen here and now, kept as if it had been asked for. */
   set(appKey: string, value: T): void {
-    this.put(appKey, { value, settled: value, expiresAt: Date.now() + this.options.ttlMs });
+    this.put(appKey, { value, settled: value, expiresAt: this.options.clock() + this.options.ttlMs });
   }
 
   /** Latest last, so that the oldest goes first past `maxEntries`. */
@@ -89,7 +92,7 @@ class AppCache<T> {
       return value;
     };
     const fail = (error: unknown): T => {
-      entry.expiresAt = Date.now() + RETRY_FAILED_MS;
+      entry.expiresAt = this.options.clock() + RETRY_FAILED_MS;
       return settle(this.options.fallback(appKey, describe(error), previous));
     };
     try {
@@ -124,18 +127,26 @@ export class EditionDirectory {
     private readonly store: FailoverStore,
   ) {
     const { editionCacheMs: ttlMs, maxCachedApps: maxEntries, resolverTimeoutMs: timeoutMs, logger } = config;
-    const warn = throttled(logger);
+    // the store's clock when a test gave it one, so that moving it ages the answers too
+    const clock = config.store.clock ?? monotonicNow;
+    const warn = throttled(logger, clock);
     this.warn = warn;
     this.runTime = new AppCache<RunTime>({
+      clock,
       ttlMs,
       maxEntries,
       fallback: (appKey, why, previous) => {
-        warn(`reading the run-time settings of ${JSON.stringify(appKey)} failed (${why}); keeping the last known`);
+        const meanwhile =
+          previous === undefined ? 'using the configured edition and overrides' : 'keeping the last known';
+        warn(
+          `reading the run-time settings of ${JSON.stringify(appKey)} failed (${why}); ${meanwhile} until it answers`,
+        );
         return previous ?? {};
       },
     });
     const fallbackEdition = config.editions[0] as Edition;
     this.resolved = new AppCache<Edition>({
+      clock,
       ttlMs,
       maxEntries,
       timeoutMs,
@@ -145,6 +156,7 @@ export class EditionDirectory {
       },
     });
     this.sourced = new AppCache<Overrides | undefined>({
+      clock,
       ttlMs,
       maxEntries,
       timeoutMs,
@@ -226,11 +238,15 @@ export class EditionDirectory {
     );
   }
 
-  /** The app's run-time settings from the store; while it does not answer, the last known stand. */
+  /**
+   * The app's run-time settings from the store. A read that failed throws, so that the cache keeps
+   * its fallback (the last known) for a second rather than for `editionCacheMs` as if it were an answer.
+   */
   private readRunTime(appKey: string, previous: RunTime | undefined): RunTime | Promise<RunTime> {
-    return then(this.store.readSettings(settingsKey(this.config.keyPrefix, appKey)), (settings) =>
-      settings === undefined ? (previous ?? {}) : this.runTimeOf(appKey, settings, previous),
-    );
+    return then(this.store.readSettings(settingsKey(this.config.keyPrefix, appKey)), (settings) => {
+      if (settings === undefined) throw new Error('the store did not answer');
+      return this.runTimeOf(appKey, settings, previous);
+    });
   }
 
   /** Stored settings checked as the options are: a value this process's table cannot take is ignored, with a warning. */
@@ -266,11 +282,11 @@ function then<T, R>(value: T | Promise<T>, next: (value: T) => R | Promise<R>): 
 /** A warning a second at most: each app a client invents could otherwise log one (the rest are counted). */
 const WARN_INTERVAL_MS = 1000;
 
-function throttled(logger: Config['logger']): (message: string) => void {
-  let quietUntil = 0;
+function throttled(logger: Config['logger'], clock: () => number): (message: string) => void {
+  let quietUntil = Number.NEGATIVE_INFINITY;
   let suppressed = 0;
   return (message) => {
-    const now = Date.now();
+    const now = clock();
     if (now < quietUntil) {
       suppressed++;
       return;
