@@ -2,6 +2,7 @@ import type { Request } from 'express';
 import { monotonicNow } from './clock.js';
 import { assertEdition, type Config, type Edition, parseOverrides } from './config.js';
 import type { Overrides } from './limits/table.js';
+import { type LogCode, type Logger, logWarning } from './log.js';
 import { describe, type FailoverStore, withTimeout } from './store/failover-store.js';
 import { settingsKey } from './store/keys.js';
 import type { Settings } from './store/store.js';
@@ -117,7 +118,7 @@ class AppCache<T> {
  * warning.
  */
 export class EditionDirectory {
-  private readonly warn: (message: string) => void;
+  private readonly warn: Warn;
   private readonly runTime: AppCache<RunTime>;
   private readonly resolved: AppCache<Edition>;
   private readonly sourced: AppCache<Overrides | undefined>;
@@ -139,7 +140,9 @@ export class EditionDirectory {
         const meanwhile =
           previous === undefined ? 'using the configured edition and overrides' : 'keeping the last known';
         warn(
+          'WRN_SETTINGS_UNREAD',
           `reading the run-time settings of ${JSON.stringify(appKey)} failed (${why}); ${meanwhile} until it answers`,
+          { appKey, error: why },
         );
         return previous ?? {};
       },
@@ -151,7 +154,11 @@ export class EditionDirectory {
       maxEntries,
       timeoutMs,
       fallback: (appKey, why) => {
-        warn(`the edition resolver failed for ${JSON.stringify(appKey)} (${why}); using ${fallbackEdition}`);
+        warn(
+          'WRN_RESOLVER_FAILED',
+          `the edition resolver failed for ${JSON.stringify(appKey)} (${why}); using ${fallbackEdition}`,
+          { appKey, error: why, edition: fallbackEdition },
+        );
         return fallbackEdition;
       },
     });
@@ -161,7 +168,11 @@ export class EditionDirectory {
       maxEntries,
       timeoutMs,
       fallback: (appKey, why) => {
-        warn(`the overrides source failed for ${JSON.stringify(appKey)} (${why}); using the table's figures`);
+        warn(
+          'WRN_OVERRIDES_SOURCE_FAILED',
+          `the overrides source failed for ${JSON.stringify(appKey)} (${why}); using the table's figures`,
+          { appKey, error: why },
+        );
         return undefined;
       },
     });
@@ -254,7 +265,10 @@ export class EditionDirectory {
     const runTime: { -readonly [K in keyof RunTime]: RunTime[K] } = {};
     const { edition, overrides: text } = settings;
     const ignore = (what: string, why: string): void =>
-      this.warn(`the store holds ${what} for ${JSON.stringify(appKey)} (${why}); ignored`);
+      this.warn('WRN_SETTINGS_IGNORED', `the store holds ${what} for ${JSON.stringify(appKey)} (${why}); ignored`, {
+        appKey,
+        error: why,
+      });
     if (edition !== undefined) {
       if (this.config.editions.includes(edition)) runTime.edition = edition;
       else ignore(`edition ${JSON.stringify(edition)}`, 'the table does not name it');
@@ -282,17 +296,20 @@ function then<T, R>(value: T | Promise<T>, next: (value: T) => R | Promise<R>): 
 /** A warning a second at most: each app a client invents could otherwise log one (the rest are counted). */
 const WARN_INTERVAL_MS = 1000;
 
-function throttled(logger: Config['logger'], clock: () => number): (message: string) => void {
+type Warn = (code: LogCode, message: string, fields: Readonly<Record<string, unknown>>) => void;
+
+function throttled(logger: Logger, clock: () => number): Warn {
   let quietUntil = Number.NEGATIVE_INFINITY;
   let suppressed = 0;
-  return (message) => {
+  return (code, message, fields) => {
     const now = clock();
     if (now < quietUntil) {
       suppressed++;
       return;
     }
-    const more = suppressed === 0 ? '' : ` (and ${suppressed} more like it since the last)`;
-    logger.warn(`im-rate-limit: ${message}${more}`);
+    if (suppressed === 0) logWarning(logger, code, message, fields);
+    else
+      logWarning(logger, code, `${message} (and ${suppressed} more like it since the last)`, { ...fields, suppressed });
     quietUntil = now + WARN_INTERVAL_MS;
     suppressed = 0;
   };

@@ -1,4 +1,5 @@
 import { StoreError } from '../errors.js';
+import { type Logger, logWarning } from '../log.js';
 import { MemoryStore } from './memory-store.js';
 import type { Check, Reading, Settings, Store } from './store.js';
 
@@ -8,7 +9,7 @@ const PROBE_INTERVAL_MS = 1000;
 export interface FailoverOptions {
   /** A call slower than this counts as a failure. */
   readonly timeoutMs: number;
-  readonly logger: { warn(message: string): void };
+  readonly logger: Logger;
   /** What a failed call becomes: `fallback` decides on this process alone, the others answer nothing. */
   readonly policy: 'fallback' | 'allow' | 'deny';
   /** Told of every failed call (probes included), with what it threw; a throw of its own is ignored. */
@@ -52,7 +53,7 @@ export class Failover {
   private answered<T>(value: T): T {
     if (this.down) {
       this.down = false;
-      this.options.logger.warn('im-rate-limit: the store answers again; limits are shared again');
+      logWarning(this.options.logger, 'WRN_STORE_BACK', 'the store answers again; limits are shared again');
     }
     return value;
   }
@@ -66,8 +67,11 @@ export class Failover {
     }
     if (!this.down) {
       this.down = true;
-      this.options.logger.warn(
-        `im-rate-limit: the store failed (${describe(error)}); policy '${this.options.policy}' until it answers again`,
+      logWarning(
+        this.options.logger,
+        'WRN_STORE_DOWN',
+        `the store failed (${describe(error)}); policy '${this.options.policy}' until it answers again`,
+        { policy: this.options.policy, error: describe(error) },
       );
     }
     return fallback();

@@ -1,4 +1,5 @@
 import { monotonicNow } from '../clock.js';
+import { type Logger, logWarning } from '../log.js';
 import { type Check, type Reading, type Settings, type Store, type WindowCheck, windowIndex } from './store.js';
 
 /** Float slack for GCRA comparisons: 30 × (1000/30) ms may land a hair past 1000. */
@@ -34,7 +35,7 @@ export interface MemoryStoreOptions {
    */
   readonly maxEntries?: number;
   /** Where the warning goes when the store is full. Default `console`. */
-  readonly logger?: { warn(message: string): void };
+  readonly logger?: Logger;
 }
 
 /**
@@ -60,7 +61,7 @@ export class MemoryStore implements Store {
   private readonly calendarClock: () => number;
   private readonly sweepIntervalMs: number;
   private readonly maxEntries: number;
-  private readonly logger: { warn(message: string): void };
+  private readonly logger: Logger;
   private nextSweepAt: number;
   /** Entries dropped for room since the last warning, and when the next warning may be logged. */
   private dropped = 0;
@@ -161,8 +162,11 @@ export class MemoryStore implements Store {
 
   private warnOfDrops(now: number): void {
     if (this.dropped === 0) return;
-    this.logger.warn(
-      `im-rate-limit: the MemoryStore is full (${this.maxEntries} entries); dropped ${this.dropped} oldest`,
+    logWarning(
+      this.logger,
+      'WRN_MEMORY_STORE_FULL',
+      `the MemoryStore is full (${this.maxEntries} entries); dropped ${this.dropped} oldest`,
+      { maxEntries: this.maxEntries, dropped: this.dropped },
     );
     this.dropped = 0;
     this.nextWarningAt = now + this.sweepIntervalMs;

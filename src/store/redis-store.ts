@@ -1,4 +1,6 @@
 import { StoreError } from '../errors.js';
+import type { Logger } from '../log.js';
+import { checkEviction } from './eviction-check.js';
 import { hashTagOf } from './keys.js';
 import { LuaScript, type RedisClient } from './lua-script.js';
 import type { Check, Reading, Settings, Store } from './store.js';
@@ -12,6 +14,8 @@ export interface RedisStoreOptions {
    * expires keys by its own clock, so under a given clock every key lives an hour at least.
    */
   readonly clock?: () => number;
+  /** Where the warning goes when Redis may evict the limiter's keys (`maxmemory-policy`). Default `console`. */
+  readonly logger?: Logger;
 }
 
 const take = new LuaScript(takeScript);
@@ -43,6 +47,7 @@ export class RedisStore implements Store {
   constructor(options: RedisStoreOptions) {
     this.client = options.client;
     if (options.clock !== undefined) this.clock = options.clock;
+    void checkEviction(this.client, options.logger ?? console);
   }
 
   take(checks: readonly Check[]): Promise<readonly Reading[]> {

@@ -3,7 +3,7 @@ import express from 'express';
 import request from 'supertest';
 import { describe, expect, it, vi } from 'vitest';
 import { type AppState, ConfigError, categories, MemoryStore, type Overrides, RedisStore } from '../../src/index.js';
-import { appWith, FakeClock } from '../helpers.js';
+import { appWith, FakeClock, linesInto } from '../helpers.js';
 import { clusterClient } from '../support/clients.js';
 import { bothStores } from '../support/stores.js';
 
@@ -144,7 +144,7 @@ describe('an overrides source', () => {
     const { app, limiter } = appWith({
       store: new MemoryStore({ clock: clock.now }),
       resolverTimeoutMs,
-      logger: { warn: (message) => warnings.push(message) },
+      logger: linesInto(warnings),
       overrides: {
         get: (appKey) => {
           calls.push(appKey);
@@ -182,7 +182,7 @@ describe('an overrides source', () => {
     });
     expect(await limit()).toBe(10);
     expect(warnings).toEqual([
-      `im-rate-limit: the overrides source failed for "acme#chat" (db down); using the table's figures`,
+      `im-rate-limit: WRN_OVERRIDES_SOURCE_FAILED: the overrides source failed for "acme#chat" (db down); using the table's figures`,
     ]);
     failing = false;
     clock.advance(999);
@@ -203,8 +203,8 @@ describe('an overrides source', () => {
     clock.advance(1000);
     expect(await limit('bad#third')).toBe(10);
     expect(warnings).toEqual([
-      `im-rate-limit: the overrides source failed for "acme#chat" (it did not answer within 20 ms); using the table's figures`,
-      `im-rate-limit: the overrides source failed for "bad#third" (messages.ratePerSecond: must be a positive number); using the table's figures (and 2 more like it since the last)`,
+      `im-rate-limit: WRN_OVERRIDES_SOURCE_FAILED: the overrides source failed for "acme#chat" (it did not answer within 20 ms); using the table's figures`,
+      `im-rate-limit: WRN_OVERRIDES_SOURCE_FAILED: the overrides source failed for "bad#third" (messages.ratePerSecond: must be a positive number); using the table's figures (and 2 more like it since the last)`,
     ]);
   });
 });

@@ -2,7 +2,7 @@ import { Redis } from 'ioredis';
 import request from 'supertest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { imRateLimit, type Overrides, RedisStore } from '../../src/index.js';
-import { appWith, FakeClock } from '../helpers.js';
+import { appWith, FakeClock, linesInto } from '../helpers.js';
 import { type RedisProcess, startRedis } from '../support/redis.js';
 
 /** A redis-server of this file's own: CLIENT PAUSE stops every client of it. */
@@ -35,7 +35,7 @@ function limiterOnRedis() {
     store: new RedisStore({ client, clock: clock.now }),
     storeTimeoutMs: 250, // the pause is what this tests: far shorter than it
     refusalCache: false,
-    logger: { warn: (message) => warnings.push(message) },
+    logger: linesInto(warnings),
   });
   const admitted = async (path: string, n: number) => {
     let ok = 0;
@@ -61,13 +61,15 @@ describe('a failed read of the run-time settings', () => {
     // its first read times out: the configured figures (community, 10 a second) meanwhile, on the fallback buckets
     expect(await paused(() => admitted(`/${org}/chat/chatgroups`, 1))).toBe(1);
     expect(warnings).toEqual([
-      "im-rate-limit: the store failed (the store did not answer within 250 ms); policy 'fallback' until it answers again",
-      `im-rate-limit: reading the run-time settings of "${org}#chat" failed (the store did not answer); using the configured edition and overrides until it answers`,
+      "im-rate-limit: WRN_STORE_DOWN: the store failed (the store did not answer within 250 ms); policy 'fallback' until it answers again",
+      `im-rate-limit: WRN_SETTINGS_UNREAD: reading the run-time settings of "${org}#chat" failed (the store did not answer); using the configured edition and overrides until it answers`,
     ]);
     clock.advance(1000);
     // asked again: the operator's two a minute (kept for editionCacheMs, the configured ten would admit all four)
     expect(await admitted(`/${org}/chat/chatgroups`, 4)).toBe(2);
-    expect(warnings.slice(2)).toEqual(['im-rate-limit: the store answers again; limits are shared again']);
+    expect(warnings.slice(2)).toEqual([
+      'im-rate-limit: WRN_STORE_BACK: the store answers again; limits are shared again',
+    ]);
   });
 
   it('keeps the last known settings meanwhile, and says so', async () => {
@@ -79,7 +81,7 @@ describe('a failed read of the run-time settings', () => {
     // on the fallback buckets, by the last known figures: two, not the configured ten
     expect(await paused(() => admitted(`/${org}/chat/chatgroups`, 4))).toBe(2);
     expect(warnings[1]).toBe(
-      `im-rate-limit: reading the run-time settings of "${org}#chat" failed (the store did not answer); keeping the last known until it answers`,
+      `im-rate-limit: WRN_SETTINGS_UNREAD: reading the run-time settings of "${org}#chat" failed (the store did not answer); keeping the last known until it answers`,
     );
   });
 });
