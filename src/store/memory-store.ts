@@ -224,6 +224,7 @@ export class MemoryStore implements Store {
   }
 }
 
+/** Whether the wall clock must be read: most requests are buckets alone. */
 function hasWindow(checks: readonly Check[]): boolean {
   for (const check of checks) if (check.type === 'window') return true;
   return false;
