@@ -61,7 +61,7 @@ const table = Object.fromEntries(
 );
 
 const warnings = [];
-const logger = { warn: (message) => warnings.push(message) };
+const logger = { warn: (_fields, message) => warnings.push(message) };
 
 const limiterFor = (store, maxCachedApps) =>
   imRateLimit({

@@ -1,4 +1,4 @@
-import type { Logger } from './config.js';
+import { type Logger, logWarning } from './log.js';
 
 /** One run-time change an operator or the app's code made: what changed, before and after, and who. */
 export interface AdminChange {
@@ -20,14 +20,17 @@ export function auditor(logger: Logger, hook: ((change: AdminChange) => unknown)
   const failed = (error: unknown): void => {
     if (hookFailed) return;
     hookFailed = true;
-    logger.warn(`im-rate-limit: onAdminChange threw (${String(error)}); ignored`);
+    logWarning(logger, 'WRN_HOOK_THREW', `onAdminChange threw (${String(error)}); ignored`, { hook: 'onAdminChange' });
   };
   return (change: AdminChange): void => {
     const { action, appKey, before, after, actor } = change;
-    logger.warn(
-      `im-rate-limit: WRN_ADMIN_CHANGE: ${action} of ${appKey === undefined ? 'every app' : JSON.stringify(appKey)} ` +
+    logWarning(
+      logger,
+      'WRN_ADMIN_CHANGE',
+      `${action} of ${appKey === undefined ? 'every app' : JSON.stringify(appKey)} ` +
         `by ${actor === undefined ? 'the app' : JSON.stringify(actor)}: ${JSON.stringify(before) ?? 'none'} -> ` +
         `${JSON.stringify(after) ?? 'none'}`,
+      { action, appKey, before, after, actor },
     );
     if (hook === undefined) return;
     try {

@@ -15,6 +15,7 @@ import {
   sharedFigures,
   tableSchema,
 } from './limits/table.js';
+import type { Logger } from './log.js';
 import type { MembershipLedger, MembershipSource } from './membership/ledger.js';
 import { MemoryStore } from './store/memory-store.js';
 import type { Store } from './store/store.js';
@@ -41,9 +42,7 @@ export interface OverridesSource {
 /** `enforce` refuses; `report` decides, counts and reports exactly the same, but lets every request through. */
 export type Mode = 'enforce' | 'report';
 
-export interface Logger {
-  warn(message: string): void;
-}
+export type { Logger } from './log.js';
 
 /** A prom-client `Registry`, as far as the options check it. */
 export interface MetricsRegistry {

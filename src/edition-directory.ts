@@ -1,6 +1,8 @@
 import type { Request } from 'express';
+import { monotonicNow } from './clock.js';
 import { assertEdition, assertMode, type Config, type Edition, type Mode, parseOverrides } from './config.js';
 import type { Overrides } from './limits/table.js';
+import { type LogCode, type Logger, logWarning } from './log.js';
 import { describe, type FailoverStore, withTimeout } from './store/failover-store.js';
 import { settingsKey } from './store/keys.js';
 import type { Settings } from './store/store.js';
@@ -34,6 +36,8 @@ interface Entry<T> {
 }
 
 interface AppCacheOptions<T> {
+  /** What `ttlMs` is measured by: monotonic, or a test's fake clock. */
+  readonly clock: () => number;
   readonly ttlMs: number;
   readonly maxEntries: number;
   /** An answer that has not come within this long has failed; none when the asker times itself. */
@@ -58,7 +62,7 @@ class AppCache<T> {
   }
 
   get(appKey: string, ask: (previous: T | undefined) => T | Promise<T>): T | Promise<T> {
-    const now = Date.now();
+    const now = this.options.clock();
     const cached = this.entries.get(appKey);
     if (cached !== undefined && cached.expiresAt > now) return cached.value;
     const previous = cached?.settled;
@@ -71,7 +75,7 @@ class AppCache<T> {
 
   /** An answer chosen here and now, kept as if it had been asked for. */
   set(appKey: string, value: T): void {
-    this.put(appKey, { value, settled: value, expiresAt: Date.now() + this.options.ttlMs });
+    this.put(appKey, { value, settled: value, expiresAt: this.options.clock() + this.options.ttlMs });
   }
 
   /** Latest last, so that the oldest goes first past `maxEntries`. */
@@ -93,7 +97,7 @@ class AppCache<T> {
       return value;
     };
     const fail = (error: unknown): T => {
-      entry.expiresAt = Date.now() + RETRY_FAILED_MS;
+      entry.expiresAt = this.options.clock() + RETRY_FAILED_MS;
       return settle(this.options.fallback(appKey, describe(error), previous));
     };
     try {
@@ -118,7 +122,7 @@ class AppCache<T> {
  * warning.
  */
 export class EditionDirectory {
-  private readonly warn: (message: string) => void;
+  private readonly warn: Warn;
   private readonly runTime: AppCache<RunTime>;
   private readonly resolved: AppCache<Edition>;
   private readonly sourced: AppCache<Overrides | undefined>;
@@ -128,32 +132,51 @@ export class EditionDirectory {
     private readonly store: FailoverStore,
   ) {
     const { editionCacheMs: ttlMs, maxCachedApps: maxEntries, resolverTimeoutMs: timeoutMs, logger } = config;
-    const warn = throttled(logger);
+    // the store's clock when a test gave it one, so that moving it ages the answers too
+    const clock = config.store.clock ?? monotonicNow;
+    const warn = throttled(logger, clock);
     this.warn = warn;
     this.runTime = new AppCache<RunTime>({
+      clock,
       ttlMs,
       maxEntries,
       fallback: (appKey, why, previous) => {
-        warn(`reading the run-time settings of ${JSON.stringify(appKey)} failed (${why}); keeping the last known`);
+        const meanwhile =
+          previous === undefined ? 'using the configured edition and overrides' : 'keeping the last known';
+        warn(
+          'WRN_SETTINGS_UNREAD',
+          `reading the run-time settings of ${JSON.stringify(appKey)} failed (${why}); ${meanwhile} until it answers`,
+          { appKey, error: why },
+        );
         return previous ?? {};
       },
     });
     const fallbackEdition = config.editions[0] as Edition;
     this.resolved = new AppCache<Edition>({
+      clock,
       ttlMs,
       maxEntries,
       timeoutMs,
       fallback: (appKey, why) => {
-        warn(`the edition resolver failed for ${JSON.stringify(appKey)} (${why}); using ${fallbackEdition}`);
+        warn(
+          'WRN_RESOLVER_FAILED',
+          `the edition resolver failed for ${JSON.stringify(appKey)} (${why}); using ${fallbackEdition}`,
+          { appKey, error: why, edition: fallbackEdition },
+        );
         return fallbackEdition;
       },
     });
     this.sourced = new AppCache<Overrides | undefined>({
+      clock,
       ttlMs,
       maxEntries,
       timeoutMs,
       fallback: (appKey, why) => {
-        warn(`the overrides source failed for ${JSON.stringify(appKey)} (${why}); using the table's figures`);
+        warn(
+          'WRN_OVERRIDES_SOURCE_FAILED',
+          `the overrides source failed for ${JSON.stringify(appKey)} (${why}); using the table's figures`,
+          { appKey, error: why },
+        );
         return undefined;
       },
     });
@@ -276,11 +299,15 @@ export class EditionDirectory {
     );
   }
 
-  /** The app's run-time settings from the store; while it does not answer, the last known stand. */
+  /**
+   * The app's run-time settings from the store. A read that failed throws, so that the cache keeps
+   * its fallback (the last known) for a second rather than for `editionCacheMs` as if it were an answer.
+   */
   private readRunTime(appKey: string, previous: RunTime | undefined): RunTime | Promise<RunTime> {
-    return then(this.store.readSettings(settingsKey(this.config.keyPrefix, appKey)), (settings) =>
-      settings === undefined ? (previous ?? {}) : this.runTimeOf(appKey, settings, previous),
-    );
+    return then(this.store.readSettings(settingsKey(this.config.keyPrefix, appKey)), (settings) => {
+      if (settings === undefined) throw new Error('the store did not answer');
+      return this.runTimeOf(appKey, settings, previous);
+    });
   }
 
   /** Stored settings checked as the options are: a value this process's table cannot take is ignored, with a warning. */
@@ -288,7 +315,10 @@ export class EditionDirectory {
     const runTime: { -readonly [K in keyof RunTime]: RunTime[K] } = {};
     const { edition, mode, overrides: text } = settings;
     const ignore = (what: string, why: string): void =>
-      this.warn(`the store holds ${what} for ${JSON.stringify(appKey)} (${why}); ignored`);
+      this.warn('WRN_SETTINGS_IGNORED', `the store holds ${what} for ${JSON.stringify(appKey)} (${why}); ignored`, {
+        appKey,
+        error: why,
+      });
     if (edition !== undefined) {
       if (this.config.editions.includes(edition)) runTime.edition = edition;
       else ignore(`edition ${JSON.stringify(edition)}`, 'the table does not name it');
@@ -318,17 +348,20 @@ function then<T, R>(value: T | Promise<T>, next: (value: T) => R | Promise<R>): 
 /** A warning a second at most: each app a client invents could otherwise log one (the rest are counted). */
 const WARN_INTERVAL_MS = 1000;
 
-function throttled(logger: Config['logger']): (message: string) => void {
-  let quietUntil = 0;
+type Warn = (code: LogCode, message: string, fields: Readonly<Record<string, unknown>>) => void;
+
+function throttled(logger: Logger, clock: () => number): Warn {
+  let quietUntil = Number.NEGATIVE_INFINITY;
   let suppressed = 0;
-  return (message) => {
-    const now = Date.now();
+  return (code, message, fields) => {
+    const now = clock();
     if (now < quietUntil) {
       suppressed++;
       return;
     }
-    const more = suppressed === 0 ? '' : ` (and ${suppressed} more like it since the last)`;
-    logger.warn(`im-rate-limit: ${message}${more}`);
+    if (suppressed === 0) logWarning(logger, code, message, fields);
+    else
+      logWarning(logger, code, `${message} (and ${suppressed} more like it since the last)`, { ...fields, suppressed });
     quietUntil = now + WARN_INTERVAL_MS;
     suppressed = 0;
   };

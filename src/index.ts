@@ -31,6 +31,7 @@ export {
   type Overrides,
   type QuotaTable,
 } from './limits/table.js';
+export type { LogCode, LogFields } from './log.js';
 export type { MembershipLedger, MembershipSource, Reservation } from './membership/ledger.js';
 export {
   type AppState,

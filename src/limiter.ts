@@ -9,6 +9,7 @@ import { effectiveRules } from './limits/editions.js';
 import { checkAppNames, checkPayload, type PayloadRefusal } from './limits/payload.js';
 import { checkPushes, pushesOf } from './limits/send.js';
 import { burstOf, type Category, categories, type EditionRules, type Overrides } from './limits/table.js';
+import { logWarning } from './log.js';
 import { MembershipGate, type MembershipStep, type PendingMembership } from './membership/gate.js';
 import { ledgerFor } from './membership/ledgers.js';
 import { AppPlan, type CheckSet, categoryKeys, type Policy, type SharedChecks, sharedChecks } from './plan.js';
@@ -395,7 +396,9 @@ export class Limiter {
     try {
       return mode(appKey, category) === 'report' ? 'report' : 'enforce';
     } catch (error) {
-      if (!this.modeFunctionFailed) logger.warn(`im-rate-limit: mode threw (${String(error)}); ignored`);
+      if (!this.modeFunctionFailed) {
+        logWarning(logger, 'WRN_HOOK_THREW', `mode threw (${String(error)}); ignored`, { hook: 'mode' });
+      }
       this.modeFunctionFailed = true;
       return 'enforce';
     }

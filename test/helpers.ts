@@ -1,7 +1,8 @@
 import type { Server } from 'node:http';
 import express, { type Express } from 'express';
 import { onTestFinished } from 'vitest';
-import { type ImRateLimit, imRateLimit, MemoryStore, type Options } from '../src/index.js';
+import { type ImRateLimit, imRateLimit, type Logger, MemoryStore, type Options } from '../src/index.js';
+import type { LogFields } from '../src/log.js';
 import type { ExpressFactory } from './support/express.js';
 import { closeServer, listen } from './support/raw-http.js';
 
@@ -12,6 +13,16 @@ export class FakeClock {
   advance(ms: number): void {
     this.nowMs += ms;
   }
+}
+
+/** A logger that keeps each warning's line in `lines`, and its fields in `records` when given. */
+export function linesInto(lines: string[], records?: LogFields[]): Logger {
+  return {
+    warn(fields, message) {
+      lines.push(message);
+      records?.push(fields);
+    },
+  };
 }
 
 /** What `appWith` and `clockedApp` take besides the limiter's options. */

@@ -17,7 +17,7 @@ export function ledgerFor(
   keyPrefix: string,
 ): MembershipLedger {
   if (option !== 'ledger') return 'count' in option ? ledgerOfSource(option) : option;
-  // holds lapse by the store's clock: a fake one in tests, Redis TIME or Date.now otherwise
+  // holds lapse by the store's clock: a fake one in tests, Redis TIME or a monotonic one otherwise
   if (store instanceof RedisStore) {
     return new RedisLedger(store.client, keyPrefix, { clock: store.clock, replicaAck: store.replicaAck });
   }

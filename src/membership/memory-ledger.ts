@@ -1,8 +1,9 @@
+import { monotonicNow } from '../clock.js';
 import type { MembershipKind } from '../limits/routes.js';
 import type { MembershipLedger, Reservation } from './ledger.js';
 
 export interface MemoryLedgerOptions {
-  /** The time in ms that holds lapse by; inject a fake clock in tests. Default `Date.now`. */
+  /** The time in ms that holds lapse by; inject a fake clock in tests. Default monotonic: a wall-clock step lapses no hold. */
   readonly clock?: (() => number) | undefined;
 }
 
@@ -72,7 +73,7 @@ export class MemoryLedger implements MembershipLedger {
   private sweepAtMs: number;
 
   constructor(options: MemoryLedgerOptions = {}) {
-    this.clock = options.clock ?? Date.now;
+    this.clock = options.clock ?? monotonicNow;
     this.sweepAtMs = this.clock() + SWEEP_INTERVAL_MS;
   }
 

@@ -7,6 +7,7 @@ import { compileClassifier, type RouteMatch } from '../limits/classify.js';
 import { needsBody } from '../limits/payload.js';
 import { routes } from '../limits/routes.js';
 import type { Category, EditionRules, Overrides } from '../limits/table.js';
+import { logWarning } from '../log.js';
 import { type AdminOptions, adminRouter } from './admin.js';
 import { type BodyState, readBody } from './body.js';
 import { decisionEvent, rateLimitInfo } from './decision-event.js';
@@ -241,7 +242,7 @@ export function imRateLimit(options: Options = {}): ImRateLimit {
   const hookFailed = (hook: 'onDecision' | 'skip', error: unknown): void => {
     if (failedHooks.has(hook)) return;
     failedHooks.add(hook);
-    config.logger.warn(`im-rate-limit: ${hook} threw (${String(error)}); ignored`);
+    logWarning(config.logger, 'WRN_HOOK_THREW', `${hook} threw (${String(error)}); ignored`, { hook });
   };
 
   /** Hands an event to `onDecision`, which can never break a request: a throw is caught and logged once. */

@@ -4,6 +4,7 @@ import parseurl from 'parseurl';
 import type { Config } from '../config.js';
 import { ImRateLimitError, type WarningCode, warningCodes } from '../errors.js';
 import { classify, type RouteMatch, routedPathOf } from '../limits/classify.js';
+import { logWarning } from '../log.js';
 import { MemoryStore } from '../store/memory-store.js';
 
 /** Requests the middleware sees, none of them a catalog route, before it says it is mounted wrong. */
@@ -102,7 +103,7 @@ export class Validations {
   }
 
   private warn(code: WarningCode, message: () => string): void {
-    if (this.armed.delete(code)) this.config.logger.warn(`im-rate-limit: ${code}: ${message()}`);
+    if (this.armed.delete(code)) logWarning(this.config.logger, code, message());
   }
 }
 

@@ -1,5 +1,6 @@
 import { monotonicNow } from '../clock.js';
 import { StoreError } from '../errors.js';
+import { type Logger, logWarning } from '../log.js';
 import { MemoryStore } from './memory-store.js';
 import type { Check, Progress, Reading, Settings, Store } from './store.js';
 
@@ -9,7 +10,7 @@ const PROBE_INTERVAL_MS = 1000;
 export interface FailoverOptions {
   /** A call slower than this counts as a failure. */
   readonly timeoutMs: number;
-  readonly logger: { warn(message: string): void };
+  readonly logger: Logger;
   /** What a failed call becomes: `fallback` decides on this process alone, the others answer nothing. */
   readonly policy: 'fallback' | 'allow' | 'deny';
   /** Told of every failed call (probes included), with what it threw; a throw of its own is ignored. */
@@ -133,7 +134,7 @@ export class Failover {
     if (health.down) {
       health.down = false;
       if (--this.downParts === 0) {
-        this.options.logger.warn('im-rate-limit: the store answers again; limits are shared again');
+        logWarning(this.options.logger, 'WRN_STORE_BACK', 'the store answers again; limits are shared again');
       }
     }
     return value;
@@ -150,8 +151,11 @@ export class Failover {
       health.down = true;
       if (this.downParts++ === 0) {
         const where = health === this.whole ? '' : ` for ${health.name}`;
-        this.options.logger.warn(
-          `im-rate-limit: the store failed${where} (${describe(error)}); policy '${this.options.policy}' until it answers again`,
+        logWarning(
+          this.options.logger,
+          'WRN_STORE_DOWN',
+          `the store failed${where} (${describe(error)}); policy '${this.options.policy}' until it answers again`,
+          { policy: this.options.policy, error: describe(error), ...(where === '' ? {} : { part: health.name }) },
         );
       }
     }

@@ -1,3 +1,5 @@
+import { monotonicNow } from '../clock.js';
+import { type Logger, logWarning } from '../log.js';
 import { type Check, type Reading, type Settings, type Store, type WindowCheck, windowIndex } from './store.js';
 
 /** Float slack for GCRA comparisons: 30 × (1000/30) ms may land a hair past 1000. */
@@ -19,7 +21,11 @@ const MAX_WINDOW_COUNT = COUNT_SPAN - 1;
 const DEFAULT_MAX_ENTRIES = 1_000_000;
 
 export interface MemoryStoreOptions {
-  /** The time in ms; inject a fake clock in tests. Default `Date.now`. */
+  /**
+   * The time in ms for buckets and windows alike; inject a fake clock in tests. By default buckets
+   * run on a monotonic clock (a wall-clock step changes no count) and windows on the wall clock
+   * (a day starts at the calendar's midnight).
+   */
   readonly clock?: () => number;
   /** How often, at most, idle buckets are swept out (on a `take`, never by a timer). Default 10 s. */
   readonly sweepIntervalMs?: number;
@@ -29,7 +35,7 @@ export interface MemoryStoreOptions {
    */
   readonly maxEntries?: number;
   /** Where the warning goes when the store is full. Default `console`. */
-  readonly logger?: { warn(message: string): void };
+  readonly logger?: Logger;
 }
 
 /**
@@ -47,10 +53,15 @@ export class MemoryStore implements Store {
   /** The window ends seen, by index; one a day per time zone, so this stays small. */
   private readonly ends: number[] = [];
   private readonly endIndexes = new Map<number, number>();
-  readonly clock: () => number;
+  /** Present only when given: otherwise windows fall on the wall clock's days, as the limiter computes them. */
+  readonly clock?: () => number;
+  /** What buckets, sweeps and the warning's throttle measure intervals by. */
+  private readonly intervalClock: () => number;
+  /** What windows find their day by. */
+  private readonly calendarClock: () => number;
   private readonly sweepIntervalMs: number;
   private readonly maxEntries: number;
-  private readonly logger: { warn(message: string): void };
+  private readonly logger: Logger;
   private nextSweepAt: number;
   /** Entries dropped for room since the last warning, and when the next warning may be logged. */
   private dropped = 0;
@@ -67,13 +78,15 @@ export class MemoryStore implements Store {
   private readonly settings = new Map<string, Settings>();
 
   constructor(options: MemoryStoreOptions = {}) {
-    this.clock = options.clock ?? Date.now;
+    if (options.clock !== undefined) this.clock = options.clock;
+    this.intervalClock = options.clock ?? monotonicNow;
+    this.calendarClock = options.clock ?? (() => Date.now()); // looked up at each call, as the limiter's own is
     this.sweepIntervalMs = options.sweepIntervalMs ?? 10_000;
     this.maxEntries = options.maxEntries ?? DEFAULT_MAX_ENTRIES;
     if (!Number.isInteger(this.maxEntries) || this.maxEntries < 1)
       throw new RangeError(`MemoryStore maxEntries must be a positive integer, got ${this.maxEntries}`);
     this.logger = options.logger ?? console;
-    this.nextSweepAt = this.clock() + this.sweepIntervalMs;
+    this.nextSweepAt = this.intervalClock() + this.sweepIntervalMs;
   }
 
   /** Buckets and windows currently held. */
@@ -82,19 +95,20 @@ export class MemoryStore implements Store {
   }
 
   take(checks: readonly Check[]): Reading[] {
-    const now = this.clock();
+    const now = this.intervalClock();
     if (now >= this.nextSweepAt) this.sweep(now);
+    const today = hasWindow(checks) ? this.calendarClock() : now;
     const readings: Reading[] = new Array(checks.length);
     const pending = this.pending;
     let allAllowed = true;
     for (let i = 0; i < checks.length; i++) {
       const check = checks[i] as Check;
-      const reading = check.type === 'bucket' ? this.readBucket(check, now, i) : this.readWindow(check, now, i);
+      const reading = check.type === 'bucket' ? this.readBucket(check, now, i) : this.readWindow(check, today, i);
       readings[i] = reading;
       if (!reading.allowed) allAllowed = false;
     }
     if (!allAllowed)
-      return readings.map((reading, i) => (reading.allowed ? this.unchanged(checks[i] as Check, now) : reading));
+      return readings.map((reading, i) => (reading.allowed ? this.unchanged(checks[i] as Check, now, today) : reading));
     const { entries } = this;
     for (let i = 0; i < checks.length; i++) {
       const check = checks[i] as Check;
@@ -125,9 +139,10 @@ export class MemoryStore implements Store {
   }
 
   /** Drops every bucket that has refilled and every window that has ended. */
-  sweep(now: number = this.clock()): void {
+  sweep(now: number = this.intervalClock()): void {
+    const today = this.calendarClock();
     for (const [key, state] of this.entries) {
-      if (state >= 0 ? state <= now : (this.ends[windowOf(state)] as number) <= now) this.entries.delete(key);
+      if (state >= 0 ? state <= now : (this.ends[windowOf(state)] as number) <= today) this.entries.delete(key);
     }
     this.oldest = undefined;
     this.nextSweepAt = now + this.sweepIntervalMs;
@@ -149,8 +164,11 @@ export class MemoryStore implements Store {
 
   private warnOfDrops(now: number): void {
     if (this.dropped === 0) return;
-    this.logger.warn(
-      `im-rate-limit: the MemoryStore is full (${this.maxEntries} entries); dropped ${this.dropped} oldest`,
+    logWarning(
+      this.logger,
+      'WRN_MEMORY_STORE_FULL',
+      `the MemoryStore is full (${this.maxEntries} entries); dropped ${this.dropped} oldest`,
+      { maxEntries: this.maxEntries, dropped: this.dropped },
     );
     this.dropped = 0;
     this.nextWarningAt = now + this.sweepIntervalMs;
@@ -201,13 +219,17 @@ export class MemoryStore implements Store {
   }
 
   /** What a passing check reads when another check refused the request: its state as it stays. */
-  private unchanged(check: Check, now: number): Reading {
-    const reading =
-      check.type === 'bucket'
-        ? this.readBucket({ ...check, cost: 0 }, now, 0)
-        : this.readWindow({ ...check, cost: 0 }, now, 0);
-    return reading;
+  private unchanged(check: Check, now: number, today: number): Reading {
+    return check.type === 'bucket'
+      ? this.readBucket({ ...check, cost: 0 }, now, 0)
+      : this.readWindow({ ...check, cost: 0 }, today, 0);
   }
+}
+
+/** Whether the wall clock must be read: most requests are buckets alone. */
+function hasWindow(checks: readonly Check[]): boolean {
+  for (const check of checks) if (check.type === 'window') return true;
+  return false;
 }
 
 /** Whole milliseconds, rounded up (as the Redis script does), ignoring float noise. */

@@ -1,4 +1,6 @@
 import { ConfigError, StoreError } from '../errors.js';
+import type { Logger } from '../log.js';
+import { checkEviction } from './eviction-check.js';
 import { hashTagOf } from './keys.js';
 import { LuaScript, notAcknowledged, type RedisClient, type ReplicaAck } from './lua-script.js';
 import type { Check, Progress, Reading, Settings, Store } from './store.js';
@@ -21,6 +23,8 @@ export interface RedisStoreOptions {
   readonly replicas?: number;
   /** How long `WAIT` waits for the replicas; keep it below `storeTimeoutMs`. Default 20. */
   readonly replicaTimeoutMs?: number;
+  /** Where the warning goes when Redis may evict the limiter's keys (`maxmemory-policy`). Default `console`. */
+  readonly logger?: Logger;
 }
 
 const DEFAULT_REPLICA_TIMEOUT_MS = 20;
@@ -78,6 +82,7 @@ export class RedisStore implements Store {
       }
       this.replicaAck = { replicas, timeoutMs: replicaTimeoutMs };
     }
+    void checkEviction(this.client, options.logger ?? console);
   }
 
   take(checks: readonly Check[], progress?: Progress): Promise<readonly Reading[]> {

@@ -11,7 +11,7 @@ export interface RefusalCacheLimits {
 
 interface Refusal {
   readonly keys: readonly string[];
-  /** Each check's figures (a bucket's capacity and interval, a window's limit): changed figures void it. */
+  /** Each check's figures (a bucket's capacity and interval, a window's limit and day): changed figures void it. */
   readonly figures: readonly number[];
   readonly readings: readonly Reading[];
   /** Which checks the refusal is proven by: no request of cost 1 or more passes them before `untilMs`. */
@@ -166,9 +166,12 @@ export class RefusalCache {
   }
 }
 
-/** A check's figures, which a refusal holds for: a bucket's capacity and interval, a window's limit. */
+/**
+ * A check's figures, which a refusal holds for: a bucket's capacity and interval, a window's limit
+ * and the start of its day (a wall clock stepped into another day voids a refusal timed on this one).
+ */
 function figureOf(check: Check, which: 0 | 1): number {
-  if (check.type === 'window') return which === 0 ? check.limit : 0;
+  if (check.type === 'window') return which === 0 ? check.limit : (check.edgesMs[1] as number);
   return which === 0 ? check.capacity : check.intervalMs;
 }
 

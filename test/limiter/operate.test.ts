@@ -1,9 +1,9 @@
 import { randomUUID } from 'node:crypto';
 import express from 'express';
 import request from 'supertest';
-import { afterEach, describe, expect, it, vi } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { type AppState, ConfigError, categories, MemoryStore, type Overrides, RedisStore } from '../../src/index.js';
-import { appWith, FakeClock } from '../helpers.js';
+import { appWith, FakeClock, linesInto } from '../helpers.js';
 import { clusterClient } from '../support/clients.js';
 import { bothStores } from '../support/stores.js';
 
@@ -130,12 +130,16 @@ describe.each(bothStores())('operating an app on the %s', (_name, setup) => {
     const limitIn = async () => (await second.limiter.inspect(key)).categories.messages.limit;
     expect(await limitIn()).toBe(10); // the second instance has read the app's settings: cached for 50 ms
     await first.limiter.setOverrides(key, slow);
-    await eventually(limitIn, 2);
+    s.clock.advance(49);
+    expect(await limitIn()).toBe(10);
+    s.clock.advance(1); // the settings' cache ages by the store's clock
+    expect(await limitIn()).toBe(2);
     expect(await sends(second.app, s.app, 3)).toEqual([200, 200, 429]);
     await first.limiter.setEdition(key, 'enterprise');
     await first.limiter.setOverrides(key, undefined);
-    await eventually(async () => (await second.limiter.inspect(key)).edition, 'enterprise');
-    await eventually(limitIn, 30);
+    s.clock.advance(50);
+    expect((await second.limiter.inspect(key)).edition).toBe('enterprise');
+    expect(await limitIn()).toBe(30);
   });
 });
 
@@ -150,7 +154,8 @@ describe('on a Redis Cluster', () => {
       appWith({ store: new RedisStore({ client, clock: clock.now }), editionCacheMs: 50, refusalCache: false }),
     ) as [ReturnType<typeof appWith>, ReturnType<typeof appWith>];
     await first.limiter.setOverrides(`acme#${app}`, slow);
-    await eventually(async () => (await second.limiter.inspect(`acme#${app}`)).categories.messages.limit, 2);
+    clock.advance(50); // editionCacheMs, by the store's clock
+    expect((await second.limiter.inspect(`acme#${app}`)).categories.messages.limit).toBe(2);
     const send3 = async () => {
       const statuses = [];
       for (let i = 0; i < 3; i++)
@@ -164,20 +169,17 @@ describe('on a Redis Cluster', () => {
 });
 
 describe('an overrides source', () => {
-  afterEach(() => {
-    vi.useRealTimers();
-  });
-
   const withSource = (
     get: (appKey: string) => Overrides | undefined | Promise<Overrides | undefined>,
     resolverTimeoutMs = 1000,
   ) => {
     const warnings: string[] = [];
     const calls: string[] = [];
+    const clock = new FakeClock(); // the store's, which answers age by
     const { app, limiter } = appWith({
-      store: new MemoryStore({ clock: new FakeClock().now }),
+      store: new MemoryStore({ clock: clock.now }),
       resolverTimeoutMs,
-      logger: { warn: (message) => warnings.push(message) },
+      logger: linesInto(warnings),
       overrides: {
         get: (appKey) => {
           calls.push(appKey);
@@ -186,7 +188,7 @@ describe('an overrides source', () => {
       },
     });
     const limit = async (key = 'acme#chat') => (await limiter.inspect(key)).categories.messages.limit;
-    return { app, limiter, warnings, calls, limit };
+    return { app, limiter, warnings, calls, limit, clock };
   };
 
   it('is asked once per app per editionCacheMs, concurrent requests sharing one call', async () => {
@@ -208,38 +210,36 @@ describe('an overrides source', () => {
   });
 
   it('that fails leaves the app on the table, with a warning, and is asked again a second later', async () => {
-    vi.useFakeTimers({ toFake: ['Date'] });
     let failing = true;
-    const { warnings, calls, limit } = withSource(() => {
+    const { warnings, calls, limit, clock } = withSource(() => {
       if (failing) throw new Error('db down');
       return slow;
     });
     expect(await limit()).toBe(10);
     expect(warnings).toEqual([
-      `im-rate-limit: the overrides source failed for "acme#chat" (db down); using the table's figures`,
+      `im-rate-limit: WRN_OVERRIDES_SOURCE_FAILED: the overrides source failed for "acme#chat" (db down); using the table's figures`,
     ]);
     failing = false;
-    vi.advanceTimersByTime(999);
+    clock.advance(999);
     expect(await limit()).toBe(10);
-    vi.advanceTimersByTime(1);
+    clock.advance(1);
     expect(await limit()).toBe(2);
     expect(calls).toHaveLength(2);
   });
 
   it('that hangs or answers a bad figure is a failure too, warned of a second at most', async () => {
-    vi.useFakeTimers({ toFake: ['Date'] });
-    const { warnings, limit } = withSource(
+    const { warnings, limit, clock } = withSource(
       (appKey) => (appKey === 'acme#chat' ? new Promise(() => {}) : { messages: { ratePerSecond: -1 } }),
       20,
     );
     expect(await limit()).toBe(10);
     expect(await limit('bad#figure')).toBe(10);
     expect(await limit('bad#other')).toBe(10); // within the same second: counted, not logged
-    vi.advanceTimersByTime(1000);
+    clock.advance(1000);
     expect(await limit('bad#third')).toBe(10);
     expect(warnings).toEqual([
-      `im-rate-limit: the overrides source failed for "acme#chat" (it did not answer within 20 ms); using the table's figures`,
-      `im-rate-limit: the overrides source failed for "bad#third" (messages.ratePerSecond: must be a positive number); using the table's figures (and 2 more like it since the last)`,
+      `im-rate-limit: WRN_OVERRIDES_SOURCE_FAILED: the overrides source failed for "acme#chat" (it did not answer within 20 ms); using the table's figures`,
+      `im-rate-limit: WRN_OVERRIDES_SOURCE_FAILED: the overrides source failed for "bad#third" (messages.ratePerSecond: must be a positive number); using the table's figures (and 2 more like it since the last)`,
     ]);
   });
 });

@@ -5,7 +5,7 @@ import request from 'supertest';
 import { describe, expect, it } from 'vitest';
 import { imRateLimit, MemoryStore, type Mode, type Options } from '../../src/index.js';
 import { MemoryLedger } from '../../src/membership/memory-ledger.js';
-import { FakeClock, serving } from '../helpers.js';
+import { FakeClock, linesInto, serving } from '../helpers.js';
 import { bothStores } from '../support/stores.js';
 
 const FILE = '8f7c6b2a-1d2e-11ee-9c5b-0242ac120002';
@@ -93,7 +93,7 @@ describe('report mode', () => {
       const s = setup();
       const overrides = { [`acme#${s.app}`]: { users: { ratePerSecond: 1, burst: 1 } } };
       const warnings: string[] = [];
-      const logger = { warn: (message: string) => warnings.push(message) };
+      const logger = linesInto(warnings);
       const [first, second] = [s.store, s.twin].map((store) =>
         imServer({ store, overrides, editionCacheMs: 1, refusalCache: false, logger }),
       ) as [ReturnType<typeof imServer>, ReturnType<typeof imServer>];

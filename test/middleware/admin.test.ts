@@ -4,7 +4,7 @@ import request from 'supertest';
 import { describe, expect, it } from 'vitest';
 import type { AdminChange } from '../../src/admin-change.js';
 import { MemoryStore, RedisStore } from '../../src/index.js';
-import { appWith, FakeClock } from '../helpers.js';
+import { appWith, FakeClock, linesInto } from '../helpers.js';
 import { singleClient } from '../support/clients.js';
 
 const send = { to: ['a', 'b'], type: 'txt', body: { msg: 'hi' } };
@@ -21,7 +21,7 @@ function setup(options: Parameters<typeof appWith>[0] = {}) {
   const changes: AdminChange[] = [];
   const { app, limiter } = appWith({
     store: new MemoryStore({ clock: new FakeClock().now }),
-    logger: { warn: (message) => warnings.push(message) },
+    logger: linesInto(warnings),
     onAdminChange: (change) => changes.push(change),
     ...options,
   });
@@ -139,7 +139,7 @@ describe('the admin router', () => {
     expect(limiter.rules('acme#chat').messages.ratePerSecond).toBe(30);
     await expect
       .poll(() => warnings.filter((w) => w.includes('onAdminChange')))
-      .toEqual(['im-rate-limit: onAdminChange threw (Error: audit log down); ignored']);
+      .toEqual(['im-rate-limit: WRN_HOOK_THREW: onAdminChange threw (Error: audit log down); ignored']);
     expect(warnings.filter((w) => w.includes('WRN_ADMIN_CHANGE'))).toHaveLength(3);
   });
 

@@ -4,7 +4,7 @@ import type { ErrorRequestHandler, Express, RequestHandler } from 'express';
 import request from 'supertest';
 import { describe, expect, it } from 'vitest';
 import { imRateLimit, MemoryStore } from '../../src/index.js';
-import { FakeClock } from '../helpers.js';
+import { FakeClock, linesInto } from '../helpers.js';
 import { type ExpressFactory, expressVersions } from '../support/express.js';
 
 const secret = 'hmac-secret';
@@ -96,7 +96,7 @@ describe.each(expressVersions)('$name', ({ express }) => {
       const warnings: string[] = [];
       const errors: unknown[] = [];
       const app = express();
-      app.use(imRateLimit({ logger: { warn: (text) => warnings.push(text) } }), express.json());
+      app.use(imRateLimit({ logger: linesInto(warnings) }), express.json());
       app.post('/:org/:app/messages/users', ((_req, res) => res.json({ ok: true })) satisfies RequestHandler);
       app.use(((error, _req, res, _next) => {
         errors.push(error.code);

@@ -2,7 +2,7 @@ import type { Request, Response } from 'express';
 import request from 'supertest';
 import { describe, expect, it } from 'vitest';
 import { type DecisionEvent, imRateLimit, MemoryStore, type Options, type Refusal } from '../../src/index.js';
-import { FakeClock } from '../helpers.js';
+import { FakeClock, linesInto } from '../helpers.js';
 import { expressVersions } from '../support/express.js';
 import { bothStores } from '../support/stores.js';
 
@@ -148,7 +148,7 @@ describe.each(expressVersions)('$name', ({ express }) => {
       const errors: unknown[] = [];
       const limiter = imRateLimit({
         store: clockedStore(),
-        logger: { warn: (message) => warnings.push(message) },
+        logger: linesInto(warnings),
         onDecision: () => {
           throw new Error('broken sink');
         },
@@ -165,7 +165,7 @@ describe.each(expressVersions)('$name', ({ express }) => {
       for (let i = 0; i < 11; i++) statuses.push((await request(app).get('/acme/chat/chatgroups')).status);
       expect(statuses).toEqual([...Array(10).fill(200), 500]);
       expect(errors).toEqual(['broken answer']);
-      expect(warnings).toEqual(['im-rate-limit: onDecision threw (Error: broken sink); ignored']);
+      expect(warnings).toEqual(['im-rate-limit: WRN_HOOK_THREW: onDecision threw (Error: broken sink); ignored']);
     });
 
     it('user hooks that reject, throw or answer a promise never break a request, and are logged once each', async () => {
@@ -176,7 +176,7 @@ describe.each(expressVersions)('$name', ({ express }) => {
       try {
         const limiter = imRateLimit({
           store: clockedStore(),
-          logger: { warn: (message) => warnings.push(message) },
+          logger: linesInto(warnings),
           onDecision: async () => {
             throw new Error('sink down');
           },
@@ -192,8 +192,8 @@ describe.each(expressVersions)('$name', ({ express }) => {
         expect(statuses).toEqual([...Array(10).fill(200), 429, 429]); // enforced: the mode function failed
         expect(unhandled).toEqual([]);
         expect(warnings.sort()).toEqual([
-          'im-rate-limit: mode threw (Error: flags down); ignored',
-          'im-rate-limit: onDecision threw (Error: sink down); ignored',
+          'im-rate-limit: WRN_HOOK_THREW: mode threw (Error: flags down); ignored',
+          'im-rate-limit: WRN_HOOK_THREW: onDecision threw (Error: sink down); ignored',
         ]);
       } finally {
         process.off('unhandledRejection', onUnhandled);

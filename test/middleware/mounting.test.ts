@@ -4,7 +4,7 @@ import request from 'supertest';
 import { describe, expect, it } from 'vitest';
 import { ConfigError, imRateLimit, MemoryStore, type Options, routes } from '../../src/index.js';
 import { compileClassifier } from '../../src/limits/classify.js';
-import { concretePath, FakeClock } from '../helpers.js';
+import { concretePath, FakeClock, linesInto } from '../helpers.js';
 import { expressVersions } from '../support/express.js';
 import { dispatch, oracleApp } from '../support/express-oracle.js';
 
@@ -13,7 +13,7 @@ function limiterWith(options: Options = {}) {
   const warnings: string[] = [];
   const limiter = imRateLimit({
     store: new MemoryStore({ clock: new FakeClock().now }),
-    logger: { warn: (text) => warnings.push(text) },
+    logger: linesInto(warnings),
     ...options,
   });
   return { limiter, warnings };

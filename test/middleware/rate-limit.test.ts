@@ -1,7 +1,7 @@
 import request from 'supertest';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import type { Category } from '../../src/index.js';
-import { clockedApp, serving } from '../helpers.js';
+import { clockedApp, linesInto, serving } from '../helpers.js';
 import { expressVersions } from '../support/express.js';
 
 /** One catalog route per category, and what it sends. */
@@ -173,13 +173,13 @@ describe('editions', () => {
       edition: () => {
         throw new Error('billing is down');
       },
-      logger: { warn: (message) => warnings.push(message) },
+      logger: linesInto(warnings),
     });
     let ok = 0;
     for (let i = 0; i < 12; i++) if ((await request(app).get('/acme/chat/chatrooms')).status === 200) ok++;
     expect(ok).toBe(10);
     expect(warnings).toEqual([
-      'im-rate-limit: the edition resolver failed for "acme#chat" (billing is down); using community',
+      'im-rate-limit: WRN_RESOLVER_FAILED: the edition resolver failed for "acme#chat" (billing is down); using community',
     ]);
   });
 
@@ -192,13 +192,13 @@ describe('editions', () => {
         return new Promise<string>(() => {}); // never answers
       },
       resolverTimeoutMs: 50,
-      logger: { warn: (message) => warnings.push(message) },
+      logger: linesInto(warnings),
     });
     const response = await request(app).get('/acme/chat/chatrooms');
     expect(response.status).toBe(200);
     expect(response.headers['ratelimit-policy']).toBe('"chatrooms";q=10;w=1');
     expect(warnings).toEqual([
-      'im-rate-limit: the edition resolver failed for "acme#chat" (it did not answer within 50 ms); using community',
+      'im-rate-limit: WRN_RESOLVER_FAILED: the edition resolver failed for "acme#chat" (it did not answer within 50 ms); using community',
     ]);
     expect(asked).toBe(1);
   });

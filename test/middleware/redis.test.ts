@@ -4,6 +4,7 @@ import { Redis } from 'ioredis';
 import request from 'supertest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { imRateLimit, type Options, RedisStore } from '../../src/index.js';
+import { linesInto } from '../helpers.js';
 import { type RedisProcess, startRedis } from '../support/redis.js';
 import { timedClient } from '../support/timed-client.js';
 
@@ -89,7 +90,7 @@ describe('when Redis fails (onStoreError)', () => {
     const app = appOn({
       onStoreError: 'deny',
       storeTimeoutMs: 30,
-      logger: { warn: (message) => warnings.push(message) },
+      logger: linesInto(warnings),
     });
     await pause(300);
     const response = await request(app).get('/deny/app/chatgroups');
@@ -101,7 +102,8 @@ describe('when Redis fails (onStoreError)', () => {
     });
     expect(response.text).not.toMatch(/at |stack/);
     expect(warnings).toEqual([
-      "im-rate-limit: the store failed (the store did not answer within 30 ms); policy 'deny' until it answers again",
+      "im-rate-limit: WRN_STORE_DOWN: the store failed (the store did not answer within 30 ms); policy 'deny' until it answers again",
+      'im-rate-limit: WRN_SETTINGS_UNREAD: reading the run-time settings of "deny#app" failed (the store did not answer); using the configured edition and overrides until it answers',
     ]);
   });
 
@@ -115,14 +117,15 @@ describe('when Redis fails (onStoreError)', () => {
 
   it("'fallback' limits with per-process buckets of the same figures, warning once per outage", async () => {
     const warnings: string[] = [];
-    const app = appOn({ storeTimeoutMs: 30, logger: { warn: (message) => warnings.push(message) } });
+    const app = appOn({ storeTimeoutMs: 30, logger: linesInto(warnings) });
     await pause(500);
     const statuses: number[] = [];
     for (let i = 0; i < 12; i++) statuses.push((await request(app).get('/fallback/app/chatgroups')).status);
     expect(statuses.filter((s) => s === 200)).toHaveLength(10);
     expect(statuses.slice(10)).toEqual([429, 429]);
     expect(warnings).toEqual([
-      "im-rate-limit: the store failed (the store did not answer within 30 ms); policy 'fallback' until it answers again",
+      "im-rate-limit: WRN_STORE_DOWN: the store failed (the store did not answer within 30 ms); policy 'fallback' until it answers again",
+      'im-rate-limit: WRN_SETTINGS_UNREAD: reading the run-time settings of "fallback#app" failed (the store did not answer); using the configured edition and overrides until it answers',
     ]);
   });
 });
@@ -139,7 +142,7 @@ describe('Redis stopped mid-traffic and started again', () => {
       // a bucket no loop here can empty, refilled at 1/s: its key lives long enough to be seen in Redis
       overrides: { 'outage#app': { chatrooms: { ratePerSecond: 1, burst: 100_000 } } },
       storeTimeoutMs: 50,
-      logger: { warn: (message) => warnings.push(message) },
+      logger: linesInto(warnings),
     });
     const app = express().use(limiter, (_req, res) => {
       res.json({ ok: true });
@@ -169,7 +172,7 @@ describe('Redis stopped mid-traffic and started again', () => {
         ownClient.status === 'ready' ? resolve() : ownClient.once('ready', () => resolve()),
       );
       // one request a second probes Redis while it is down: call until a probe finds it back
-      const recovered = 'im-rate-limit: the store answers again; limits are shared again';
+      const recovered = 'im-rate-limit: WRN_STORE_BACK: the store answers again; limits are shared again';
       const deadline = Date.now() + 5_000;
       while (!warnings.includes(recovered) && Date.now() < deadline) expect(await call()).toBe(200);
       // (calls that timed out during the outage were queued by ioredis and may have run since: start clean)
@@ -177,8 +180,10 @@ describe('Redis stopped mid-traffic and started again', () => {
       expect(await call()).toBe(200);
       expect(await ownClient.exists(bucketKey)).toBe(1);
       expect(warnings).toEqual([
-        expect.stringMatching(/^im-rate-limit: the store failed \(.+\); policy 'fallback' until it answers again$/),
-        'im-rate-limit: the store answers again; limits are shared again',
+        expect.stringMatching(
+          /^im-rate-limit: WRN_STORE_DOWN: the store failed \(.+\); policy 'fallback' until it answers again$/,
+        ),
+        'im-rate-limit: WRN_STORE_BACK: the store answers again; limits are shared again',
       ]);
       expect(unhandled).toEqual([]);
     } finally {

@@ -4,6 +4,7 @@ import express, { type ErrorRequestHandler, type Express } from 'express';
 import request from 'supertest';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { imRateLimit, MemoryStore, type Store, type Validate, type WarningCode } from '../../src/index.js';
+import { linesInto } from '../helpers.js';
 
 const send = { to: ['bob'], type: 'txt', body: { msg: 'hi' } };
 
@@ -28,7 +29,7 @@ const mistakes: Record<WarningCode, { make: (validate?: Validate) => Promise<str
     // the whole API under /api, the limiter at the root: it sees /api/acme/chat/…, no catalog route
     make: async (validate) => {
       const warnings: string[] = [];
-      const app = express().use(imRateLimit({ validate, logger: { warn: (text) => warnings.push(text) } }));
+      const app = express().use(imRateLimit({ validate, logger: linesInto(warnings) }));
       app.use('/api', (_req, res) => {
         res.json({ ok: true });
       });
@@ -46,7 +47,7 @@ const mistakes: Record<WarningCode, { make: (validate?: Validate) => Promise<str
     make: async (validate) => {
       const warnings: string[] = [];
       vi.stubEnv('NODE_APP_INSTANCE', '2'); // PM2 names each instance of an app
-      imRateLimit({ validate, logger: { warn: (text) => warnings.push(text) } }); // the default MemoryStore
+      imRateLimit({ validate, logger: linesInto(warnings) }); // the default MemoryStore
       return warnings;
     },
     message:
@@ -58,7 +59,7 @@ const mistakes: Record<WarningCode, { make: (validate?: Validate) => Promise<str
     // two limiters in one chain: the second lets a request the first counted through, and says so
     make: async (validate) => {
       const warnings: string[] = [];
-      const logger = { warn: (text: string) => warnings.push(text) };
+      const logger = linesInto(warnings);
       const app = express().use(imRateLimit({ validate, logger }), imRateLimit({ validate, logger }));
       app.use((_req, res) => {
         res.json({ ok: true });
@@ -75,7 +76,7 @@ const mistakes: Record<WarningCode, { make: (validate?: Validate) => Promise<str
     make: async (validate) => {
       const warnings: string[] = [];
       const errors: unknown[] = [];
-      const app = express().use(imRateLimit({ validate, logger: { warn: (text) => warnings.push(text) } }));
+      const app = express().use(imRateLimit({ validate, logger: linesInto(warnings) }));
       app.use(express.json(), (_req, res) => {
         res.json({ ok: true });
       });
@@ -126,7 +127,7 @@ describe('warnings for a limiter mounted wrong', () => {
     const warnings: string[] = [];
     Object.defineProperty(cluster, 'isWorker', { value: true, configurable: true, writable: true });
     try {
-      imRateLimit({ store: new MemoryStore(), logger: { warn: (text) => warnings.push(text) } });
+      imRateLimit({ store: new MemoryStore(), logger: linesInto(warnings) });
     } finally {
       Object.defineProperty(cluster, 'isWorker', { value: false, configurable: true, writable: true });
     }
@@ -148,7 +149,7 @@ describe('a correct setup logs nothing', () => {
 
   it('catalog routes and others, the parser first, a guard behind app.use of the same limiter', async () => {
     const warnings: string[] = [];
-    const limiter = imRateLimit({ logger: { warn: (text) => warnings.push(text) } });
+    const limiter = imRateLimit({ logger: linesInto(warnings) });
     const app = express().use(express.json(), limiter);
     app.get('/:org/:app/chatgroups', limiter.guard('groups'), (_req, res) => {
       res.json({ ok: true });
@@ -163,7 +164,7 @@ describe('a correct setup logs nothing', () => {
 
   it('requests skipped by skip are not taken for a limiter mounted wrong', async () => {
     const warnings: string[] = [];
-    const app = express().use(imRateLimit({ skip: () => true, logger: { warn: (text) => warnings.push(text) } }));
+    const app = express().use(imRateLimit({ skip: () => true, logger: linesInto(warnings) }));
     app.use((_req, res) => {
       res.json({ ok: true });
     });
@@ -174,7 +175,7 @@ describe('a correct setup logs nothing', () => {
   it('a store shared between processes, in a PM2 instance', () => {
     const warnings: string[] = [];
     vi.stubEnv('NODE_APP_INSTANCE', '0');
-    imRateLimit({ store: sharedStore, logger: { warn: (text) => warnings.push(text) } });
+    imRateLimit({ store: sharedStore, logger: linesInto(warnings) });
     expect(warnings).toEqual([]);
   });
 });

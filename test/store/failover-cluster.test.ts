@@ -4,7 +4,7 @@ import request from 'supertest';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { RedisStore } from '../../src/index.js';
 import { slotOf } from '../../src/store/slot.js';
-import { appWith } from '../helpers.js';
+import { appWith, linesInto } from '../helpers.js';
 import { type RedisProcess, startCluster } from '../support/redis.js';
 
 /**
@@ -41,7 +41,7 @@ beforeEach(() => {
     onStoreError: 'deny',
     storeTimeoutMs: 1000, // what marks a paused master's slots down; a healthy master answers in ms
     refusalCache: false,
-    logger: { warn: (message) => warnings.push(message) },
+    logger: linesInto(warnings),
     overrides: Object.fromEntries(
       Array.from({ length: 200 }, (_, i) => [`acme#a${i}`, { messages: { ratePerSecond: 1 / 3600, burst: 100 } }]),
     ),
@@ -111,7 +111,7 @@ describe('a paused master', () => {
       expect(rounds).toEqual([once, once, once]);
       expect(warnings).toHaveLength(1); // the first slot down; the others add no line
       expect(warnings[0]).toMatch(
-        /^im-rate-limit: the store failed for slot \d+ \(the store did not answer within 1000 ms\)/,
+        /^im-rate-limit: WRN_STORE_DOWN: the store failed for slot \d+ \(the store did not answer within 1000 ms\)/,
       );
     } finally {
       await node(paused).client('UNPAUSE');
@@ -156,7 +156,7 @@ describe('a slot migrated under traffic', () => {
     expect(during).toEqual([503, 200, 200, 503, 503]);
     expect(warnings).toEqual([
       expect.stringMatching(
-        new RegExp(`^im-rate-limit: the store failed for slot ${slot} \\(Redis failed: Too many Cluster redirections`),
+        new RegExp(`^im-rate-limit: WRN_STORE_DOWN: the store failed for slot ${slot} \\(Redis failed: Too many Cluster redirections`),
       ),
     ]);
 
@@ -177,6 +177,6 @@ describe('a slot migrated under traffic', () => {
     after.push(await get(`/acme/${beside.name}/chatgroups`), await get(`/acme/${elsewhere.name}/chatgroups`));
     expect(after).toEqual([200, 200, 200, 200]);
     expect(await masterOf(slot)).toBe(target);
-    expect(warnings.at(-1)).toBe('im-rate-limit: the store answers again; limits are shared again');
+    expect(warnings.at(-1)).toBe('im-rate-limit: WRN_STORE_BACK: the store answers again; limits are shared again');
   });
 });

@@ -3,6 +3,7 @@ import express from 'express';
 import { Cluster, Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { imRateLimit, RedisStore } from '../../src/index.js';
+import { linesInto } from '../helpers.js';
 import { closeServer, listen } from '../support/raw-http.js';
 import {
   type ReplicatedCluster,
@@ -18,7 +19,7 @@ const TIMEOUT = 90_000;
 const STORE_TIMEOUT_MS = 300;
 /** What a slow CI machine may add to the store's timeout; a request that waited for the failover would take seconds. */
 const MARGIN_MS = 1000;
-const RECOVERED = 'im-rate-limit: the store answers again; limits are shared again';
+const RECOVERED = 'im-rate-limit: WRN_STORE_BACK: the store answers again; limits are shared again';
 
 /**
  * Runs a limiter on `client` behind a real server, kills the master that holds the app's keys with
@@ -32,7 +33,7 @@ async function failOverMidTraffic(client: Redis | Cluster, killMaster: () => Pro
     store: new RedisStore({ client }),
     overrides: { 'ha#app': { groups: { ratePerSecond: 1, burst: 100_000 } } }, // no loop here empties it
     storeTimeoutMs: STORE_TIMEOUT_MS,
-    logger: { warn: (message) => warnings.push(message) },
+    logger: linesInto(warnings),
   });
   const server: Server = await listen(express().use(limiter, (_req, res) => res.json({ ok: true })));
   const url = `http://127.0.0.1:${(server.address() as { port: number }).port}/ha/app/chatgroups`;

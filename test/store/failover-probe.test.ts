@@ -5,7 +5,7 @@ import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { RedisStore, type Store, StoreError } from '../../src/index.js';
 import { Failover, FailoverStore } from '../../src/store/failover-store.js';
 import type { BucketCheck, Check, Progress } from '../../src/store/store.js';
-import { appWith, FakeClock } from '../helpers.js';
+import { appWith, FakeClock, linesInto } from '../helpers.js';
 import { type RedisProcess, startRedis } from '../support/redis.js';
 
 /**
@@ -65,7 +65,7 @@ function failoverOn(timeoutMs: number) {
   const failover = new Failover({
     timeoutMs,
     policy: 'deny',
-    logger: { warn: (message) => warnings.push(message) },
+    logger: linesInto(warnings),
     onFailure: (error) => failures.push(error instanceof StoreError ? error.code : String(error)),
     clock: clock.now,
   });
@@ -92,7 +92,7 @@ describe('while Redis refuses connections', () => {
     expect(store.calls).toBe(6); // the first, then one at each of 1000, 2000, … 5000 ms
     expect(failures).toEqual(Array(6).fill('ERR_STORE'));
     expect(warnings).toEqual([
-      "im-rate-limit: the store failed (Redis is not connected: the connection was refused or closed (ioredis status 'reconnecting')); policy 'deny' until it answers again",
+      "im-rate-limit: WRN_STORE_DOWN: the store failed (Redis is not connected: the connection was refused or closed (ioredis status 'reconnecting')); policy 'deny' until it answers again",
     ]);
   });
 });
@@ -137,7 +137,7 @@ describe('the wall clock stepping back during an outage', () => {
       onStoreError: 'deny',
       storeTimeoutMs: 5000,
       metrics: { registry },
-      logger: { warn: (message) => warnings.push(message) },
+      logger: linesInto(warnings),
     });
     expect((await request(app).get('/acme/step/chatgroups')).status).toBe(200);
     await redis.stop();
@@ -157,8 +157,8 @@ describe('the wall clock stepping back during an outage', () => {
     expect(statuses.slice(0, -1).every((status) => status === 503)).toBe(true);
     // one line down, one line up, with the cause as it was; nothing else on the console
     expect(warnings).toEqual([
-      "im-rate-limit: the store failed (Redis is not connected: the connection was refused or closed (ioredis status 'reconnecting')); policy 'deny' until it answers again",
-      'im-rate-limit: the store answers again; limits are shared again',
+      "im-rate-limit: WRN_STORE_DOWN: the store failed (Redis is not connected: the connection was refused or closed (ioredis status 'reconnecting')); policy 'deny' until it answers again",
+      'im-rate-limit: WRN_STORE_BACK: the store answers again; limits are shared again',
     ]);
     const failures = (await registry.getSingleMetric('im_rate_limit_store_failures_total')?.get())?.values ?? [];
     expect(failures.filter((value) => value.value > 0).map((value) => value.labels.code)).toEqual(['ERR_STORE']);

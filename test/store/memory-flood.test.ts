@@ -7,7 +7,7 @@ import { dayEdgesMs } from '../../src/limits/calendar.js';
 import { defaultTable, type EditionRules } from '../../src/limits/table.js';
 import { MemoryLedger } from '../../src/membership/memory-ledger.js';
 import { AppPlan, sharedChecks } from '../../src/plan.js';
-import { FakeClock } from '../helpers.js';
+import { FakeClock, linesInto } from '../helpers.js';
 
 /**
  * A key-space flood: every request names an app nobody has, and each must leave little or nothing
@@ -65,7 +65,7 @@ describe('a flood of 1,000,000 invented apps, one message each', { timeout: 60_0
   it('holds no more than maxEntries (1,000,000 by default) and says how many it dropped', () => {
     const clock = new FakeClock();
     const warnings: string[] = [];
-    const store = new MemoryStore({ clock: clock.now, logger: { warn: (message) => warnings.push(message) } });
+    const store = new MemoryStore({ clock: clock.now, logger: linesInto(warnings) });
     const before = heapBytes();
     // straight to the store, with the checks the limiter builds: the middleware's own cost is measured above
     const edgesMs = dayEdgesMs('UTC', clock.nowMs);
@@ -82,10 +82,14 @@ describe('a flood of 1,000,000 invented apps, one message each', { timeout: 60_0
     console.log(`MemoryStore at its default cap: ${heldMiB.toFixed(1)} MiB`);
     expect(heldMiB).toBeLessThan(150);
     // the first drop warns at once; the rest of that interval's at the next sweep
-    expect(warnings).toEqual(['im-rate-limit: the MemoryStore is full (1000000 entries); dropped 1 oldest']);
+    expect(warnings).toEqual([
+      'im-rate-limit: WRN_MEMORY_STORE_FULL: the MemoryStore is full (1000000 entries); dropped 1 oldest',
+    ]);
     clock.advance(10_000);
     store.sweep();
-    expect(warnings[1]).toBe('im-rate-limit: the MemoryStore is full (1000000 entries); dropped 999999 oldest');
+    expect(warnings[1]).toBe(
+      'im-rate-limit: WRN_MEMORY_STORE_FULL: the MemoryStore is full (1000000 entries); dropped 999999 oldest',
+    );
   });
 
   it('holds nothing in the membership ledger once each app reserved a join and released it', () => {

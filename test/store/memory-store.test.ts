@@ -1,7 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { type BucketCheck, MemoryStore } from '../../src/index.js';
-import { FakeClock } from '../helpers.js';
+import { FakeClock, linesInto } from '../helpers.js';
 import { storeContract } from './contract.js';
 
 storeContract('MemoryStore', (clock) => new MemoryStore({ clock }));
@@ -20,10 +20,10 @@ describe('MemoryStore', () => {
     expect(Array.isArray(result)).toBe(true);
   });
 
-  it('exposes the clock it decides by, for the limiter to compute window edges around', () => {
+  it('exposes a clock it was given, for the limiter to compute window edges around; none of its own', () => {
     const clock = new FakeClock();
     expect(new MemoryStore({ clock: clock.now }).clock).toBe(clock.now);
-    expect(new MemoryStore().clock).toBe(Date.now);
+    expect(new MemoryStore().clock).toBeUndefined(); // buckets on a monotonic clock, windows on the wall's days
   });
 
   it('never admits more than N + N·T in T seconds from a full bucket', () => {
@@ -71,7 +71,7 @@ describe('MemoryStore', () => {
   it('holds at most maxEntries, dropping the oldest, with one warning a sweep interval at most', () => {
     const clock = new FakeClock(0);
     const warnings: string[] = [];
-    const logger = { warn: (message: string) => warnings.push(message) };
+    const logger = linesInto(warnings);
     const store = new MemoryStore({ clock: clock.now, maxEntries: 3, sweepIntervalMs: 1000, logger });
     const slow = (key: string) => bucket(key, 1, 0.001); // one token, back after 1000 s: a taken bucket stays empty
     const allowed = (key: string) => store.take([slow(key)])[0]?.allowed;
@@ -79,14 +79,18 @@ describe('MemoryStore', () => {
     expect(warnings).toEqual([]);
     expect(allowed('d')).toBe(true); // drops a
     expect(store.size).toBe(3);
-    expect(warnings).toEqual(['im-rate-limit: the MemoryStore is full (3 entries); dropped 1 oldest']);
+    expect(warnings).toEqual([
+      'im-rate-limit: WRN_MEMORY_STORE_FULL: the MemoryStore is full (3 entries); dropped 1 oldest',
+    ]);
     expect(allowed('b')).toBe(false); // still held
     expect(allowed('a')).toBe(true); // forgotten: a full bucket again, which drops b
     store.take([{ type: 'window', key: 'day', limit: 5, edgesMs: [0, 86_400_000], cost: 1 }]); // drops c
     expect(warnings).toHaveLength(1); // the same interval
     clock.advance(1000); // the next take sweeps, and reports what the interval dropped
     expect(allowed('d')).toBe(false);
-    expect(warnings[1]).toBe('im-rate-limit: the MemoryStore is full (3 entries); dropped 2 oldest');
+    expect(warnings[1]).toBe(
+      'im-rate-limit: WRN_MEMORY_STORE_FULL: the MemoryStore is full (3 entries); dropped 2 oldest',
+    );
     expect(store.size).toBe(3);
     expect(() => new MemoryStore({ maxEntries: 0 })).toThrow(RangeError);
   });

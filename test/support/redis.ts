@@ -54,7 +54,10 @@ export function freePort(): Promise<number> {
 }
 
 /** Starts redis-server on `port` (a free one by default) and resolves once it answers PING. */
-export async function startRedis(options: { port?: number; cluster?: boolean } = {}): Promise<RedisProcess> {
+/** `args`: more of redis-server's command-line options, such as `['--rename-command', 'CONFIG', '']`. */
+export async function startRedis(
+  options: { port?: number; cluster?: boolean; args?: readonly string[] } = {},
+): Promise<RedisProcess> {
   // a free port can be taken by another process before the server binds it: try fresh ones
   for (let attempt = 1; ; attempt++) {
     try {
@@ -65,7 +68,11 @@ export async function startRedis(options: { port?: number; cluster?: boolean } =
   }
 }
 
-async function startRedisOnce(options: { port?: number; cluster?: boolean }): Promise<RedisProcess> {
+async function startRedisOnce(options: {
+  port?: number;
+  cluster?: boolean;
+  args?: readonly string[];
+}): Promise<RedisProcess> {
   const { server } = redisBinaries();
   const port = options.port ?? (await freePort());
   const dir = mkdtempSync(join(tmpdir(), 'imrl-redis-'));
@@ -76,6 +83,7 @@ async function startRedisOnce(options: { port?: number; cluster?: boolean }): Pr
     args.push('--cluster-enabled', 'yes', '--cluster-config-file', 'nodes.conf', '--cluster-node-timeout', '2000');
     args.push('--cluster-port', String(busPort));
   }
+  args.push(...(options.args ?? []));
   const child: ChildProcess = spawn(server, args, { stdio: ['ignore', 'ignore', 'inherit'] });
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
   await waitForPing(port, child);
