@@ -2,8 +2,18 @@ import { monotonicNow } from '../clock.js';
 import { type Logger, logWarning } from '../log.js';
 import { type Check, type Reading, type Settings, type Store, type WindowCheck, windowIndex } from './store.js';
 
-/** Float slack for GCRA comparisons: 30 × (1000/30) ms may land a hair past 1000. */
+/** Float slack for whole milliseconds: 30 × (1000/30) ms may land a hair past 1000. */
 const EPSILON_MS = 1e-6;
+
+/**
+ * Float slack for a bucket's comparisons. A burst adds the interval to a time of about 1.8e12 ms once
+ * a token, each sum rounded by up to half a unit in the last place (0.12 µs): 60 of them can end
+ * past 1000 ms and refuse the 60th of 60/s. The slack covers that much per token, and stays under
+ * half a token, so it never admits one more. The Redis script computes the same.
+ */
+function slackMs(now: number, capacity: number, intervalMs: number): number {
+  return Math.min(intervalMs / 2, Math.max(EPSILON_MS, capacity * Math.abs(now) * 4.5e-16));
+}
 
 /**
  * A window's state is one negative number, `-1 - (endIndex × 2^32 + count)`: `endIndex` names its
@@ -189,19 +199,20 @@ export class MemoryStore implements Store {
     const tolerance = check.capacity * check.intervalMs;
     let next = base + check.cost * check.intervalMs;
     if (next < now) next = now; // a refund fills the bucket at most
-    if (next - now > tolerance + EPSILON_MS) {
+    const slack = slackMs(now, check.capacity, check.intervalMs);
+    if (next - now > tolerance + slack) {
       return {
         allowed: false,
-        remaining: remainingTokens(tolerance, base - now, check.intervalMs),
-        resetMs: ceilMs(base - now),
-        retryAfterMs: ceilMs(next - now - tolerance),
+        remaining: remainingTokens(tolerance + slack, base - now, check.intervalMs),
+        resetMs: ceilMs(base - now, slack),
+        retryAfterMs: ceilMs(next - now - tolerance, slack),
       };
     }
     this.pending[slot] = next;
     return {
       allowed: true,
-      remaining: remainingTokens(tolerance, next - now, check.intervalMs),
-      resetMs: ceilMs(next - now),
+      remaining: remainingTokens(tolerance + slack, next - now, check.intervalMs),
+      resetMs: ceilMs(next - now, slack),
       retryAfterMs: 0,
     };
   }
@@ -233,12 +244,12 @@ function hasWindow(checks: readonly Check[]): boolean {
 }
 
 /** Whole milliseconds, rounded up (as the Redis script does), ignoring float noise. */
-function ceilMs(ms: number): number {
-  return Math.ceil(ms - EPSILON_MS) + 0; // + 0: a full bucket is 0 ms from full, not -0
+function ceilMs(ms: number, slack = EPSILON_MS): number {
+  return Math.ceil(ms - slack) + 0; // + 0: a full bucket is 0 ms from full, not -0
 }
 
 function remainingTokens(toleranceMs: number, usedMs: number, intervalMs: number): number {
-  return Math.max(0, Math.floor((toleranceMs - usedMs) / intervalMs + EPSILON_MS));
+  return Math.max(0, Math.floor((toleranceMs - usedMs) / intervalMs));
 }
 
 /** The index of a window state's end in `ends`. */

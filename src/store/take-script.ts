@@ -21,14 +21,17 @@ if not now then
   minTtl = 0
 end
 local EPS = 1e-6
-local function ceilMs(ms) return math.ceil(ms - EPS) end
+local function ceilMs(ms, slack) return math.ceil(ms - (slack or EPS)) end
+-- a burst adds the interval to a time of about 1.8e12 ms once a token, rounding each sum by up to
+-- half a unit in the last place (0.12 us): the slack covers that much per token, under half a token
+local function slackMs(t, size, span) return math.min(span / 2, math.max(EPS, size * math.abs(t) * 4.5e-16)) end
 local values = redis.call('MGET', unpack(KEYS))
 local results, allPass = {}, true
 
 local a = 2 -- where the next check's arguments start
 for i = 1, #KEYS do
   local kind, size = ARGV[a], tonumber(ARGV[a + 1])
-  local r = {}
+  local r = {slack = EPS}
   if kind == 'b' then
     local span, cost = tonumber(ARGV[a + 2]), tonumber(ARGV[a + 3])
     r.cost = cost
@@ -36,10 +39,12 @@ for i = 1, #KEYS do
     local base = math.max(tonumber(values[i]) or now, now)
     local tolerance = size * span
     local tat = math.max(base + cost * span, now)
-    r.stayLeft, r.stayReset = math.max(0, math.floor((tolerance - (base - now)) / span + EPS)), base - now
-    r.pass = tat - now <= tolerance + EPS
+    local slack = slackMs(now, size, span)
+    r.slack = slack
+    r.stayLeft, r.stayReset = math.max(0, math.floor((tolerance - (base - now) + slack) / span)), base - now
+    r.pass = tat - now <= tolerance + slack
     if r.pass then
-      r.left, r.reset, r.retry = math.max(0, math.floor((tolerance - (tat - now)) / span + EPS)), tat - now, 0
+      r.left, r.reset, r.retry = math.max(0, math.floor((tolerance - (tat - now) + slack) / span)), tat - now, 0
       r.state, r.ttl = string.format('%.17g', tat), ceilMs(tat - now)
     else
       r.left, r.reset, r.retry = r.stayLeft, r.stayReset, tat - now - tolerance
@@ -77,11 +82,11 @@ for i = 1, #KEYS do
     if r.cost == 0 then -- a reading (inspect): its key keeps the state it has
     elseif r.ttl > 0 then redis.call('SET', KEYS[i], r.state, 'PX', math.max(r.ttl, minTtl))
     else redis.call('DEL', KEYS[i]) end
-    reply[o + 1], reply[o + 2], reply[o + 3], reply[o + 4] = 1, r.left, ceilMs(r.reset), 0
+    reply[o + 1], reply[o + 2], reply[o + 3], reply[o + 4] = 1, r.left, ceilMs(r.reset, r.slack), 0
   elseif r.pass then -- another check refused: this one reads as it stays
-    reply[o + 1], reply[o + 2], reply[o + 3], reply[o + 4] = 1, r.stayLeft, ceilMs(r.stayReset), 0
+    reply[o + 1], reply[o + 2], reply[o + 3], reply[o + 4] = 1, r.stayLeft, ceilMs(r.stayReset, r.slack), 0
   else
-    reply[o + 1], reply[o + 2], reply[o + 3], reply[o + 4] = 0, r.left, ceilMs(r.reset), ceilMs(r.retry)
+    reply[o + 1], reply[o + 2], reply[o + 3], reply[o + 4] = 0, r.left, ceilMs(r.reset, r.slack), ceilMs(r.retry, r.slack)
   end
 end
 return reply

@@ -76,6 +76,26 @@ export function storeContract(name: string, makeStore: (clock: () => number) => 
       expect(await admitted(10, bucket(30, 30))).toBe(3);
     });
 
+    it("admits exactly its capacity in a burst at any rate, at today's times in ms since the epoch", async () => {
+      // each token adds the interval to a time of ~1.8e12 ms, rounded: 7/s, 60/s and 600/s once admitted one too few
+      for (const perSecond of [7, 60, 70, 600, 1000 / 3, 2999]) {
+        const { clock, bucket, take, admitted } = setup();
+        clock.advance(0.123_456_789); // a time between whole milliseconds
+        const check = bucket(perSecond >= 1000 ? 1000 : Math.round(perSecond), perSecond, 1, `burst-${perSecond}`);
+        expect(await admitted(check.capacity, check)).toBe(check.capacity);
+        expect(await take(check)).toEqual([
+          {
+            allowed: false,
+            remaining: 0,
+            resetMs: Math.ceil(check.capacity * check.intervalMs - 1e-9),
+            retryAfterMs: Math.ceil(check.intervalMs - 1e-9),
+          },
+        ]);
+        clock.advance(1000);
+        expect(await admitted(check.capacity + 2, check)).toBe(Math.min(check.capacity, Math.floor(perSecond)));
+      }
+    });
+
     it('takes a cost above 1 whole or not at all', async () => {
       const { bucket, take } = setup();
       expect((await take(bucket(10, 10, 4)))[0]).toMatchObject({ allowed: true, remaining: 6 });

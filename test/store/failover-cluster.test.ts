@@ -156,7 +156,9 @@ describe('a slot migrated under traffic', () => {
     expect(during).toEqual([503, 200, 200, 503, 503]);
     expect(warnings).toEqual([
       expect.stringMatching(
-        new RegExp(`^im-rate-limit: WRN_STORE_DOWN: the store failed for slot ${slot} \\(Redis failed: Too many Cluster redirections`),
+        new RegExp(
+          `^im-rate-limit: WRN_STORE_DOWN: the store failed for slot ${slot} \\(Redis failed: Too many Cluster redirections`,
+        ),
       ),
     ]);
 
