@@ -143,10 +143,14 @@ export class EditionDirectory {
       fallback: (appKey, why, previous) => {
         const meanwhile =
           previous === undefined ? 'using the configured edition and overrides' : 'keeping the last known';
+        const whose = appKey === EVERY_APP ? 'every app' : JSON.stringify(appKey);
         warn(
           'WRN_SETTINGS_UNREAD',
-          `reading the run-time settings of ${JSON.stringify(appKey)} failed (${why}); ${meanwhile} until it answers`,
-          { appKey, error: why },
+          `reading the run-time settings of ${whose} failed (${why}); ${meanwhile} until it answers`,
+          {
+            ...(appKey === EVERY_APP ? {} : { appKey }),
+            error: why,
+          },
         );
         return previous ?? {};
       },
@@ -194,10 +198,14 @@ export class EditionDirectory {
 
   /** The app's edition and overrides; without `req`, the resolver is not asked (its last answer stands). */
   settingsOf(appKey: string, req?: Request): AppSettings | Promise<AppSettings> {
-    const runTime = this.runTime.get(appKey, (previous) => {
-      this.everyApp(); // read beside the app's, so that a refusal, which needs the mode, finds it here
-      return this.readRunTime(appKey, previous);
-    });
+    // every app's mode is read after the app's settings, not beside them: while the store is down,
+    // the app's read is the one probe, and a refusal, which needs the mode, mostly finds it here
+    const runTime = this.runTime.get(appKey, (previous) =>
+      then(this.readRunTime(appKey, previous), (read) => {
+        this.everyApp();
+        return read;
+      }),
+    );
     return then(runTime, ({ edition: chosenEdition, overrides: chosenOverrides }) => {
       const edition = chosenEdition ?? this.configuredEdition(appKey, req);
       const overrides = chosenOverrides ?? this.configuredOverrides(appKey);

@@ -122,10 +122,12 @@ export class Limiter {
     const { storeTimeoutMs: timeoutMs, logger, onStoreError: policy, store } = config;
     // on a Redis Cluster each slot fails on its own: one slow or moving master degrades only its keys
     const perSlot = store instanceof RedisStore && store.client.isCluster === true ? { slotOf } : {};
+    // the probe's second is the store's when a test gives it a fake clock, as every other interval is
+    const clock = store.clock === undefined ? {} : { clock: store.clock };
     this.failover = new Failover(
       onStoreFailure === undefined
-        ? { timeoutMs, logger, policy, ...perSlot }
-        : { timeoutMs, logger, policy, onFailure: onStoreFailure, ...perSlot },
+        ? { timeoutMs, logger, policy, ...perSlot, ...clock }
+        : { timeoutMs, logger, policy, onFailure: onStoreFailure, ...perSlot, ...clock },
     );
     this.store = new FailoverStore(config.store, this.failover, config.fallbackProcesses);
     this.shared = sharedChecks(config.keyPrefix, config.clusterDownloadsPerSecond);

@@ -2,6 +2,7 @@ import express from 'express';
 import request from 'supertest';
 import { describe, expect, it } from 'vitest';
 import { imRateLimit, type Options, type Overrides } from '../../src/index.js';
+import { STORE_TIMEOUT_MS } from '../helpers.js';
 import { bothStores } from '../support/stores.js';
 
 const recipients = (n: number, from = 0) => Array.from({ length: n }, (_, i) => `user${from + i}`);
@@ -16,7 +17,7 @@ describe.each(bothStores())('the daily push quota on %s', (_, setup) => {
     const ownOverrides = (own.overrides ?? {}) as Record<string, Overrides>;
     const messages = { recipientsPerRequestMax: 20_000, ...ownOverrides[appKey]?.messages };
     const overrides = { ...ownOverrides, [appKey]: { ...ownOverrides[appKey], messages } };
-    const limiter = imRateLimit({ store: under.store, ...own, overrides });
+    const limiter = imRateLimit({ store: under.store, storeTimeoutMs: STORE_TIMEOUT_MS, ...own, overrides });
     const app = express().use(express.json({ limit: '2mb' }), limiter, (_req, res) => {
       res.json({ ok: true });
     });

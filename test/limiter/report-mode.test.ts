@@ -5,7 +5,7 @@ import request from 'supertest';
 import { describe, expect, it } from 'vitest';
 import { imRateLimit, MemoryStore, type Mode, type Options } from '../../src/index.js';
 import { MemoryLedger } from '../../src/membership/memory-ledger.js';
-import { FakeClock, linesInto, serving } from '../helpers.js';
+import { FakeClock, linesInto, STORE_TIMEOUT_MS, serving } from '../helpers.js';
 import { bothStores } from '../support/stores.js';
 
 const FILE = '8f7c6b2a-1d2e-11ee-9c5b-0242ac120002';
@@ -16,7 +16,7 @@ const FILE = '8f7c6b2a-1d2e-11ee-9c5b-0242ac120002';
  * the pacer hands a body to it slice by slice (16 KiB each), an unpaced `end(body)` never calls it.
  */
 function imServer(options: Options) {
-  const limiter = imRateLimit(options);
+  const limiter = imRateLimit({ storeTimeoutMs: STORE_TIMEOUT_MS, ...options });
   const writes = new WeakMap<ServerResponse, number>();
   const slices: number[] = [];
   const app = express()
@@ -94,19 +94,25 @@ describe('report mode', () => {
       const overrides = { [`acme#${s.app}`]: { users: { ratePerSecond: 1, burst: 1 } } };
       const warnings: string[] = [];
       const logger = linesInto(warnings);
+      // a prefix of its own: the mode of every app would reach the other suites sharing this Redis
+      const keyPrefix = `report-${s.app}`;
       const [first, second] = [s.store, s.twin].map((store) =>
-        imServer({ store, overrides, editionCacheMs: 1, refusalCache: false, logger }),
+        imServer({ store, overrides, editionCacheMs: 1, refusalCache: false, logger, keyPrefix }),
       ) as [ReturnType<typeof imServer>, ReturnType<typeof imServer>];
-      const get = async () => (await request(second.app).get(`/acme/${s.app}/users`)).status;
+      /** The second process's answer once its settings are 1 ms old: it reads them again (no token comes meanwhile). */
+      const get = async () => {
+        s.clock.advance(1);
+        return (await request(second.app).get(`/acme/${s.app}/users`)).status;
+      };
       expect([await get(), await get()]).toEqual([200, 429]);
       await first.limiter.setMode('report');
-      await expect.poll(get).toBe(200);
+      expect(await get()).toBe(200);
       await first.limiter.setMode(`ACME#${s.app}`, 'enforce'); // the app's own choice comes first
-      await expect.poll(get).toBe(429);
+      expect(await get()).toBe(429);
       await first.limiter.setMode(`acme#${s.app}`, undefined);
-      await expect.poll(get).toBe(200);
+      expect(await get()).toBe(200);
       await first.limiter.setMode(undefined);
-      await expect.poll(get).toBe(429);
+      expect(await get()).toBe(429);
       expect(warnings).toEqual([
         'im-rate-limit: WRN_ADMIN_CHANGE: mode of every app by the app: null -> "report"',
         `im-rate-limit: WRN_ADMIN_CHANGE: mode of "acme#${s.app}" by the app: null -> "enforce"`,

@@ -9,7 +9,7 @@ import { classify } from '../../src/limits/classify.js';
 import { MembershipGate } from '../../src/membership/gate.js';
 import { MemoryLedger } from '../../src/membership/memory-ledger.js';
 import { Failover } from '../../src/store/failover-store.js';
-import { FakeClock } from '../helpers.js';
+import { FakeClock, STORE_TIMEOUT_MS } from '../helpers.js';
 import { clusterClient, singleClient } from '../support/clients.js';
 import { expressVersions } from '../support/express.js';
 import { closeServer, connectTo, listen, readResponse } from '../support/raw-http.js';
@@ -66,6 +66,7 @@ describe.each(expressVersions)('$name', ({ express }) => {
       const fast = { maxJoinedPerUser: cap, ratePerSecond: 1e6 };
       const limiter = imRateLimit({
         store: makeStore(clock),
+        storeTimeoutMs: STORE_TIMEOUT_MS,
         bodyParser: express.json(),
         membershipHoldMs: HOLD_MS,
         overrides: { [`acme#${app}`]: { groups: fast, chatrooms: fast, users: { ratePerSecond: 1e6 } } },

@@ -2,7 +2,7 @@ import type { Request, Response } from 'express';
 import request from 'supertest';
 import { describe, expect, it } from 'vitest';
 import { type DecisionEvent, imRateLimit, MemoryStore, type Options, type Refusal } from '../../src/index.js';
-import { FakeClock, linesInto } from '../helpers.js';
+import { FakeClock, linesInto, STORE_TIMEOUT_MS } from '../helpers.js';
 import { expressVersions } from '../support/express.js';
 import { bothStores } from '../support/stores.js';
 
@@ -20,7 +20,13 @@ describe.each(expressVersions)('$name', ({ express }) => {
       const locals: unknown[] = [];
       const json = express.json();
       const server = express().use(
-        imRateLimit({ store: under.store, bodyParser: json, onDecision: (event) => events.push(event), ...options }),
+        imRateLimit({
+          store: under.store,
+          storeTimeoutMs: STORE_TIMEOUT_MS,
+          bodyParser: json,
+          onDecision: (event) => events.push(event),
+          ...options,
+        }),
         json,
         (_req: Request, res: Response) => {
           locals.push(res.locals.rateLimit);

@@ -58,6 +58,7 @@ describe('metrics: { registry }', () => {
     expect(await series(registry, 'im_rate_limit_store_failures_total')).toEqual({
       'code=ERR_STORE': 0,
       'code=ERR_STORE_TIMEOUT': 0,
+      'code=ERR_STORE_REPLICAS': 0,
       'code=ERR_STORE_REPLY': 0,
     });
   });
@@ -150,6 +151,7 @@ describe('metrics: { registry }', () => {
       expect(await series(registry, 'im_rate_limit_store_failures_total')).toEqual({
         'code=ERR_STORE': 0,
         'code=ERR_STORE_TIMEOUT': 0,
+        'code=ERR_STORE_REPLICAS': 0,
         'code=ERR_STORE_REPLY': 0,
       });
       expect(await registry.metrics()).toContain('im_rate_limit_store_failures_total{code="ERR_STORE_TIMEOUT"} 0\n');
@@ -182,7 +184,12 @@ describe('metrics: { registry }', () => {
       vi.advanceTimersByTime(1001);
       await get();
       expect(await degraded()).toBe(0);
-      expect(await failures()).toEqual({ 'code=ERR_STORE_REPLY': 1, 'code=ERR_STORE': 1, 'code=ERR_STORE_TIMEOUT': 1 });
+      expect(await failures()).toEqual({
+        'code=ERR_STORE_REPLY': 1,
+        'code=ERR_STORE': 1,
+        'code=ERR_STORE_TIMEOUT': 1,
+        'code=ERR_STORE_REPLICAS': 0,
+      });
       const requests = await series(registry, 'im_rate_limit_requests_total');
       expect(requests['category=groups,edition=community,outcome=admitted,reason=']).toBe(8);
       // only the two calls the store itself answered are timed; the fallback's are not

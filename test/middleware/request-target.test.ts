@@ -2,6 +2,7 @@ import type { Server } from 'node:http';
 import express, { type Request, type Response } from 'express';
 import { afterEach, describe, expect, it } from 'vitest';
 import { imRateLimit, MemoryStore, type Options } from '../../src/index.js';
+import { STORE_TIMEOUT_MS } from '../helpers.js';
 import { singleClient } from '../support/clients.js';
 import { closeServer, connectTo, listen, type RawResponse, readResponse } from '../support/raw-http.js';
 import { bothStores } from '../support/stores.js';
@@ -34,7 +35,10 @@ describe.each(bothStores())('every spelling of a request is charged where Expres
   const serve = async (options: Options = {}) => {
     const under = setup();
     const json = express.json();
-    const app = express().use(imRateLimit({ store: under.store, bodyParser: json, ...options }), json);
+    const app = express().use(
+      imRateLimit({ store: under.store, storeTimeoutMs: STORE_TIMEOUT_MS, bodyParser: json, ...options }),
+      json,
+    );
     const handled: string[] = [];
     const handler = (req: Request, res: Response) => {
       handled.push(`${req.params.org}/${req.params.app}`);
@@ -45,7 +49,7 @@ describe.each(bothStores())('every spelling of a request is charged where Expres
     const appKey = (req: Request) => ({ org: String(req.params[0]), app: String(req.params[1]) });
     app.post(
       /^\/([^/]+)\/([^/]+)\/notify$/,
-      imRateLimit({ store: under.store }).guard('messages', { appKey }),
+      imRateLimit({ store: under.store, storeTimeoutMs: STORE_TIMEOUT_MS }).guard('messages', { appKey }),
       handler,
     );
     const server = await listen(app);

@@ -17,7 +17,7 @@ const direct = new Map<number, Redis>();
 let client: Cluster;
 /** Each test's own limiter, so that no slot is down from the test before. */
 let app: Express;
-let warnings: string[];
+const warnings: string[] = [];
 const GLOBAL = 'imrl:{global}:files:downloads';
 
 beforeAll(async () => {
@@ -35,7 +35,7 @@ beforeAll(async () => {
   client.on('error', () => {});
 });
 beforeEach(() => {
-  warnings = [];
+  warnings.length = 0;
   app = appWith({
     store: new RedisStore({ client }),
     onStoreError: 'deny',
@@ -95,7 +95,7 @@ describe('a paused master', () => {
     for (const { name } of [...healthy, beside]) expect(await get(`/acme/${name}/chatgroups`)).toBe(200);
     expect(await get(`/acme/${healthy[0]?.name}/chatfiles/f`)).toBe(200); // every master has the script
 
-    warnings = [];
+    warnings.length = 0;
     await node(paused).client('PAUSE', 20_000, 'WRITE');
     try {
       const rounds: number[][] = [];
@@ -146,7 +146,7 @@ describe('a slot migrated under traffic', () => {
     await node(source).cluster('SETSLOT', slot, 'MIGRATING', ids.get(target) as string);
     await migrate([keys[1] as string]); // the rate bucket moved, the daily window not yet: TRYAGAIN
 
-    warnings = [];
+    warnings.length = 0;
     const during: number[] = [];
     during.push((await send(moving.name)).status); // redirected until ioredis gives up: the slot is down
     during.push(await get(`/acme/${beside.name}/chatgroups`)); // the same master, another slot
