@@ -69,7 +69,11 @@ export interface MembershipLedger {
     group: string,
     users: readonly string[],
   ): MaybePromise<void>;
-  /** Every member, held or confirmed, is out of the group, in one step: a join cannot slip in between. */
+  /**
+   * Every member, held or confirmed, is out of the group once it resolves. A ledger may work in
+   * bounded steps (the Redis one takes 200 members a script, so no call holds Redis up): a join that
+   * slips in between steps is taken out by a later one, as the IM server dissolved the group first.
+   */
   dissolve(appKey: string, kind: MembershipKind, group: string): MaybePromise<void>;
   /** A deleted user: out of every group (or chat room) of this kind. */
   forget(appKey: string, kind: MembershipKind, user: string): MaybePromise<void>;

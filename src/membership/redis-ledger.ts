@@ -237,12 +237,13 @@ export interface RedisLedgerOptions {
 
 /**
  * The membership ledger in Redis, next to the buckets: every key of one app shares its hash tag,
- * so each operation is one script on one Cluster slot. Keys, under `<prefix>:{<appKey>}:<kind>`:
+ * so each operation runs on one Cluster slot: one script, or for a dissolve or a deleted user a
+ * script per 200 members or groups. Keys, under `<prefix>:{<appKey>}:<kind>`:
  * `members:<group>` (set of users), `joined:<user>` (set of groups, held or confirmed),
  * `deadlines:<user>` (sorted set of held group → deadline in ms), `holds:<user>` (hash of held group
- * → joins holding it). No key carries a TTL: a membership lasts until a leave, a dissolve or the
- * user's deletion; a lapsed hold is dropped by the user's next reservation, and counts for nothing
- * meanwhile.
+ * → joins holding it), `dissolving` (hash of groups being dissolved → scan cursor). No key carries
+ * a TTL: a membership lasts until a leave, a dissolve or the user's deletion; a lapsed hold is
+ * dropped by the user's next reservation, and counts for nothing meanwhile.
  */
 export class RedisLedger implements MembershipLedger {
   /** Now in ms for the scripts, or '' for Redis TIME (so app servers with skewed clocks agree). */
