@@ -327,7 +327,10 @@ export class Limiter {
       set = category.send;
       const pushes = this.config.dailyQuota.countBy === 'call' ? 1 : pushesOf(sends, body);
       const never = checkPushes(pushes, (set.checks[1] as WindowCheck).limit);
-      if (never !== undefined) return { kind: 'payload', refusal: never };
+      if (never !== undefined) {
+        // a payload refusal like any other: reported, it goes on taking nothing
+        return this.refuse(match, { kind: 'payload', refusal: never }, () => this.admit(match, plan, body, undefined));
+      }
       checks = this.withDailyCost(set.checks, pushes);
     } else if (downloadsFile && category.download !== undefined) {
       set = category.download;
