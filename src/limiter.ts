@@ -1,6 +1,6 @@
 import type { Request } from 'express';
 import { type AdminChange, auditor } from './admin-change.js';
-import type { Config, Edition, Mode } from './config.js';
+import { assertEdition, assertMode, type Config, type Edition, type Mode, parseOverrides } from './config.js';
 import { type AppSettings, EditionDirectory } from './edition-directory.js';
 import { StoreError } from './errors.js';
 import { dayEdgesMs } from './limits/calendar.js';
@@ -254,17 +254,23 @@ export class Limiter {
 
   /** Moves an app to an edition at run time; resolves to whether the store took it. */
   setEdition(appKey: string, edition: unknown, path: string, actor?: string): Promise<boolean> {
-    const before = this.editions.known(appKey);
-    const took = this.changingFigures(this.editions.setEdition(appKey, edition, path));
-    return this.audited(took, { action: 'edition', appKey, before, after: edition }, actor);
+    assertEdition(this.config.editions, edition, path);
+    return this.afterRead(appKey, () => {
+      const before = this.editions.known(appKey);
+      const took = this.changingFigures(this.editions.setEdition(appKey, edition, path));
+      return this.audited(took, { action: 'edition', appKey, before, after: edition }, actor);
+    });
   }
 
   /** Replaces an app's overrides at run time (`undefined`: back to the configured ones); as `setEdition`. */
   setOverrides(appKey: string, overrides: unknown, path: string, actor?: string): Promise<boolean> {
-    const before = this.editions.knownOverrideSources(appKey).runTime ?? null;
-    const took = this.changingFigures(this.editions.setOverrides(appKey, overrides, path));
-    const after = this.editions.knownOverrideSources(appKey).runTime ?? null;
-    return this.audited(took, { action: 'overrides', appKey, before, after }, actor);
+    if (overrides !== undefined) parseOverrides(overrides, path);
+    return this.afterRead(appKey, () => {
+      const before = this.editions.knownOverrideSources(appKey).runTime ?? null;
+      const took = this.changingFigures(this.editions.setOverrides(appKey, overrides, path));
+      const after = this.editions.knownOverrideSources(appKey).runTime ?? null;
+      return this.audited(took, { action: 'overrides', appKey, before, after }, actor);
+    });
   }
 
   /**
@@ -272,11 +278,23 @@ export class Limiter {
    * the choice. Shared through the store as the edition is; resolves to whether the store took it.
    */
   setMode(appKey: string | undefined, mode: unknown, path: string, actor?: string): Promise<boolean> {
-    const known = this.editions.knownModes(appKey ?? '');
-    const before = (appKey === undefined ? known.everyApp : known.app) ?? null;
-    const took = this.changingFigures(this.editions.setMode(appKey, mode, path));
-    const change = { action: 'mode', before, after: mode ?? null } as const;
-    return this.audited(took, appKey === undefined ? change : { ...change, appKey }, actor);
+    if (mode !== undefined) assertMode(mode, path);
+    return this.afterRead(appKey, () => {
+      const known = this.editions.knownModes(appKey ?? '');
+      const before = (appKey === undefined ? known.everyApp : known.app) ?? null;
+      const took = this.changingFigures(this.editions.setMode(appKey, mode, path));
+      const change = { action: 'mode', before, after: mode ?? null } as const;
+      return this.audited(took, appKey === undefined ? change : { ...change, appKey }, actor);
+    });
+  }
+
+  /**
+   * A change once the settings it changes one of are known (invalid values thrown before): it keeps
+   * the others the store holds, and its audit event tells what it replaced.
+   */
+  private afterRead(appKey: string | undefined, change: () => Promise<boolean>): Promise<boolean> {
+    const read = this.editions.current(appKey);
+    return read instanceof Promise ? read.then(change) : change();
   }
 
   /** Audits a change once the store has answered (it holds in this process either way). */

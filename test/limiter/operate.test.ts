@@ -354,3 +354,27 @@ describe('the admin router', () => {
     expect((await put('{').expect(400)).body.error).toBe('illegal_argument');
   });
 });
+
+describe.each(bothStores())('a change made through a process that has not read the app yet, on %s', (_, setup) => {
+  it('keeps the settings the store holds, and its audit event says what it replaced', async () => {
+    const { store, twin, app } = setup();
+    const appKey = `acme#${app}`;
+    const lines: string[] = [];
+    const make = (s: typeof store) => appWith({ store: s, logger: linesInto(lines) }).limiter;
+    const first = make(store);
+    await first.setEdition(appKey, 'enterprise');
+    await first.setMode(appKey, 'report');
+    const second = make(twin); // has never seen the app: an operator's change lands on it
+    await second.setOverrides(appKey, slow);
+    await second.setMode(appKey, 'enforce');
+    const { settings } = await second.inspect(appKey);
+    expect(settings.edition).toEqual({ value: 'enterprise', from: 'setEdition' });
+    expect(settings.overrides.runTime).toEqual(slow);
+    expect(settings.mode.app).toBe('enforce');
+    expect(second.rules(appKey).users.ratePerSecond).toBe(30); // enterprise's, not community's 10
+    expect(lines.slice(2)).toEqual([
+      `im-rate-limit: WRN_ADMIN_CHANGE: overrides of "${appKey}" by the app: null -> ${JSON.stringify(slow)}`,
+      `im-rate-limit: WRN_ADMIN_CHANGE: mode of "${appKey}" by the app: "report" -> "enforce"`,
+    ]);
+  });
+});
