@@ -166,7 +166,8 @@ export class Limiter {
     }));
     const send = plan.category('messages').send;
     const day = send === undefined ? undefined : (this.withDailyCost(send.checks, 0)[1] as WindowCheck);
-    const readings = await this.store.take(day === undefined ? buckets : [...buckets, day]);
+    // the app's shared state or a StoreError: the fallback's buckets are this process's alone
+    const readings = await this.store.take(day === undefined ? buckets : [...buckets, day], true);
     if (readings === undefined) throw new StoreError('ERR_STORE', 'im-rate-limit: the store is unavailable');
     const state = Object.fromEntries(
       buckets.map((bucket, i) => {

@@ -337,6 +337,19 @@ describe('the admin router', () => {
     expect(limiter.rules('acme#chat').messages.ratePerSecond).toBe(30);
   });
 
+  it("answers 503 while the store fails under the default 'fallback' too: never this process's fallback buckets", async () => {
+    const down = (): never => {
+      throw new Error('connection refused');
+    };
+    const store = { take: down, reset: down, readSettings: down, writeSettings: down };
+    const { app, limiter } = appWith({ store, fallbackProcesses: 4, logger: { warn() {} } });
+    expect((await request(app).post('/acme/chat/messages/users').send(send)).status).toBe(200); // the fallback decides
+    await expect(limiter.inspect('acme#chat')).rejects.toThrow('im-rate-limit: the store is unavailable');
+    expect((await request(express().use(limiter.admin())).get('/apps/acme/chat').expect(503)).body.error).toBe(
+      'service_unavailable',
+    );
+  });
+
   it('PUT /apps/:org/:app/overrides replaces them, null removes them; a bad figure is a 400 naming it', async () => {
     const { app, admin } = setup();
     const put = (body: string) =>
