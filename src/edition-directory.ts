@@ -215,6 +215,16 @@ export class EditionDirectory {
     });
   }
 
+  /**
+   * The run-time settings of the app (or of every app, `undefined`), read from the store unless read
+   * within `editionCacheMs`: a process that has not read them yet would otherwise replace what the
+   * store holds with the one setting it changes (the app's edition lost to an operator's mode).
+   */
+  current(appKey: string | undefined): unknown {
+    const key = appKey ?? EVERY_APP;
+    return this.runTime.get(key, (previous) => this.readRunTime(key, previous));
+  }
+
   /** Chooses the app's edition at run time; resolves to whether the store took it. */
   setEdition(appKey: string, edition: unknown, path: string): boolean | Promise<boolean> {
     assertEdition(this.config.editions, edition, path);

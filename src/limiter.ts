@@ -1,6 +1,6 @@
 import type { Request } from 'express';
 import { type AdminChange, auditor } from './admin-change.js';
-import type { Config, Edition, Mode } from './config.js';
+import { assertEdition, assertMode, type Config, type Edition, type Mode, parseOverrides } from './config.js';
 import { type AppSettings, EditionDirectory } from './edition-directory.js';
 import { StoreError } from './errors.js';
 import { dayEdgesMs } from './limits/calendar.js';
@@ -166,7 +166,8 @@ export class Limiter {
     }));
     const send = plan.category('messages').send;
     const day = send === undefined ? undefined : (this.withDailyCost(send.checks, 0)[1] as WindowCheck);
-    const readings = await this.store.take(day === undefined ? buckets : [...buckets, day]);
+    // the app's shared state or a StoreError: the fallback's buckets are this process's alone
+    const readings = await this.store.take(day === undefined ? buckets : [...buckets, day], true);
     if (readings === undefined) throw new StoreError('ERR_STORE', 'im-rate-limit: the store is unavailable');
     const state = Object.fromEntries(
       buckets.map((bucket, i) => {
@@ -254,17 +255,23 @@ export class Limiter {
 
   /** Moves an app to an edition at run time; resolves to whether the store took it. */
   setEdition(appKey: string, edition: unknown, path: string, actor?: string): Promise<boolean> {
-    const before = this.editions.known(appKey);
-    const took = this.changingFigures(this.editions.setEdition(appKey, edition, path));
-    return this.audited(took, { action: 'edition', appKey, before, after: edition }, actor);
+    assertEdition(this.config.editions, edition, path);
+    return this.afterRead(appKey, () => {
+      const before = this.editions.known(appKey);
+      const took = this.changingFigures(this.editions.setEdition(appKey, edition, path));
+      return this.audited(took, { action: 'edition', appKey, before, after: edition }, actor);
+    });
   }
 
   /** Replaces an app's overrides at run time (`undefined`: back to the configured ones); as `setEdition`. */
   setOverrides(appKey: string, overrides: unknown, path: string, actor?: string): Promise<boolean> {
-    const before = this.editions.knownOverrideSources(appKey).runTime ?? null;
-    const took = this.changingFigures(this.editions.setOverrides(appKey, overrides, path));
-    const after = this.editions.knownOverrideSources(appKey).runTime ?? null;
-    return this.audited(took, { action: 'overrides', appKey, before, after }, actor);
+    if (overrides !== undefined) parseOverrides(overrides, path);
+    return this.afterRead(appKey, () => {
+      const before = this.editions.knownOverrideSources(appKey).runTime ?? null;
+      const took = this.changingFigures(this.editions.setOverrides(appKey, overrides, path));
+      const after = this.editions.knownOverrideSources(appKey).runTime ?? null;
+      return this.audited(took, { action: 'overrides', appKey, before, after }, actor);
+    });
   }
 
   /**
@@ -272,11 +279,23 @@ export class Limiter {
    * the choice. Shared through the store as the edition is; resolves to whether the store took it.
    */
   setMode(appKey: string | undefined, mode: unknown, path: string, actor?: string): Promise<boolean> {
-    const known = this.editions.knownModes(appKey ?? '');
-    const before = (appKey === undefined ? known.everyApp : known.app) ?? null;
-    const took = this.changingFigures(this.editions.setMode(appKey, mode, path));
-    const change = { action: 'mode', before, after: mode ?? null } as const;
-    return this.audited(took, appKey === undefined ? change : { ...change, appKey }, actor);
+    if (mode !== undefined) assertMode(mode, path);
+    return this.afterRead(appKey, () => {
+      const known = this.editions.knownModes(appKey ?? '');
+      const before = (appKey === undefined ? known.everyApp : known.app) ?? null;
+      const took = this.changingFigures(this.editions.setMode(appKey, mode, path));
+      const change = { action: 'mode', before, after: mode ?? null } as const;
+      return this.audited(took, appKey === undefined ? change : { ...change, appKey }, actor);
+    });
+  }
+
+  /**
+   * A change once the settings it changes one of are known (invalid values thrown before): it keeps
+   * the others the store holds, and its audit event tells what it replaced.
+   */
+  private afterRead(appKey: string | undefined, change: () => Promise<boolean>): Promise<boolean> {
+    const read = this.editions.current(appKey);
+    return read instanceof Promise ? read.then(change) : change();
   }
 
   /** Audits a change once the store has answered (it holds in this process either way). */
@@ -327,7 +346,10 @@ export class Limiter {
       set = category.send;
       const pushes = this.config.dailyQuota.countBy === 'call' ? 1 : pushesOf(sends, body);
       const never = checkPushes(pushes, (set.checks[1] as WindowCheck).limit);
-      if (never !== undefined) return { kind: 'payload', refusal: never };
+      if (never !== undefined) {
+        // a payload refusal like any other: reported, it goes on taking nothing
+        return this.refuse(match, { kind: 'payload', refusal: never }, () => this.admit(match, plan, body, undefined));
+      }
       checks = this.withDailyCost(set.checks, pushes);
     } else if (downloadsFile && category.download !== undefined) {
       set = category.download;

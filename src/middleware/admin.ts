@@ -56,7 +56,11 @@ export function adminRouter(limiter: Limiter, options: AdminOptions = {}): Route
   });
 
   router.delete('/apps/:org/:app/buckets', (req, res, next) => {
-    const { category } = req.query;
+    const { category, ...unknown } = req.query;
+    // a misspelt `?category=` would otherwise refill every bucket of the app
+    const stray = Object.keys(unknown)[0];
+    if (stray !== undefined)
+      throw new ConfigError('ERR_UNKNOWN_OPTION', stray, 'is not a known parameter: ?category=…');
     if (category !== undefined) assertCategory(category, 'category');
     limiter.reset(appKey(req), category, actor(req)).then(() => res.status(204).end(), next);
   });

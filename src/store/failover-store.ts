@@ -180,13 +180,15 @@ export class FailoverStore {
     private readonly processes: number,
   ) {}
 
-  take(checks: readonly Check[]): readonly Reading[] | undefined | Promise<readonly Reading[] | undefined> {
+  /** `sharedOnly`: the shared store's readings or none, never this process's fallback buckets (`inspect`). */
+  take(
+    checks: readonly Check[],
+    sharedOnly = false,
+  ): readonly Reading[] | undefined | Promise<readonly Reading[] | undefined> {
     const { failover } = this;
+    const onFallback = sharedOnly ? () => undefined : () => this.onFallback(checks);
     if (failover.options.slotOf === undefined || checks.length === 0) {
-      return failover.run(
-        () => this.store.take(checks),
-        () => this.onFallback(checks),
-      );
+      return failover.run(() => this.store.take(checks), onFallback);
     }
     // on a Cluster: the slot of each check, as one health unless a check lives elsewhere (the downloads bucket)
     const first = failover.healthOf((checks[0] as Check).key);
@@ -198,17 +200,9 @@ export class FailoverStore {
       parts.push(part);
     }
     if (parts === undefined) {
-      return failover.run(
-        () => this.store.take(checks),
-        () => this.onFallback(checks),
-        first,
-      );
+      return failover.run(() => this.store.take(checks), onFallback, first);
     }
-    return failover.runAcross(
-      parts,
-      (progress) => this.store.take(checks, progress),
-      () => this.onFallback(checks),
-    );
+    return failover.runAcross(parts, (progress) => this.store.take(checks, progress), onFallback);
   }
 
   /**

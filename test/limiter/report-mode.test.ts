@@ -164,3 +164,25 @@ describe('report mode', () => {
     );
   });
 });
+
+describe('report mode, a send of more pushes than the whole daily quota', () => {
+  it('lets it through as any payload refusal, taking nothing: the event says reported', async () => {
+    const outcomes: string[] = [];
+    const { app } = imServer({
+      store: new MemoryStore({ clock: new FakeClock().now }),
+      mode: 'report',
+      bodyParser: express.json({ limit: '2mb' }),
+      onDecision: (event) => outcomes.push(`${event.outcome}/${event.reason ?? ''}`),
+    });
+    const ids = (n: number) => Array.from({ length: n }, (_, i) => `u${i}`);
+    const send = (groups: number, users: number) =>
+      request(app)
+        .post('/acme/chat/messages/chatgroups/users')
+        .send({ to: ids(groups), users: ids(users), type: 'txt', body: { msg: 'hi' } });
+    expect((await send(200, 200)).status).toBe(200); // 40,000 pushes against 20,000
+    const whole = await send(100, 200); // the whole day's quota is still there
+    expect(whole.status).toBe(200);
+    expect(whole.headers.ratelimit).toMatch(/"messages-daily";r=0;/);
+    expect(outcomes).toEqual(['reported/payload', 'admitted/']);
+  });
+});
