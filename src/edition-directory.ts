@@ -124,6 +124,8 @@ class AppCache<T> {
 export class EditionDirectory {
   private readonly warn: Warn;
   private readonly runTime: AppCache<RunTime>;
+  /** Every app's settings (its mode), kept apart: a flood of invented apps cannot evict them. */
+  private readonly everyAppRunTime: AppCache<RunTime>;
   private readonly resolved: AppCache<Edition>;
   private readonly sourced: AppCache<Overrides | undefined>;
 
@@ -136,25 +138,22 @@ export class EditionDirectory {
     const clock = config.store.clock ?? monotonicNow;
     const warn = throttled(logger, clock);
     this.warn = warn;
-    this.runTime = new AppCache<RunTime>({
-      clock,
-      ttlMs,
-      maxEntries,
-      fallback: (appKey, why, previous) => {
-        const meanwhile =
-          previous === undefined ? 'using the configured edition and overrides' : 'keeping the last known';
-        const whose = appKey === EVERY_APP ? 'every app' : JSON.stringify(appKey);
-        warn(
-          'WRN_SETTINGS_UNREAD',
-          `reading the run-time settings of ${whose} failed (${why}); ${meanwhile} until it answers`,
-          {
-            ...(appKey === EVERY_APP ? {} : { appKey }),
-            error: why,
-          },
-        );
-        return previous ?? {};
-      },
-    });
+    const runTimeFallback: AppCacheOptions<RunTime>['fallback'] = (appKey, why, previous) => {
+      const meanwhile =
+        previous === undefined ? 'using the configured edition and overrides' : 'keeping the last known';
+      const whose = appKey === EVERY_APP ? 'every app' : JSON.stringify(appKey);
+      warn(
+        'WRN_SETTINGS_UNREAD',
+        `reading the run-time settings of ${whose} failed (${why}); ${meanwhile} until it answers`,
+        {
+          ...(appKey === EVERY_APP ? {} : { appKey }),
+          error: why,
+        },
+      );
+      return previous ?? {};
+    };
+    this.runTime = new AppCache<RunTime>({ clock, ttlMs, maxEntries, fallback: runTimeFallback });
+    this.everyAppRunTime = new AppCache<RunTime>({ clock, ttlMs, maxEntries: 1, fallback: runTimeFallback });
     const fallbackEdition = config.editions[0] as Edition;
     this.resolved = new AppCache<Edition>({
       clock,
@@ -222,7 +221,11 @@ export class EditionDirectory {
    */
   current(appKey: string | undefined): unknown {
     const key = appKey ?? EVERY_APP;
-    return this.runTime.get(key, (previous) => this.readRunTime(key, previous));
+    return this.cacheOf(key).get(key, (previous) => this.readRunTime(key, previous));
+  }
+
+  private cacheOf(key: string): AppCache<RunTime> {
+    return key === EVERY_APP ? this.everyAppRunTime : this.runTime;
   }
 
   /** Chooses the app's edition at run time; resolves to whether the store took it. */
@@ -259,12 +262,12 @@ export class EditionDirectory {
   }
 
   private everyApp(): RunTime | Promise<RunTime> {
-    return this.runTime.get(EVERY_APP, (previous) => this.readRunTime(EVERY_APP, previous));
+    return this.everyAppRunTime.get(EVERY_APP, (previous) => this.readRunTime(EVERY_APP, previous));
   }
 
   /** What `setMode` chose, for the app and for every app, as far as known without asking. */
   knownModes(appKey: string): { app: Mode | undefined; everyApp: Mode | undefined } {
-    return { app: this.runTime.known(appKey)?.mode, everyApp: this.runTime.known(EVERY_APP)?.mode };
+    return { app: this.runTime.known(appKey)?.mode, everyApp: this.everyAppRunTime.known(EVERY_APP)?.mode };
   }
 
   /** Where the app's edition comes from: `setEdition`, the `edition` option, or its resolver. */
@@ -286,8 +289,9 @@ export class EditionDirectory {
   setMode(appKey: string | undefined, mode: unknown, path: string): boolean | Promise<boolean> {
     if (mode !== undefined) assertMode(mode, path);
     const key = appKey ?? EVERY_APP;
-    const { mode: _, ...rest } = this.runTime.known(key) ?? {};
-    this.runTime.set(key, mode === undefined ? rest : { ...rest, mode });
+    const cache = this.cacheOf(key);
+    const { mode: _, ...rest } = cache.known(key) ?? {};
+    cache.set(key, mode === undefined ? rest : { ...rest, mode });
     return this.store.writeSettings(settingsKey(this.config.keyPrefix, key), { mode: mode ?? null });
   }
 
