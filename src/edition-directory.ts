@@ -3,6 +3,7 @@ import { monotonicNow } from './clock.js';
 import { assertEdition, assertMode, type Config, type Edition, type Mode, parseOverrides } from './config.js';
 import type { Overrides } from './limits/table.js';
 import { type LogCode, type Logger, logWarning } from './log.js';
+import { isPending, then } from './maybe-async.js';
 import { describe, type FailoverStore, withTimeout } from './store/failover-store.js';
 import { settingsKey } from './store/keys.js';
 import type { Settings } from './store/store.js';
@@ -102,7 +103,7 @@ class AppCache<T> {
     };
     try {
       const answer = ask(previous);
-      if (!(answer instanceof Promise)) return settle(answer);
+      if (!isPending(answer)) return settle(answer);
       const { timeoutMs } = this.options;
       return (timeoutMs === undefined ? answer : withTimeout(answer, timeoutMs, 'it')).then(settle, fail);
     } catch (error) {
@@ -209,7 +210,7 @@ export class EditionDirectory {
     return then(runTime, ({ edition: chosenEdition, overrides: chosenOverrides }) => {
       const edition = chosenEdition ?? this.configuredEdition(appKey, req);
       const overrides = chosenOverrides ?? this.configuredOverrides(appKey);
-      if (edition instanceof Promise || overrides instanceof Promise)
+      if (isPending(edition) || isPending(overrides))
         return Promise.all([edition, overrides]).then(([e, o]) => ({ edition: e, overrides: o }));
       return { edition, overrides };
     });
@@ -346,11 +347,6 @@ export class EditionDirectory {
     }
     return runTime;
   }
-}
-
-/** `next` of a value now, or once it comes. */
-function then<T, R>(value: T | Promise<T>, next: (value: T) => R | Promise<R>): R | Promise<R> {
-  return value instanceof Promise ? value.then(next) : next(value);
 }
 
 /** A warning a second at most: each app a client invents could otherwise log one (the rest are counted). */
