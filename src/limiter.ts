@@ -10,7 +10,7 @@ import { checkAppNames, checkPayload, type PayloadRefusal } from './limits/paylo
 import { checkPushes, pushesOf } from './limits/send.js';
 import { burstOf, type Category, categories, type EditionRules, type Overrides } from './limits/table.js';
 import { logWarning } from './log.js';
-import { type MaybePromise, then } from './maybe-async.js';
+import { andThen, type MaybePromise } from './maybe-async.js';
 import type { MembershipGate, MembershipStep, PendingMembership } from './membership/gate.js';
 import { AppPlan, type CheckSet, categoryKeys, type Policy, type SharedChecks, sharedChecks } from './plan.js';
 import type { Failover, FailoverStore } from './store/failover-store.js';
@@ -338,7 +338,7 @@ export class Limiter {
     const { match } = request;
     const refusal = checkAppNames(match, this.config.appNameMaxChars);
     if (refusal !== undefined) return this.refuse(match, { kind: 'payload', refusal }, nothingAdmitted);
-    return then(this.editions.settingsOf(match.appKey, request.req), this.limit, request);
+    return andThen(this.editions.settingsOf(match.appKey, request.req), this.limit, request);
   }
 
   /** The request held to the app's plan: its payload, then one store call. Made once: no closure per request. */
@@ -387,7 +387,7 @@ export class Limiter {
     }
     request.startedAt = this.observed ? performance.now() : 0;
     request.sentAt = remembers ? this.refusalClock() : 0;
-    return then(this.store.take(checks), this.judge, request);
+    return andThen(this.store.take(checks), this.judge, request);
   };
 
   /** The store's readings as an outcome; admitted requests go on to `admit`. Made once, as `limit`. */
@@ -413,7 +413,7 @@ export class Limiter {
 
   /** The mode a request of `category` is held to: `setMode`'s for the app, else for every app, else the option's. */
   modeOf(appKey: string, category: Category): Mode | Promise<Mode> {
-    return then(this.editions.chosenMode(appKey), (chosen) => chosen ?? this.configuredMode(appKey, category));
+    return andThen(this.editions.chosenMode(appKey), (chosen) => chosen ?? this.configuredMode(appKey, category));
   }
 
   /** A mode function that throws, or answers anything but `'report'` (a promise included), enforces. */
@@ -441,9 +441,9 @@ export class Limiter {
     refusal: Refusing,
     admitted: () => Outcome | Promise<Outcome> | undefined,
   ): Outcome | Promise<Outcome> {
-    return then(this.modeOf(match.appKey, match.category), (mode) => {
+    return andThen(this.modeOf(match.appKey, match.category), (mode) => {
       if (mode !== 'report') return refusal;
-      return then(admitted(), (outcome): Outcome => {
+      return andThen(admitted(), (outcome): Outcome => {
         const admission = outcome !== undefined && 'admission' in outcome ? outcome.admission : undefined;
         return admission === undefined ? { ...refusal, reported: true } : { ...refusal, reported: true, admission };
       });
@@ -472,7 +472,7 @@ export class Limiter {
       if ('refused' in taken) {
         const refused: Refusing = { kind: 'membership', user: taken.refused, membership: taken.kind };
         // reported, the join is held past the cap: its user counts it once the IM server has made it
-        return capped ? this.refuse(match, refused, () => then(reserve(false), (t) => outcome(t, false))) : refused;
+        return capped ? this.refuse(match, refused, () => andThen(reserve(false), (t) => outcome(t, false))) : refused;
       }
       // a cap cannot be checked without the shared ledger: only 'allow' lets such a join through
       if ('unchecked' in taken) {
@@ -482,7 +482,7 @@ export class Limiter {
       return taken.pending === undefined ? (decided ?? unlimited) : admitted({ membership: taken.pending });
     };
     const reserve = (capped: boolean) => memberships.reserve(match, body, plan.rules, capped);
-    return then(reserve(true), (taken) => outcome(taken, true));
+    return andThen(reserve(true), (taken) => outcome(taken, true));
   }
 
   /**

@@ -3,6 +3,8 @@
  * way; a synchronous answer (the MemoryStore's) must go on synchronously, with no promise made for
  * it, so that the fast path allocates nothing. Every such branch in the library goes through here.
  *
+ * Not named `then`: a module exporting `then` is a thenable, and `await import()` of it calls it.
+ *
  * `next` and `fail` take an optional `context` as a second argument: a caller on the hot path passes
  * a function made once and the request's context, rather than a closure made per request.
  */
@@ -14,7 +16,7 @@ export function isPending<T>(value: MaybePromise<T>): value is Promise<T> {
 }
 
 /** `next` of a value now, or once it comes. */
-export function then<T, R, C = undefined>(
+export function andThen<T, R, C = undefined>(
   value: MaybePromise<T>,
   next: (value: T, context: C) => MaybePromise<R>,
   context?: C,
@@ -22,7 +24,7 @@ export function then<T, R, C = undefined>(
   return value instanceof Promise ? value.then((now) => next(now, context as C)) : next(value, context as C);
 }
 
-/** As `then`, with `fail` told of a rejection (a synchronous throw is the caller's to catch). */
+/** As `andThen`, with `fail` told of a rejection (a synchronous throw is the caller's to catch). */
 export function settle<T, R, F, C = undefined>(
   value: MaybePromise<T>,
   next: (value: T, context: C) => MaybePromise<R>,

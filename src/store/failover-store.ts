@@ -1,7 +1,7 @@
 import { monotonicNow } from '../clock.js';
 import { StoreError } from '../errors.js';
 import { type Logger, logWarning } from '../log.js';
-import { isPending, type MaybePromise, settle, then } from '../maybe-async.js';
+import { andThen, isPending, type MaybePromise, settle } from '../maybe-async.js';
 import { type FailurePolicy, failurePolicy, type OnStoreError } from './failure-policy.js';
 import { MemoryStore } from './memory-store.js';
 import type { Check, Progress, Reading, Settings, Store } from './store.js';
@@ -269,7 +269,7 @@ export class FailoverStore {
 }
 
 /** `true` once a store operation answering nothing has completed. */
-const done = (answer: MaybePromise<void>): MaybePromise<true> => then(answer, completed);
+const done = (answer: MaybePromise<void>): MaybePromise<true> => andThen(answer, completed);
 const completed = (): true => true;
 
 /** A check holding one process's share of its figures. */
