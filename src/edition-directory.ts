@@ -3,6 +3,7 @@ import { monotonicNow } from './clock.js';
 import { assertEdition, assertMode, type Config, type Edition, type Mode, parseOverrides } from './config.js';
 import type { Overrides } from './limits/table.js';
 import { type LogCode, type Logger, logWarning } from './log.js';
+import { andThen, isPending } from './maybe-async.js';
 import { describe, type FailoverStore, withTimeout } from './store/failover-store.js';
 import { settingsKey } from './store/keys.js';
 import type { Settings } from './store/store.js';
@@ -102,7 +103,7 @@ class AppCache<T> {
     };
     try {
       const answer = ask(previous);
-      if (!(answer instanceof Promise)) return settle(answer);
+      if (!isPending(answer)) return settle(answer);
       const { timeoutMs } = this.options;
       return (timeoutMs === undefined ? answer : withTimeout(answer, timeoutMs, 'it')).then(settle, fail);
     } catch (error) {
@@ -200,15 +201,15 @@ export class EditionDirectory {
     // every app's mode is read after the app's settings, not beside them: while the store is down,
     // the app's read is the one probe, and a refusal, which needs the mode, mostly finds it here
     const runTime = this.runTime.get(appKey, (previous) =>
-      then(this.readRunTime(appKey, previous), (read) => {
+      andThen(this.readRunTime(appKey, previous), (read) => {
         this.everyApp();
         return read;
       }),
     );
-    return then(runTime, ({ edition: chosenEdition, overrides: chosenOverrides }) => {
+    return andThen(runTime, ({ edition: chosenEdition, overrides: chosenOverrides }) => {
       const edition = chosenEdition ?? this.configuredEdition(appKey, req);
       const overrides = chosenOverrides ?? this.configuredOverrides(appKey);
-      if (edition instanceof Promise || overrides instanceof Promise)
+      if (isPending(edition) || isPending(overrides))
         return Promise.all([edition, overrides]).then(([e, o]) => ({ edition: e, overrides: o }));
       return { edition, overrides };
     });
@@ -258,7 +259,7 @@ export class EditionDirectory {
   chosenMode(appKey: string): Mode | undefined | Promise<Mode | undefined> {
     const own = this.runTime.known(appKey)?.mode;
     if (own !== undefined) return own;
-    return then(this.everyApp(), (all) => all.mode);
+    return andThen(this.everyApp(), (all) => all.mode);
   }
 
   private everyApp(): RunTime | Promise<RunTime> {
@@ -306,7 +307,7 @@ export class EditionDirectory {
     const { edition: resolver, editions } = this.config;
     if (typeof resolver === 'string' || req === undefined) return this.knownConfiguredEdition(appKey);
     return this.resolved.get(appKey, () =>
-      then(resolver(appKey, req), (edition: unknown) => {
+      andThen(resolver(appKey, req), (edition: unknown) => {
         if (typeof edition === 'string' && editions.includes(edition)) return edition;
         throw new Error(`answered ${JSON.stringify(edition)}, which the table does not name`);
       }),
@@ -317,7 +318,7 @@ export class EditionDirectory {
     const source = this.config.overridesSource;
     if (source === undefined) return this.config.overrides[appKey];
     return this.sourced.get(appKey, () =>
-      then(source.get(appKey), (answer: unknown) => (answer === undefined ? undefined : parseOverrides(answer, ''))),
+      andThen(source.get(appKey), (answer: unknown) => (answer === undefined ? undefined : parseOverrides(answer, ''))),
     );
   }
 
@@ -326,7 +327,7 @@ export class EditionDirectory {
    * its fallback (the last known) for a second rather than for `editionCacheMs` as if it were an answer.
    */
   private readRunTime(appKey: string, previous: RunTime | undefined): RunTime | Promise<RunTime> {
-    return then(this.store.readSettings(settingsKey(this.config.keyPrefix, appKey)), (settings) => {
+    return andThen(this.store.readSettings(settingsKey(this.config.keyPrefix, appKey)), (settings) => {
       if (settings === undefined) throw new Error('the store did not answer');
       return this.runTimeOf(appKey, settings, previous);
     });
@@ -360,11 +361,6 @@ export class EditionDirectory {
     }
     return runTime;
   }
-}
-
-/** `next` of a value now, or once it comes. */
-function then<T, R>(value: T | Promise<T>, next: (value: T) => R | Promise<R>): R | Promise<R> {
-  return value instanceof Promise ? value.then(next) : next(value);
 }
 
 /** A warning a second at most: each app a client invents could otherwise log one (the rest are counted). */

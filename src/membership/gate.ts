@@ -3,6 +3,7 @@ import type { NameCase } from '../limits/app-key.js';
 import type { RouteMatch } from '../limits/classify.js';
 import type { MembershipKind } from '../limits/routes.js';
 import type { EditionRules } from '../limits/table.js';
+import { all, isPending, type MaybePromise, onRejection } from '../maybe-async.js';
 import { type Failover, withTimeout } from '../store/failover-store.js';
 import { appTag } from '../store/keys.js';
 import { createdIdOf, groupOf, newMembersOf, usersOf } from './extract.js';
@@ -75,12 +76,7 @@ export class MembershipGate {
   ) {}
 
   /** `capped` false holds the users whatever their count: a join report mode lets past the cap is still recorded. */
-  reserve(
-    match: RouteMatch,
-    body: unknown,
-    rules: EditionRules,
-    capped = true,
-  ): MembershipStep | Promise<MembershipStep> {
+  reserve(match: RouteMatch, body: unknown, rules: EditionRules, capped = true): MaybePromise<MembershipStep> {
     const membership = match.route.membership as NonNullable<RouteMatch['route']['membership']>;
     const { appKey } = match;
     const users = usersOf(match, body, this.nameCase);
@@ -109,7 +105,7 @@ export class MembershipGate {
     return this.failover.run(
       () => {
         const reservation = ledger.reserve(appKey, kind, target, users, max, holdMs);
-        if (!(reservation instanceof Promise)) return step(ledger, reservation);
+        if (!isPending(reservation)) return step(ledger, reservation);
         return reservation.then((reserved) => {
           if (abandoned && reserved.refused === undefined) releaseLate(ledger, appKey, kind, target, reserved.added);
           return step(ledger, reserved);
@@ -128,9 +124,9 @@ export class MembershipGate {
    * released (anything else), a created group takes its real ID, a leave, a dissolve or a deleted
    * user is recorded. Never rejects; never waits longer than the store's timeout.
    */
-  conclude(pending: PendingMembership, succeeded: boolean, responseBody: string): void | Promise<void> {
+  conclude(pending: PendingMembership, succeeded: boolean, responseBody: string): MaybePromise<void> {
     const { ledger, appKey, users } = pending;
-    const record = (): void | Promise<void> => {
+    const record = (): MaybePromise<void> => {
       if (pending.effect === 'join') return this.settle(pending, succeeded, responseBody);
       if (!succeeded) return;
       if (pending.effect === 'forget') {
@@ -141,13 +137,13 @@ export class MembershipGate {
         ? ledger.leave(appKey, kind, group, users)
         : ledger.dissolve(appKey, kind, group);
     };
-    let done: void | Promise<void>;
+    let done: MaybePromise<void>;
     try {
       done = record();
     } catch {
       return; // the store's failure is reported by the failover; the hold lapses on its own
     }
-    if (!(done instanceof Promise)) return;
+    if (!isPending(done)) return;
     return withTimeout(done, this.failover.options.timeoutMs).then(ignore, ignore);
   }
 
@@ -156,7 +152,7 @@ export class MembershipGate {
    * under the token, confirmed: counted rather than lost. A batch add whose answer names the users
    * it added confirms those and releases the rest; one that names none confirms them all.
    */
-  private settle(pending: PendingJoin, succeeded: boolean, responseBody: string): void | Promise<void> {
+  private settle(pending: PendingJoin, succeeded: boolean, responseBody: string): MaybePromise<void> {
     const { ledger, appKey, kind, group, added } = pending;
     if (added.length === 0) return;
     if (!succeeded) return ledger.release(appKey, kind, group, added);
@@ -185,17 +181,10 @@ function releaseLate(
 ): void {
   if (added.length === 0) return;
   try {
-    const released = ledger.release(appKey, kind, group, added);
-    if (released instanceof Promise) released.catch(ignore);
+    onRejection(ledger.release(appKey, kind, group, added), ignore);
   } catch {
     // lapses on its own
   }
-}
-
-/** Waits for whichever of `results` are promises. */
-function all(results: ReadonlyArray<void | Promise<void>>): void | Promise<void> {
-  const waiting = results.filter((result) => result instanceof Promise);
-  return waiting.length === 0 ? undefined : Promise.all(waiting).then(() => undefined);
 }
 
 const ignore = (): void => {};

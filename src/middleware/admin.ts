@@ -6,7 +6,7 @@ import express, {
   type Router,
 } from 'express';
 import { z } from 'zod';
-import { assertCategory, type Mode } from '../config.js';
+import { assertCategory, type Config, type Mode } from '../config.js';
 import { ConfigError, StoreError } from '../errors.js';
 import type { Limiter } from '../limiter.js';
 import { appKeyOf } from '../limits/app-key.js';
@@ -39,9 +39,12 @@ const shapes = {
  * one app or every app. Reads write nothing; every change is an audit event. No authentication of
  * its own: mount it under a path of its own, behind yours (it answers 404 to any path it does not know).
  */
-export function adminRouter(limiter: Limiter, options: AdminOptions = {}): Router {
+export function adminRouter(
+  limiter: Limiter,
+  { nameCase, appNameMaxChars }: Pick<Config, 'nameCase' | 'appNameMaxChars'>,
+  options: AdminOptions = {},
+): Router {
   const router = express.Router();
-  const { nameCase, appNameMaxChars } = limiter.config;
   /** The app of the path, held to the same name length as requests are: a longer one names no state. */
   const appKey = (req: Request): string => {
     const names = { org: String(req.params.org), app: String(req.params.app) };

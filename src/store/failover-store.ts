@@ -1,6 +1,8 @@
 import { monotonicNow } from '../clock.js';
 import { StoreError } from '../errors.js';
 import { type Logger, logWarning } from '../log.js';
+import { andThen, isPending, type MaybePromise, settle } from '../maybe-async.js';
+import { type FailurePolicy, failurePolicy, type OnStoreError } from './failure-policy.js';
 import { MemoryStore } from './memory-store.js';
 import type { Check, Progress, Reading, Settings, Store } from './store.js';
 
@@ -11,8 +13,8 @@ export interface FailoverOptions {
   /** A call slower than this counts as a failure. */
   readonly timeoutMs: number;
   readonly logger: Logger;
-  /** What a failed call becomes: `fallback` decides on this process alone, the others answer nothing. */
-  readonly policy: 'fallback' | 'allow' | 'deny';
+  /** What a failed call becomes (`failure-policy.ts`). */
+  readonly policy: OnStoreError;
   /** Told of every failed call (probes included), with what it threw; a throw of its own is ignored. */
   readonly onFailure?: (error: unknown) => void;
   /** A key's Redis Cluster slot, when the store is a Cluster: health is then kept per slot. */
@@ -46,9 +48,12 @@ export class Failover {
   private readonly slots = new Map<number, Health>();
   private downParts = 0;
   private readonly now: () => number;
+  /** What a failed call becomes, asked by every caller of the failover. */
+  readonly policy: FailurePolicy;
 
   constructor(readonly options: FailoverOptions) {
     this.now = options.clock ?? monotonicNow;
+    this.policy = failurePolicy(options.policy);
   }
 
   /** Whether some decisions are being made without the shared store. */
@@ -70,19 +75,19 @@ export class Failover {
   }
 
   /** `call`'s answer, or `fallback()`'s when the part of the store it goes to failed or is down. */
-  run<T, F>(call: () => T | Promise<T>, fallback: () => F, health: Health = this.whole): T | F | Promise<T | F> {
+  run<T, F>(call: () => MaybePromise<T>, fallback: () => F, health: Health = this.whole): MaybePromise<T | F> {
     if (health.down) {
       const now = this.now();
       if (now < health.probeAt) return fallback();
       health.probeAt = now + PROBE_INTERVAL_MS; // this call probes: the next ones do not wait on it
     }
-    let answer: T | Promise<T>;
+    let answer: MaybePromise<T>;
     try {
       answer = call();
     } catch (error) {
       return this.failed(health, error, fallback);
     }
-    if (!(answer instanceof Promise)) return this.answered(health, answer);
+    if (!isPending(answer)) return this.answered(health, answer);
     return withTimeout(answer, this.options.timeoutMs).then(
       (value) => this.answered(health, value),
       (error: unknown) => this.failed(health, error, fallback),
@@ -96,9 +101,9 @@ export class Failover {
    */
   runAcross<T, F>(
     parts: readonly Health[],
-    call: (progress: Progress) => T | Promise<T>,
+    call: (progress: Progress) => MaybePromise<T>,
     fallback: () => F,
-  ): T | F | Promise<T | F> {
+  ): MaybePromise<T | F> {
     let now = 0;
     for (const part of parts) {
       if (!part.down) continue;
@@ -120,14 +125,13 @@ export class Failover {
       for (let i = 0; i < count - 1; i++) this.answered(parts[i] as Health, undefined);
       return this.failed(parts[count - 1] as Health, error, fallback);
     };
-    let answer: T | Promise<T>;
+    let answer: MaybePromise<T>;
     try {
       answer = call(progress);
     } catch (error) {
       return failed(error);
     }
-    if (!(answer instanceof Promise)) return answered(answer);
-    return withTimeout(answer, this.options.timeoutMs).then(answered, failed);
+    return settle(isPending(answer) ? withTimeout(answer, this.options.timeoutMs) : answer, answered, failed);
   }
 
   private answered<T>(health: Health, value: T): T {
@@ -154,8 +158,8 @@ export class Failover {
         logWarning(
           this.options.logger,
           'WRN_STORE_DOWN',
-          `the store failed${where} (${describe(error)}); policy '${this.options.policy}' until it answers again`,
-          { policy: this.options.policy, error: describe(error), ...(where === '' ? {} : { part: health.name }) },
+          `the store failed${where} (${describe(error)}); policy '${this.policy.name}' until it answers again`,
+          { policy: this.policy.name, error: describe(error), ...(where === '' ? {} : { part: health.name }) },
         );
       }
     }
@@ -181,10 +185,7 @@ export class FailoverStore {
   ) {}
 
   /** `sharedOnly`: the shared store's readings or none, never this process's fallback buckets (`inspect`). */
-  take(
-    checks: readonly Check[],
-    sharedOnly = false,
-  ): readonly Reading[] | undefined | Promise<readonly Reading[] | undefined> {
+  take(checks: readonly Check[], sharedOnly = false): MaybePromise<readonly Reading[] | undefined> {
     const { failover } = this;
     const onFallback = sharedOnly ? () => undefined : () => this.onFallback(checks);
     if (failover.options.slotOf === undefined || checks.length === 0) {
@@ -209,7 +210,7 @@ export class FailoverStore {
    * Forgets the keys in the shared store and in the fallback buckets: whether the shared store did
    * (false when it failed, is down, or cannot reset).
    */
-  reset(keys: readonly string[]): boolean | Promise<boolean> {
+  reset(keys: readonly string[]): MaybePromise<boolean> {
     this.fallback?.reset(keys);
     const reset = this.store.reset?.bind(this.store);
     if (reset === undefined) return false;
@@ -222,7 +223,7 @@ export class FailoverStore {
   }
 
   /** The settings under `key`, or `undefined` when the store did not answer. */
-  readSettings(key: string): Settings | undefined | Promise<Settings | undefined> {
+  readSettings(key: string): MaybePromise<Settings | undefined> {
     const read = this.store.readSettings?.bind(this.store);
     if (read === undefined) return this.settingsHere().readSettings(key);
     return this.failover.run(
@@ -233,7 +234,7 @@ export class FailoverStore {
   }
 
   /** Whether the store took the settings (false when it failed or is down). */
-  writeSettings(key: string, fields: Readonly<Record<string, string | null>>): boolean | Promise<boolean> {
+  writeSettings(key: string, fields: Readonly<Record<string, string | null>>): MaybePromise<boolean> {
     const write = this.store.writeSettings?.bind(this.store);
     if (write === undefined) {
       this.settingsHere().writeSettings(key, fields);
@@ -252,15 +253,15 @@ export class FailoverStore {
   }
 
   private onFallback(checks: readonly Check[]): readonly Reading[] | undefined {
-    if (this.failover.options.policy !== 'fallback') return undefined;
+    if (!this.failover.policy.countsHere) return undefined;
     this.fallback ??= new MemoryStore({ logger: this.failover.options.logger });
     return this.fallback.take(this.processes === 1 ? checks : checks.map((check) => share(check, this.processes)));
   }
 }
 
 /** `true` once a store operation answering nothing has completed. */
-const done = (answer: void | Promise<void>): true | Promise<true> =>
-  answer instanceof Promise ? answer.then(() => true) : true;
+const done = (answer: MaybePromise<void>): MaybePromise<true> => andThen(answer, completed);
+const completed = (): true => true;
 
 /** A check holding one process's share of its figures. */
 function share(check: Check, processes: number): Check {
