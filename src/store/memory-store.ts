@@ -10,10 +10,12 @@ const EPSILON_MS = 1e-6;
  * interval at 1e6/s: adding the interval to it rounds every token the same way (4.49 steps become 4,
  * and 912,000/s admitted 1,021,000 a second). So a bucket keeps its arrival time in two parts, whole
  * milliseconds and their fraction, and adds the interval to the fraction alone: each sum then rounds
- * within the bucket's span, not the epoch's, and this slack stays far under a token.
+ * within the bucket's span, not the epoch's. What is left is `now` itself, known to its last place
+ * (2^-12 ms): a refill of exactly one interval must read as one token, so the slack is that place
+ * (never half a token or more, so it never admits one more).
  */
-function slackMs(toleranceMs: number): number {
-  return Math.max(EPSILON_MS, toleranceMs * 1e-12);
+function slackMs(now: number, toleranceMs: number, intervalMs: number): number {
+  return Math.min(intervalMs / 2, Math.max(EPSILON_MS, toleranceMs * 1e-12, Math.abs(now) * 2.3e-16));
 }
 
 /**
@@ -219,7 +221,7 @@ export class MemoryStore implements Store {
     const tolerance = check.capacity * check.intervalMs;
     let next = used + check.cost * check.intervalMs;
     if (next < 0) next = 0; // a refund fills the bucket at most
-    const slack = slackMs(tolerance);
+    const slack = slackMs(now, tolerance, check.intervalMs);
     if (next > tolerance + slack) {
       return {
         allowed: false,

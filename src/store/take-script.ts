@@ -23,7 +23,8 @@ if not now then
 end
 local EPS = 1e-6
 local function ceilMs(ms, slack) return math.ceil(ms - (slack or EPS)) end
-local function slackMs(tolerance) return math.max(EPS, tolerance * 1e-12) end
+-- now is known to its last place (2^-12 ms): a refill of one interval reads as one token (see MemoryStore's slackMs)
+local function slackMs(tolerance, span) return math.min(span / 2, math.max(EPS, tolerance * 1e-12, math.abs(now) * 2.3e-16)) end
 local nowWhole = math.floor(now)
 local nowFraction = now - nowWhole
 -- how far a bucket's arrival time lies ahead of now, whole ms and fraction apart (a number the
@@ -48,7 +49,7 @@ for i = 1, #KEYS do
     local used = math.max(aheadOf(values[i]), 0)
     local tolerance = size * span
     local owed = math.max(used + cost * span, 0)
-    local slack = slackMs(tolerance)
+    local slack = slackMs(tolerance, span)
     r.slack = slack
     r.stayLeft, r.stayReset = math.max(0, math.floor((tolerance - used + slack) / span)), used
     r.pass = owed <= tolerance + slack

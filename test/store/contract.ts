@@ -108,6 +108,16 @@ export function storeContract(name: string, makeStore: (clock: () => number) => 
       }
     });
 
+    it("reads a refill of exactly one interval as one token, whatever the time's last place", async () => {
+      for (const perSecond of [30, 7, 3000]) {
+        const { clock, bucket, admitted } = setup();
+        const check = bucket(perSecond, perSecond, 1, `refill-${perSecond}`);
+        expect(await admitted(perSecond + 1, check)).toBe(perSecond);
+        clock.advance(1000 / perSecond); // the clock lands between whole milliseconds, rounded to its last place
+        expect(await admitted(3, check)).toBe(1);
+      }
+    });
+
     it('takes a cost above 1 whole or not at all', async () => {
       const { bucket, take } = setup();
       expect((await take(bucket(10, 10, 4)))[0]).toMatchObject({ allowed: true, remaining: 6 });
