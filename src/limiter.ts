@@ -13,7 +13,7 @@ import { logWarning } from './log.js';
 import { MembershipGate, type MembershipStep, type PendingMembership } from './membership/gate.js';
 import { ledgerFor } from './membership/ledgers.js';
 import { AppPlan, type CheckSet, categoryKeys, type Policy, type SharedChecks, sharedChecks } from './plan.js';
-import { Failover, FailoverStore } from './store/failover-store.js';
+import { Failover, FailoverStore, Health } from './store/failover-store.js';
 import { RedisStore } from './store/redis-store.js';
 import { RefusalCache } from './store/refusal-cache.js';
 import { slotOf } from './store/slot.js';
@@ -136,8 +136,14 @@ export class Limiter {
     this.refusalClock = config.store.clock ?? (() => performance.now());
     if (config.refusalCache !== false) this.refusals = new RefusalCache(config.refusalCache, this.refusalClock);
     if (config.membership !== false) {
-      const ledger = ledgerFor(config.membership, config.store, config.keyPrefix);
-      this.memberships = new MembershipGate(ledger, this.failover, config.nameCase, config.membershipHoldMs);
+      const { membership } = config;
+      const ledger = ledgerFor(membership, config.store, config.keyPrefix);
+      // the IM server's count() or a ledger of its own is not the store: its failure is its own part's
+      const own =
+        membership === 'ledger'
+          ? undefined
+          : new Health('count' in membership ? 'the membership source' : 'the membership ledger');
+      this.memberships = new MembershipGate(ledger, this.failover, config.nameCase, config.membershipHoldMs, own);
     }
   }
 

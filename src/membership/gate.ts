@@ -3,7 +3,7 @@ import type { NameCase } from '../limits/app-key.js';
 import type { RouteMatch } from '../limits/classify.js';
 import type { MembershipKind } from '../limits/routes.js';
 import type { EditionRules } from '../limits/table.js';
-import { type Failover, withTimeout } from '../store/failover-store.js';
+import { type Failover, type Health, withTimeout } from '../store/failover-store.js';
 import { appTag } from '../store/keys.js';
 import { createdIdOf, groupOf, newMembersOf, usersOf } from './extract.js';
 import type { MembershipLedger, Reservation } from './ledger.js';
@@ -72,6 +72,8 @@ export class MembershipGate {
     private readonly failover: Failover,
     private readonly nameCase: NameCase,
     private readonly holdMs: number,
+    /** The health of a ledger apart from the store (the IM server's `count()`, a ledger of its own). */
+    private readonly ownHealth?: Health,
   ) {}
 
   /** `capped` false holds the users whatever their count: a join report mode lets past the cap is still recorded. */
@@ -119,7 +121,8 @@ export class MembershipGate {
         abandoned = true;
         return { unchecked: true };
       },
-      this.failover.healthOf(appTag(appKey)), // the ledger keeps an app's memberships under its hash tag
+      // the built-in ledger keeps an app's memberships under its hash tag, in the store
+      this.ownHealth ?? this.failover.healthOf(appTag(appKey)),
     );
   }
 
