@@ -144,14 +144,22 @@ export class MembershipGate {
         ? ledger.leave(appKey, kind, group, users)
         : ledger.dissolve(appKey, kind, group);
     };
+    // a failure is told as every store call's is (the metrics count it); the hold lapses on its own
+    const failed = (error: unknown): void => {
+      try {
+        this.failover.options.onFailure?.(error);
+      } catch {
+        // a hook that throws must not fail the answer
+      }
+    };
     let done: void | Promise<void>;
     try {
       done = record();
-    } catch {
-      return; // the store's failure is reported by the failover; the hold lapses on its own
+    } catch (error) {
+      return failed(error);
     }
     if (!(done instanceof Promise)) return;
-    return withTimeout(done, this.failover.options.timeoutMs).then(ignore, ignore);
+    return withTimeout(done, this.failover.options.timeoutMs).then(ignore, failed);
   }
 
   /**
