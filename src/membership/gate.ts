@@ -4,7 +4,7 @@ import type { RouteMatch } from '../limits/classify.js';
 import type { MembershipKind } from '../limits/routes.js';
 import type { EditionRules } from '../limits/table.js';
 import { all, isPending, type MaybePromise, onRejection } from '../maybe-async.js';
-import { type Failover, withTimeout } from '../store/failover-store.js';
+import { type Failover, type Health, withTimeout } from '../store/failover-store.js';
 import { appTag } from '../store/keys.js';
 import { createdIdOf, groupOf, newMembersOf, usersOf } from './extract.js';
 import type { MembershipLedger, Reservation } from './ledger.js';
@@ -73,6 +73,8 @@ export class MembershipGate {
     private readonly failover: Failover,
     private readonly nameCase: NameCase,
     private readonly holdMs: number,
+    /** The health of a ledger apart from the store (the IM server's `count()`, a ledger of its own). */
+    private readonly ownHealth?: Health,
   ) {}
 
   /** `capped` false holds the users whatever their count: a join report mode lets past the cap is still recorded. */
@@ -115,7 +117,8 @@ export class MembershipGate {
         abandoned = true;
         return { unchecked: true };
       },
-      this.failover.healthOf(appTag(appKey)), // the ledger keeps an app's memberships under its hash tag
+      // the built-in ledger keeps an app's memberships under its hash tag, in the store
+      this.ownHealth ?? this.failover.healthOf(appTag(appKey)),
     );
   }
 
@@ -137,14 +140,22 @@ export class MembershipGate {
         ? ledger.leave(appKey, kind, group, users)
         : ledger.dissolve(appKey, kind, group);
     };
+    // a failure is told as every store call's is (the metrics count it); the hold lapses on its own
+    const failed = (error: unknown): void => {
+      try {
+        this.failover.options.onFailure?.(error);
+      } catch {
+        // a hook that throws must not fail the answer
+      }
+    };
     let done: MaybePromise<void>;
     try {
       done = record();
-    } catch {
-      return; // the store's failure is reported by the failover; the hold lapses on its own
+    } catch (error) {
+      return failed(error);
     }
     if (!isPending(done)) return;
-    return withTimeout(done, this.failover.options.timeoutMs).then(ignore, ignore);
+    return withTimeout(done, this.failover.options.timeoutMs).then(ignore, failed);
   }
 
   /**

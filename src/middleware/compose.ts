@@ -6,7 +6,7 @@ import { type Classifier, compileClassifier } from '../limits/classify.js';
 import { routes } from '../limits/routes.js';
 import { MembershipGate } from '../membership/gate.js';
 import { ledgerFor } from '../membership/ledgers.js';
-import { Failover, FailoverStore } from '../store/failover-store.js';
+import { Failover, FailoverStore, Health } from '../store/failover-store.js';
 import { RedisStore } from '../store/redis-store.js';
 import { RefusalCache } from '../store/refusal-cache.js';
 import { slotOf } from '../store/slot.js';
@@ -45,15 +45,7 @@ export function compose(options: Options): Composed {
   metrics?.watch(failover);
   const failing = new FailoverStore(store, failover, config.fallbackProcesses);
   const refusalClock = store.clock ?? (() => performance.now());
-  const memberships =
-    config.membership === false
-      ? undefined
-      : new MembershipGate(
-          ledgerFor(config.membership, store, config.keyPrefix),
-          failover,
-          config.nameCase,
-          config.membershipHoldMs,
-        );
+  const memberships = config.membership === false ? undefined : membershipGate(config, config.membership, failover);
   const limiter = new Limiter(config, {
     failover,
     store: failing,
@@ -65,4 +57,19 @@ export function compose(options: Options): Composed {
   });
   const classifier = compileClassifier(routes, { nameCase: config.nameCase, basePath: config.basePath });
   return { config, limiter, metrics: metrics || undefined, classifier, validations: new Validations(config) };
+}
+
+/** The membership gate, on the store's health for its ledger, or on a health of its own for the IM server's. */
+function membershipGate(
+  config: Config,
+  membership: Exclude<Config['membership'], false>,
+  failover: Failover,
+): MembershipGate {
+  const ledger = ledgerFor(membership, config.store, config.keyPrefix);
+  // the IM server's count() or a ledger of its own is not the store: its failure is its own part's
+  const own =
+    membership === 'ledger'
+      ? undefined
+      : new Health('count' in membership ? 'the membership source' : 'the membership ledger');
+  return new MembershipGate(ledger, failover, config.nameCase, config.membershipHoldMs, own);
 }

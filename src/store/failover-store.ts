@@ -40,7 +40,8 @@ export class Health {
  * down; while it is down one call a second probes it (the probe's slot is claimed before it is sent,
  * so calls arriving meanwhile do not wait on it) and the others go straight to their fallback; the
  * first call that succeeds marks it up again. One warning when the first part goes down, one when
- * the last comes back. No call ever waits longer than `timeoutMs` for the store.
+ * the last comes back. No call ever waits longer than `timeoutMs` for the store. A write its replicas
+ * did not acknowledge (`ERR_STORE_REPLICAS`) goes to the policy alone: the store answered.
  */
 export class Failover {
   /** The health of a store that is not a Cluster, and of calls that name no key. */
@@ -145,12 +146,18 @@ export class Failover {
   }
 
   private failed<F>(health: Health, error: unknown, fallback: () => F): F {
-    health.probeAt = this.now() + PROBE_INTERVAL_MS;
     try {
       this.options.onFailure?.(error);
     } catch {
       // a hook that throws must not turn a store failure into a failed request
     }
+    // the store answered, its replicas did not: this call goes to the policy, the others (buckets
+    // that wait for no replica, other apps) are still decided in the store
+    if (error instanceof StoreError && error.code === 'ERR_STORE_REPLICAS') {
+      this.answered(health, undefined);
+      return fallback();
+    }
+    health.probeAt = this.now() + PROBE_INTERVAL_MS;
     if (!health.down) {
       health.down = true;
       if (this.downParts++ === 0) {

@@ -7,7 +7,8 @@
  *   bucket: 'b', capacity, intervalMs, cost   (GCRA: the key holds the theoretical arrival time, as
  *           '<whole ms>.<13 digits of fraction>': see MemoryStore's slackMs for why in two parts)
  *   window: 'w', limit, cost, n, edge1 … edgeN (the window holding now, clamped to the first or
- *           last; the key holds '<window end>:<count>')
+ *           last; the key holds '<window end>:<count>', counted on until that end whatever the
+ *           edges sent: see the script)
  * Reply: four integers per check: allowed (1/0), remaining, resetMs, retryAfterMs.
  * Nothing is written unless every check passes, nor for a check of cost 0 (a reading); every
  * written key expires when it stops mattering.
@@ -71,11 +72,16 @@ for i = 1, #KEYS do
     local e = 2 -- the window ending at edge e holds now (edge e is ARGV[a + 3 + e])
     while e < edgeCount and now >= tonumber(ARGV[a + 3 + e]) do e = e + 1 end
     local finish = tonumber(ARGV[a + 3 + e])
+    -- every day sent has ended by this clock (the caller's is over a day behind): one more day from now
+    if finish <= now then finish = now + finish - tonumber(ARGV[a + 2 + e]) end
     a = a + 4 + edgeCount
     local used = 0
     if values[i] then
+      -- a window still running by this clock stands, whoever's days it came from (a clock days off, a
+      -- time zone changed in a rolling deploy): a count starts afresh only once its window has ended
       local savedEnd, savedCount = string.match(values[i], '^([^:]+):(.+)$')
-      if tonumber(savedEnd) == finish then used = tonumber(savedCount) end
+      savedEnd = tonumber(savedEnd)
+      if savedEnd and savedEnd > now then used, finish = tonumber(savedCount), savedEnd end
     end
     local count = math.max(0, used + cost)
     r.stayLeft, r.stayReset = math.max(0, size - used), finish - now
