@@ -1,6 +1,6 @@
 import type { Request } from 'express';
 import { type AdminChange, auditor } from './admin-change.js';
-import type { Config, Edition, Mode } from './config.js';
+import type { Config } from './config.js';
 import { type AppSettings, EditionDirectory } from './edition-directory.js';
 import { StoreError } from './errors.js';
 import { dayEdgesMs } from './limits/calendar.js';
@@ -12,6 +12,7 @@ import { burstOf, type Category, categories, type EditionRules, type Overrides }
 import { logWarning } from './log.js';
 import { MembershipGate, type MembershipStep, type PendingMembership } from './membership/gate.js';
 import { ledgerFor } from './membership/ledgers.js';
+import type { Edition, Mode } from './options.js';
 import { AppPlan, type CheckSet, categoryKeys, type Policy, type SharedChecks, sharedChecks } from './plan.js';
 import { Failover, FailoverStore } from './store/failover-store.js';
 import { RedisStore } from './store/redis-store.js';

@@ -1,5 +1,5 @@
 import type { NextFunction, Request, RequestHandler, Response, Router } from 'express';
-import { assertAppKey, assertCategory, type Edition, type Mode, type Options, parseOptions } from '../config.js';
+import { assertAppKey, assertCategory, parseOptions } from '../config.js';
 import type { DecisionEvent } from '../decision.js';
 import { ConfigError, ImRateLimitError } from '../errors.js';
 import { type Admission, type AppState, Limiter, type Outcome } from '../limiter.js';
@@ -8,6 +8,7 @@ import { needsBody } from '../limits/payload.js';
 import { routes } from '../limits/routes.js';
 import type { Category, EditionRules, Overrides } from '../limits/table.js';
 import { logWarning } from '../log.js';
+import type { Edition, Mode, Options } from '../options.js';
 import { type AdminOptions, adminRouter } from './admin.js';
 import { type BodyState, readBody } from './body.js';
 import { decisionEvent, rateLimitInfo } from './decision-event.js';

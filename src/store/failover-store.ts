@@ -4,6 +4,13 @@ import { type Logger, logWarning } from '../log.js';
 import { MemoryStore } from './memory-store.js';
 import type { Check, Progress, Reading, Settings, Store } from './store.js';
 
+/**
+ * What a request gets while the store fails: `fallback`, buckets in this process alone; `allow`,
+ * admitted unchecked; `deny`, 503 (the `onStoreError` option).
+ */
+export const storeErrorPolicies = ['fallback', 'allow', 'deny'] as const;
+export type StoreErrorPolicy = (typeof storeErrorPolicies)[number];
+
 /** While a part of the store is failing, one call in this long probes it; the rest go straight to the policy. */
 const PROBE_INTERVAL_MS = 1000;
 
@@ -12,7 +19,7 @@ export interface FailoverOptions {
   readonly timeoutMs: number;
   readonly logger: Logger;
   /** What a failed call becomes: `fallback` decides on this process alone, the others answer nothing. */
-  readonly policy: 'fallback' | 'allow' | 'deny';
+  readonly policy: StoreErrorPolicy;
   /** Told of every failed call (probes included), with what it threw; a throw of its own is ignored. */
   readonly onFailure?: (error: unknown) => void;
   /** A key's Redis Cluster slot, when the store is a Cluster: health is then kept per slot. */
