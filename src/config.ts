@@ -2,30 +2,24 @@ import type { RequestHandler } from 'express';
 import { z } from 'zod';
 import { ConfigError, warningCodes } from './errors.js';
 import { canonicalAppKey, type NameCase, nameCases } from './limits/app-key.js';
-import {
-  type Category,
-  categories,
-  categoryRuleSchemas,
-  defaultTable,
-  type Overrides,
-  positive,
-  type QuotaTable,
-  sharedFigures,
-  tableSchema,
-} from './limits/table.js';
+import { type Category, categories, defaultTable, type Overrides, type QuotaTable } from './limits/table.js';
+import { categoryRuleSchemas, positive, sharedFigures, tableSchema } from './limits/table-schema.js';
 import type { Logger } from './log.js';
 import type { MembershipLedger, MembershipSource } from './membership/ledger.js';
 import {
+  type DailyQuotaOptions,
   dailyCounts,
   type Edition,
   type EditionResolver,
   headerStyles,
+  type MetricsOptions,
   type MetricsRegistry,
   type Mode,
   type ModeResolver,
   modes,
   type Options,
   type OverridesSource,
+  type RefusalCacheOptions,
   type Validate,
 } from './options.js';
 import { storeErrorPolicies } from './store/failover-store.js';
@@ -165,21 +159,36 @@ const optionsSchema = z.strictObject({
 type SchemaInput = z.input<typeof optionsSchema>;
 type Same<A, B> = [A] extends [B] ? ([B] extends [A] ? true : false) : false;
 type Holds<T extends true> = T;
-export type OptionsMatchSchema = [
+// biome-ignore lint/correctness/noUnusedVariables: a check at compile time, never used
+type OptionsMatchSchema = [
   Holds<Same<keyof SchemaInput, keyof Options>>,
   Holds<Same<Omit<SchemaInput, 'overrides'>, Omit<Options, 'overrides'>>>,
   Holds<Same<SchemaInput['overrides'], Exclude<Options['overrides'], OverridesSource>>>,
 ];
 
-export type Config = Readonly<
-  Omit<z.output<typeof optionsSchema>, 'table' | 'store' | 'bodyParser'> & {
-    overridesSource: OverridesSource | undefined;
-    table: QuotaTable;
-    store: Store;
-    editions: readonly string[];
-    bodyParsers: readonly RequestHandler[];
-  }
->;
+/** Options a config may lack: no default stands in for them. */
+type Unset = 'basePath' | 'onDecision' | 'onAdminChange' | 'skip' | 'onRefused' | 'metrics';
+/** Each key present, none `undefined`. */
+type Filled<T> = { readonly [K in keyof T]-?: Exclude<T[K], undefined> };
+
+/**
+ * The options once validated: every default filled in, the overrides told apart from a source, the
+ * body parsers a list. Written from `Options`, not inferred from the schema, as the published types are.
+ */
+export type Config = Filled<
+  Omit<Options, Unset | 'overrides' | 'table' | 'store' | 'bodyParser' | 'dailyQuota' | 'refusalCache'>
+> &
+  Pick<Options, Unset> & {
+    readonly overrides: Readonly<Record<string, Overrides>>;
+    readonly overridesSource: OverridesSource | undefined;
+    readonly table: QuotaTable;
+    readonly editions: readonly string[];
+    readonly store: Store;
+    readonly bodyParsers: readonly RequestHandler[];
+    readonly dailyQuota: Filled<DailyQuotaOptions>;
+    readonly refusalCache: Filled<RefusalCacheOptions> | false;
+    readonly metrics?: Filled<MetricsOptions> | undefined;
+  };
 
 /** Validates options once, at start-up, into a frozen config; throws `ConfigError` naming the path. */
 export function parseOptions(options: unknown = {}): Config {
