@@ -1,4 +1,5 @@
 import { type Logger, logWarning } from './log.js';
+import { onRejection } from './maybe-async.js';
 
 /** One run-time change an operator or the app's code made: what changed, before and after, and who. */
 export interface AdminChange {
@@ -34,8 +35,7 @@ export function auditor(logger: Logger, hook: ((change: AdminChange) => unknown)
     );
     if (hook === undefined) return;
     try {
-      const done: unknown = hook(change);
-      if (done instanceof Promise) done.catch(failed);
+      onRejection(hook(change), failed);
     } catch (error) {
       failed(error);
     }

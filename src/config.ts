@@ -22,7 +22,7 @@ import {
   type RefusalCacheOptions,
   type Validate,
 } from './options.js';
-import { storeErrorPolicies } from './store/failover-store.js';
+import { storeErrorPolicies } from './store/failure-policy.js';
 import { MemoryStore } from './store/memory-store.js';
 import type { Store } from './store/store.js';
 

@@ -3,6 +3,7 @@ import { monotonicNow } from './clock.js';
 import { assertEdition, assertMode, type Config, parseOverrides } from './config.js';
 import type { Overrides } from './limits/table.js';
 import { type LogCode, type Logger, logWarning } from './log.js';
+import { andThen, isPending } from './maybe-async.js';
 import type { Edition, Mode } from './options.js';
 import { describe, type FailoverStore, withTimeout } from './store/failover-store.js';
 import { settingsKey } from './store/keys.js';
@@ -103,7 +104,7 @@ class AppCache<T> {
     };
     try {
       const answer = ask(previous);
-      if (!(answer instanceof Promise)) return settle(answer);
+      if (!isPending(answer)) return settle(answer);
       const { timeoutMs } = this.options;
       return (timeoutMs === undefined ? answer : withTimeout(answer, timeoutMs, 'it')).then(settle, fail);
     } catch (error) {
@@ -125,6 +126,8 @@ class AppCache<T> {
 export class EditionDirectory {
   private readonly warn: Warn;
   private readonly runTime: AppCache<RunTime>;
+  /** Every app's settings (its mode), kept apart: a flood of invented apps cannot evict them. */
+  private readonly everyAppRunTime: AppCache<RunTime>;
   private readonly resolved: AppCache<Edition>;
   private readonly sourced: AppCache<Overrides | undefined>;
 
@@ -137,25 +140,22 @@ export class EditionDirectory {
     const clock = config.store.clock ?? monotonicNow;
     const warn = throttled(logger, clock);
     this.warn = warn;
-    this.runTime = new AppCache<RunTime>({
-      clock,
-      ttlMs,
-      maxEntries,
-      fallback: (appKey, why, previous) => {
-        const meanwhile =
-          previous === undefined ? 'using the configured edition and overrides' : 'keeping the last known';
-        const whose = appKey === EVERY_APP ? 'every app' : JSON.stringify(appKey);
-        warn(
-          'WRN_SETTINGS_UNREAD',
-          `reading the run-time settings of ${whose} failed (${why}); ${meanwhile} until it answers`,
-          {
-            ...(appKey === EVERY_APP ? {} : { appKey }),
-            error: why,
-          },
-        );
-        return previous ?? {};
-      },
-    });
+    const runTimeFallback: AppCacheOptions<RunTime>['fallback'] = (appKey, why, previous) => {
+      const meanwhile =
+        previous === undefined ? 'using the configured edition and overrides' : 'keeping the last known';
+      const whose = appKey === EVERY_APP ? 'every app' : JSON.stringify(appKey);
+      warn(
+        'WRN_SETTINGS_UNREAD',
+        `reading the run-time settings of ${whose} failed (${why}); ${meanwhile} until it answers`,
+        {
+          ...(appKey === EVERY_APP ? {} : { appKey }),
+          error: why,
+        },
+      );
+      return previous ?? {};
+    };
+    this.runTime = new AppCache<RunTime>({ clock, ttlMs, maxEntries, fallback: runTimeFallback });
+    this.everyAppRunTime = new AppCache<RunTime>({ clock, ttlMs, maxEntries: 1, fallback: runTimeFallback });
     const fallbackEdition = config.editions[0] as Edition;
     this.resolved = new AppCache<Edition>({
       clock,
@@ -202,18 +202,32 @@ export class EditionDirectory {
     // every app's mode is read after the app's settings, not beside them: while the store is down,
     // the app's read is the one probe, and a refusal, which needs the mode, mostly finds it here
     const runTime = this.runTime.get(appKey, (previous) =>
-      then(this.readRunTime(appKey, previous), (read) => {
+      andThen(this.readRunTime(appKey, previous), (read) => {
         this.everyApp();
         return read;
       }),
     );
-    return then(runTime, ({ edition: chosenEdition, overrides: chosenOverrides }) => {
+    return andThen(runTime, ({ edition: chosenEdition, overrides: chosenOverrides }) => {
       const edition = chosenEdition ?? this.configuredEdition(appKey, req);
       const overrides = chosenOverrides ?? this.configuredOverrides(appKey);
-      if (edition instanceof Promise || overrides instanceof Promise)
+      if (isPending(edition) || isPending(overrides))
         return Promise.all([edition, overrides]).then(([e, o]) => ({ edition: e, overrides: o }));
       return { edition, overrides };
     });
+  }
+
+  /**
+   * The run-time settings of the app (or of every app, `undefined`), read from the store unless read
+   * within `editionCacheMs`: a process that has not read them yet would otherwise replace what the
+   * store holds with the one setting it changes (the app's edition lost to an operator's mode).
+   */
+  current(appKey: string | undefined): unknown {
+    const key = appKey ?? EVERY_APP;
+    return this.cacheOf(key).get(key, (previous) => this.readRunTime(key, previous));
+  }
+
+  private cacheOf(key: string): AppCache<RunTime> {
+    return key === EVERY_APP ? this.everyAppRunTime : this.runTime;
   }
 
   /** Chooses the app's edition at run time; resolves to whether the store took it. */
@@ -246,16 +260,16 @@ export class EditionDirectory {
   chosenMode(appKey: string): Mode | undefined | Promise<Mode | undefined> {
     const own = this.runTime.known(appKey)?.mode;
     if (own !== undefined) return own;
-    return then(this.everyApp(), (all) => all.mode);
+    return andThen(this.everyApp(), (all) => all.mode);
   }
 
   private everyApp(): RunTime | Promise<RunTime> {
-    return this.runTime.get(EVERY_APP, (previous) => this.readRunTime(EVERY_APP, previous));
+    return this.everyAppRunTime.get(EVERY_APP, (previous) => this.readRunTime(EVERY_APP, previous));
   }
 
   /** What `setMode` chose, for the app and for every app, as far as known without asking. */
   knownModes(appKey: string): { app: Mode | undefined; everyApp: Mode | undefined } {
-    return { app: this.runTime.known(appKey)?.mode, everyApp: this.runTime.known(EVERY_APP)?.mode };
+    return { app: this.runTime.known(appKey)?.mode, everyApp: this.everyAppRunTime.known(EVERY_APP)?.mode };
   }
 
   /** Where the app's edition comes from: `setEdition`, the `edition` option, or its resolver. */
@@ -277,8 +291,9 @@ export class EditionDirectory {
   setMode(appKey: string | undefined, mode: unknown, path: string): boolean | Promise<boolean> {
     if (mode !== undefined) assertMode(mode, path);
     const key = appKey ?? EVERY_APP;
-    const { mode: _, ...rest } = this.runTime.known(key) ?? {};
-    this.runTime.set(key, mode === undefined ? rest : { ...rest, mode });
+    const cache = this.cacheOf(key);
+    const { mode: _, ...rest } = cache.known(key) ?? {};
+    cache.set(key, mode === undefined ? rest : { ...rest, mode });
     return this.store.writeSettings(settingsKey(this.config.keyPrefix, key), { mode: mode ?? null });
   }
 
@@ -293,7 +308,7 @@ export class EditionDirectory {
     const { edition: resolver, editions } = this.config;
     if (typeof resolver === 'string' || req === undefined) return this.knownConfiguredEdition(appKey);
     return this.resolved.get(appKey, () =>
-      then(resolver(appKey, req), (edition: unknown) => {
+      andThen(resolver(appKey, req), (edition: unknown) => {
         if (typeof edition === 'string' && editions.includes(edition)) return edition;
         throw new Error(`answered ${JSON.stringify(edition)}, which the table does not name`);
       }),
@@ -304,7 +319,7 @@ export class EditionDirectory {
     const source = this.config.overridesSource;
     if (source === undefined) return this.config.overrides[appKey];
     return this.sourced.get(appKey, () =>
-      then(source.get(appKey), (answer: unknown) => (answer === undefined ? undefined : parseOverrides(answer, ''))),
+      andThen(source.get(appKey), (answer: unknown) => (answer === undefined ? undefined : parseOverrides(answer, ''))),
     );
   }
 
@@ -313,7 +328,7 @@ export class EditionDirectory {
    * its fallback (the last known) for a second rather than for `editionCacheMs` as if it were an answer.
    */
   private readRunTime(appKey: string, previous: RunTime | undefined): RunTime | Promise<RunTime> {
-    return then(this.store.readSettings(settingsKey(this.config.keyPrefix, appKey)), (settings) => {
+    return andThen(this.store.readSettings(settingsKey(this.config.keyPrefix, appKey)), (settings) => {
       if (settings === undefined) throw new Error('the store did not answer');
       return this.runTimeOf(appKey, settings, previous);
     });
@@ -347,11 +362,6 @@ export class EditionDirectory {
     }
     return runTime;
   }
-}
-
-/** `next` of a value now, or once it comes. */
-function then<T, R>(value: T | Promise<T>, next: (value: T) => R | Promise<R>): R | Promise<R> {
-  return value instanceof Promise ? value.then(next) : next(value);
 }
 
 /** A warning a second at most: each app a client invents could otherwise log one (the rest are counted). */

@@ -1,7 +1,7 @@
 import type { Request } from 'express';
-import { type AdminChange, auditor } from './admin-change.js';
-import type { Config } from './config.js';
-import { type AppSettings, EditionDirectory } from './edition-directory.js';
+import type { AdminChange } from './admin-change.js';
+import { assertEdition, assertMode, type Config, parseOverrides } from './config.js';
+import type { AppSettings, EditionDirectory } from './edition-directory.js';
 import { StoreError } from './errors.js';
 import { dayEdgesMs } from './limits/calendar.js';
 import type { RouteMatch } from './limits/classify.js';
@@ -10,14 +10,12 @@ import { checkAppNames, checkPayload, type PayloadRefusal } from './limits/paylo
 import { checkPushes, pushesOf } from './limits/send.js';
 import { burstOf, type Category, categories, type EditionRules, type Overrides } from './limits/table.js';
 import { logWarning } from './log.js';
-import { MembershipGate, type MembershipStep, type PendingMembership } from './membership/gate.js';
-import { ledgerFor } from './membership/ledgers.js';
+import { andThen, type MaybePromise } from './maybe-async.js';
+import type { MembershipGate, MembershipStep, PendingMembership } from './membership/gate.js';
 import type { Edition, Mode } from './options.js';
 import { AppPlan, type CheckSet, categoryKeys, type Policy, type SharedChecks, sharedChecks } from './plan.js';
-import { Failover, FailoverStore } from './store/failover-store.js';
-import { RedisStore } from './store/redis-store.js';
-import { RefusalCache } from './store/refusal-cache.js';
-import { slotOf } from './store/slot.js';
+import type { Failover, FailoverStore } from './store/failover-store.js';
+import type { RefusalCache } from './store/refusal-cache.js';
 import type { BucketCheck, Check, Reading, WindowCheck } from './store/store.js';
 
 /** What follows an admitted request: its body paced, its membership change concluded. */
@@ -64,6 +62,44 @@ type Decided = Extract<Outcome, { kind: 'decided' }>;
 /** An outcome that refuses the request, unless the app's mode only reports it. */
 type Refusing = Exclude<Outcome, { kind: 'unlimited' }>;
 
+/**
+ * One request as the limiter decides it: one object per request, made by the Express layer (which
+ * keeps its own share of the request in it too) and filled in by each step here, so that no step
+ * passes the others' state along as arguments, and the synchronous path allocates nothing more.
+ */
+export interface RequestState {
+  readonly match: RouteMatch;
+  /** For the edition resolver. */
+  readonly req: Request;
+  /** The parsed body, when the route's checks read it. */
+  body: unknown;
+  /** The app's plan, once its settings are known. */
+  plan: AppPlan | undefined;
+  /** The checks the request takes, and the set they come from (rate, send or download). */
+  set: CheckSet | undefined;
+  checks: readonly Check[];
+  /** When the store call began, when someone observes decisions; else 0. */
+  startedAt: number;
+  /** The refusals' clock when the store call was sent, when a refusal may be remembered; else 0. */
+  sentAt: number;
+}
+
+/** What a limiter is made of, built from the options by the composition root (`middleware/compose.ts`). */
+export interface LimiterParts {
+  /** The store's health: every store call goes through it. */
+  readonly failover: Failover;
+  readonly store: FailoverStore;
+  readonly editions: EditionDirectory;
+  /** Absent when `membership` is `false`. */
+  readonly memberships: MembershipGate | undefined;
+  /** Refusals that stand for a while, answered without a store call; absent when `refusalCache` is `false`. */
+  readonly refusals: RefusalCache | undefined;
+  /** The refusals' clock: the store's when this process knows it, else a monotonic one. */
+  readonly refusalClock: () => number;
+  /** Logs a run-time change and tells `onAdminChange`. */
+  readonly audit: (change: AdminChange) => void;
+}
+
 /** One app's state as `inspect` reads it, nothing taken. */
 export interface AppState {
   readonly edition: Edition;
@@ -98,48 +134,42 @@ export interface AppSettingsView {
  * failover, which owns timeouts and the store-down policy.
  */
 export class Limiter {
-  readonly editions: EditionDirectory;
-  readonly failover: Failover;
+  private readonly editions: EditionDirectory;
+  private readonly failover: Failover;
   private readonly store: FailoverStore;
   private readonly plans = new Map<string, AppPlan>();
   private readonly shared: SharedChecks;
   private readonly memberships: MembershipGate | undefined;
   /** Whether anyone reads decisions: only then is the store call timed. */
   private readonly observed: boolean;
-  /** Refusals that stand for a while, answered without a store call. */
   private readonly refusals: RefusalCache | undefined;
-  /** The refusals' clock: the store's when this process knows it, else a monotonic one. */
   private readonly refusalClock: () => number;
-  /** Logs a run-time change and tells `onAdminChange`. */
   private readonly audit: (change: AdminChange) => void;
   private modeFunctionFailed = false;
 
-  /** `onStoreFailure` is told of every failed store call (the metrics count them). */
   constructor(
-    readonly config: Config,
-    onStoreFailure?: (error: unknown) => void,
+    private readonly config: Config,
+    parts: LimiterParts,
   ) {
     this.observed = config.onDecision !== undefined || config.metrics !== undefined;
-    const { storeTimeoutMs: timeoutMs, logger, onStoreError: policy, store } = config;
-    // on a Redis Cluster each slot fails on its own: one slow or moving master degrades only its keys
-    const perSlot = store instanceof RedisStore && store.client.isCluster === true ? { slotOf } : {};
-    // the probe's second is the store's when a test gives it a fake clock, as every other interval is
-    const clock = store.clock === undefined ? {} : { clock: store.clock };
-    this.failover = new Failover(
-      onStoreFailure === undefined
-        ? { timeoutMs, logger, policy, ...perSlot, ...clock }
-        : { timeoutMs, logger, policy, onFailure: onStoreFailure, ...perSlot, ...clock },
-    );
-    this.store = new FailoverStore(config.store, this.failover, config.fallbackProcesses);
     this.shared = sharedChecks(config.keyPrefix, config.clusterDownloadsPerSecond);
-    this.editions = new EditionDirectory(config, this.store);
-    this.audit = auditor(config.logger, config.onAdminChange);
-    this.refusalClock = config.store.clock ?? (() => performance.now());
-    if (config.refusalCache !== false) this.refusals = new RefusalCache(config.refusalCache, this.refusalClock);
-    if (config.membership !== false) {
-      const ledger = ledgerFor(config.membership, config.store, config.keyPrefix);
-      this.memberships = new MembershipGate(ledger, this.failover, config.nameCase, config.membershipHoldMs);
-    }
+    this.failover = parts.failover;
+    this.store = parts.store;
+    this.editions = parts.editions;
+    this.memberships = parts.memberships;
+    this.refusals = parts.refusals;
+    this.refusalClock = parts.refusalClock;
+    this.audit = parts.audit;
+  }
+
+  /** Whether some decisions are being made without the shared store. */
+  get degraded(): boolean {
+    return this.failover.degraded;
+  }
+
+  /** The app's edition as far as known without asking anyone (its resolver, the store). */
+  knownEdition(appKey: string): Edition {
+    return this.editions.known(appKey);
   }
 
   /** Takes checks of negative cost, giving tokens back, through the failover like every store call; never rejects. */
@@ -148,7 +178,7 @@ export class Limiter {
   }
 
   /** Records a membership change once the IM server has answered; never rejects. */
-  conclude(pending: PendingMembership, succeeded: boolean, responseBody: string): void | Promise<void> {
+  conclude(pending: PendingMembership, succeeded: boolean, responseBody: string): MaybePromise<void> {
     return this.memberships?.conclude(pending, succeeded, responseBody);
   }
 
@@ -167,7 +197,8 @@ export class Limiter {
     }));
     const send = plan.category('messages').send;
     const day = send === undefined ? undefined : (this.withDailyCost(send.checks, 0)[1] as WindowCheck);
-    const readings = await this.store.take(day === undefined ? buckets : [...buckets, day]);
+    // the app's shared state or a StoreError: the fallback's buckets are this process's alone
+    const readings = await this.store.take(day === undefined ? buckets : [...buckets, day], true);
     if (readings === undefined) throw new StoreError('ERR_STORE', 'im-rate-limit: the store is unavailable');
     const state = Object.fromEntries(
       buckets.map((bucket, i) => {
@@ -255,17 +286,23 @@ export class Limiter {
 
   /** Moves an app to an edition at run time; resolves to whether the store took it. */
   setEdition(appKey: string, edition: unknown, path: string, actor?: string): Promise<boolean> {
-    const before = this.editions.known(appKey);
-    const took = this.changingFigures(this.editions.setEdition(appKey, edition, path));
-    return this.audited(took, { action: 'edition', appKey, before, after: edition }, actor);
+    assertEdition(this.config.editions, edition, path);
+    return this.afterRead(appKey, () => {
+      const before = this.editions.known(appKey);
+      const took = this.changingFigures(this.editions.setEdition(appKey, edition, path));
+      return this.audited(took, { action: 'edition', appKey, before, after: edition }, actor);
+    });
   }
 
   /** Replaces an app's overrides at run time (`undefined`: back to the configured ones); as `setEdition`. */
   setOverrides(appKey: string, overrides: unknown, path: string, actor?: string): Promise<boolean> {
-    const before = this.editions.knownOverrideSources(appKey).runTime ?? null;
-    const took = this.changingFigures(this.editions.setOverrides(appKey, overrides, path));
-    const after = this.editions.knownOverrideSources(appKey).runTime ?? null;
-    return this.audited(took, { action: 'overrides', appKey, before, after }, actor);
+    if (overrides !== undefined) parseOverrides(overrides, path);
+    return this.afterRead(appKey, () => {
+      const before = this.editions.knownOverrideSources(appKey).runTime ?? null;
+      const took = this.changingFigures(this.editions.setOverrides(appKey, overrides, path));
+      const after = this.editions.knownOverrideSources(appKey).runTime ?? null;
+      return this.audited(took, { action: 'overrides', appKey, before, after }, actor);
+    });
   }
 
   /**
@@ -273,11 +310,23 @@ export class Limiter {
    * the choice. Shared through the store as the edition is; resolves to whether the store took it.
    */
   setMode(appKey: string | undefined, mode: unknown, path: string, actor?: string): Promise<boolean> {
-    const known = this.editions.knownModes(appKey ?? '');
-    const before = (appKey === undefined ? known.everyApp : known.app) ?? null;
-    const took = this.changingFigures(this.editions.setMode(appKey, mode, path));
-    const change = { action: 'mode', before, after: mode ?? null } as const;
-    return this.audited(took, appKey === undefined ? change : { ...change, appKey }, actor);
+    if (mode !== undefined) assertMode(mode, path);
+    return this.afterRead(appKey, () => {
+      const known = this.editions.knownModes(appKey ?? '');
+      const before = (appKey === undefined ? known.everyApp : known.app) ?? null;
+      const took = this.changingFigures(this.editions.setMode(appKey, mode, path));
+      const change = { action: 'mode', before, after: mode ?? null } as const;
+      return this.audited(took, appKey === undefined ? change : { ...change, appKey }, actor);
+    });
+  }
+
+  /**
+   * A change once the settings it changes one of are known (invalid values thrown before): it keeps
+   * the others the store holds, and its audit event tells what it replaced.
+   */
+  private afterRead(appKey: string | undefined, change: () => Promise<boolean>): Promise<boolean> {
+    const read = this.editions.current(appKey);
+    return read instanceof Promise ? read.then(change) : change();
   }
 
   /** Audits a change once the store has answered (it holds in this process either way). */
@@ -304,21 +353,23 @@ export class Limiter {
     this.refusals?.clear();
   }
 
-  /** Decides a classified request; `body` is the parsed body when the route's checks read it. */
-  decide(match: RouteMatch, body: unknown, req: Request): Outcome | Promise<Outcome> {
+  /** Decides a classified request; `request.body` is the parsed body when the route's checks read it. */
+  decide(request: RequestState): MaybePromise<Outcome> {
+    const { match } = request;
     const refusal = checkAppNames(match, this.config.appNameMaxChars);
     if (refusal !== undefined) return this.refuse(match, { kind: 'payload', refusal }, nothingAdmitted);
-    const settings = this.editions.settingsOf(match.appKey, req);
-    if (settings instanceof Promise)
-      return settings.then((resolved) => this.limit(match, this.planFor(match.appKey, resolved), body));
-    return this.limit(match, this.planFor(match.appKey, settings), body);
+    return andThen(this.editions.settingsOf(match.appKey, request.req), this.limit, request);
   }
 
-  private limit(match: RouteMatch, plan: AppPlan, body: unknown): Outcome | Promise<Outcome> {
+  /** The request held to the app's plan: its payload, then one store call. Made once: no closure per request. */
+  private readonly limit = (settings: AppSettings, request: RequestState): MaybePromise<Outcome> => {
+    const { match, body } = request;
+    const plan = this.planFor(match.appKey, settings);
+    request.plan = plan;
     const refusal = checkPayload(match, body, plan.rules);
     if (refusal !== undefined) {
       // reported, it takes no tokens (as it takes none refused), but keeps the ledger and is paced
-      return this.refuse(match, { kind: 'payload', refusal }, () => this.admit(match, plan, body, undefined));
+      return this.refuse(match, { kind: 'payload', refusal }, () => this.admit(request, undefined));
     }
     const category = plan.category(match.category);
     const { sends, downloadsFile } = match.route;
@@ -328,12 +379,17 @@ export class Limiter {
       set = category.send;
       const pushes = this.config.dailyQuota.countBy === 'call' ? 1 : pushesOf(sends, body);
       const never = checkPushes(pushes, (set.checks[1] as WindowCheck).limit);
-      if (never !== undefined) return { kind: 'payload', refusal: never };
+      if (never !== undefined) {
+        // a payload refusal like any other: reported, it goes on taking nothing
+        return this.refuse(match, { kind: 'payload', refusal: never }, () => this.admit(request, undefined));
+      }
       checks = this.withDailyCost(set.checks, pushes);
     } else if (downloadsFile && category.download !== undefined) {
       set = category.download;
       checks = set.checks;
     }
+    request.set = set;
+    request.checks = checks;
     // a token given back later (a download the IM server refused) would void a remembered refusal
     const remembers = this.refusals !== undefined && !('refundOnRefusal' in set);
     if (remembers) {
@@ -349,47 +405,38 @@ export class Limiter {
           checks,
           storeMs: 0,
         };
-        return this.refuse(match, refused, () => this.admit(match, plan, body, refused));
+        return this.refuse(match, refused, () => this.admit(request, refused));
       }
     }
-    const startedAt = this.observed ? performance.now() : 0;
-    const sentAt = remembers ? this.refusalClock() : 0;
-    const readings = this.store.take(checks);
-    if (readings instanceof Promise) {
-      return readings.then((read) => this.judge(match, plan, body, set, checks, read, startedAt, sentAt));
-    }
-    return this.judge(match, plan, body, set, checks, readings, startedAt, sentAt);
-  }
+    request.startedAt = this.observed ? performance.now() : 0;
+    request.sentAt = remembers ? this.refusalClock() : 0;
+    return andThen(this.store.take(checks), this.judge, request);
+  };
 
-  /** The store's readings as an outcome; admitted requests go on to `admit`. */
-  private judge(
-    match: RouteMatch,
-    plan: AppPlan,
-    body: unknown,
-    set: CheckSet,
-    checks: readonly Check[],
-    readings: readonly Reading[] | undefined,
-    startedAt: number,
-    sentAt: number,
-  ): Outcome | Promise<Outcome> {
+  /** The store's readings as an outcome; admitted requests go on to `admit`. Made once, as `limit`. */
+  private readonly judge = (readings: readonly Reading[] | undefined, request: RequestState): MaybePromise<Outcome> => {
+    const { match, startedAt, checks } = request;
+    const plan = request.plan as AppPlan;
+    const set = request.set as CheckSet;
     if (readings === undefined) {
-      if (this.config.onStoreError !== 'deny') return this.admit(match, plan, body, undefined);
-      return this.refuse(match, unavailable, () => this.admit(match, plan, body, undefined));
+      if (this.failover.policy.admitsUncounted) return this.admit(request, undefined);
+      return this.refuse(match, unavailable, () => this.admit(request, undefined));
     }
     let allowed = true;
     for (let i = 0; i < readings.length; i++) if (!(readings[i] as Reading).allowed) allowed = false;
     const storeMs = startedAt === 0 ? 0 : performance.now() - startedAt;
     const { edition } = plan;
     const decided: Decided = { kind: 'decided', allowed, edition, policies: set.policies, readings, checks, storeMs };
-    if (allowed) return this.admit(match, plan, body, decided);
+    if (allowed) return this.admit(request, decided);
     // a refusal of the per-process fallback buckets proves nothing of the shared store's
-    if (!('refundOnRefusal' in set) && !this.failover.degraded) this.refusals?.remember(checks, readings, sentAt);
-    return this.refuse(match, decided, () => this.admit(match, plan, body, decided));
-  }
+    if (!('refundOnRefusal' in set) && !this.failover.degraded)
+      this.refusals?.remember(checks, readings, request.sentAt);
+    return this.refuse(match, decided, () => this.admit(request, decided));
+  };
 
   /** The mode a request of `category` is held to: `setMode`'s for the app, else for every app, else the option's. */
   modeOf(appKey: string, category: Category): Mode | Promise<Mode> {
-    return then(this.editions.chosenMode(appKey), (chosen) => chosen ?? this.configuredMode(appKey, category));
+    return andThen(this.editions.chosenMode(appKey), (chosen) => chosen ?? this.configuredMode(appKey, category));
   }
 
   /** A mode function that throws, or answers anything but `'report'` (a promise included), enforces. */
@@ -417,9 +464,9 @@ export class Limiter {
     refusal: Refusing,
     admitted: () => Outcome | Promise<Outcome> | undefined,
   ): Outcome | Promise<Outcome> {
-    return then(this.modeOf(match.appKey, match.category), (mode) => {
+    return andThen(this.modeOf(match.appKey, match.category), (mode) => {
       if (mode !== 'report') return refusal;
-      return then(admitted(), (outcome): Outcome => {
+      return andThen(admitted(), (outcome): Outcome => {
         const admission = outcome !== undefined && 'admission' in outcome ? outcome.admission : undefined;
         return admission === undefined ? { ...refusal, reported: true } : { ...refusal, reported: true, admission };
       });
@@ -427,12 +474,9 @@ export class Limiter {
   }
 
   /** What an admitted request still needs: download pacing, a membership reservation. */
-  private admit(
-    match: RouteMatch,
-    plan: AppPlan,
-    body: unknown,
-    decided: Decided | undefined,
-  ): Outcome | Promise<Outcome> {
+  private admit(request: RequestState, decided: Decided | undefined): MaybePromise<Outcome> {
+    const { match, body } = request;
+    const plan = request.plan as AppPlan;
     const admitted = (admission: Admission): Outcome =>
       decided === undefined ? { kind: 'unlimited', admission } : { ...decided, admission };
     if (match.route.downloadsFile) {
@@ -451,17 +495,17 @@ export class Limiter {
       if ('refused' in taken) {
         const refused: Refusing = { kind: 'membership', user: taken.refused, membership: taken.kind };
         // reported, the join is held past the cap: its user counts it once the IM server has made it
-        return capped ? this.refuse(match, refused, () => then(reserve(false), (t) => outcome(t, false))) : refused;
+        return capped ? this.refuse(match, refused, () => andThen(reserve(false), (t) => outcome(t, false))) : refused;
       }
       // a cap cannot be checked without the shared ledger: only 'allow' lets such a join through
       if ('unchecked' in taken) {
-        if (this.config.onStoreError === 'allow') return decided ?? unlimited;
+        if (this.failover.policy.admitsUncheckedJoin) return decided ?? unlimited;
         return this.refuse(match, unavailable, nothingAdmitted);
       }
       return taken.pending === undefined ? (decided ?? unlimited) : admitted({ membership: taken.pending });
     };
     const reserve = (capped: boolean) => memberships.reserve(match, body, plan.rules, capped);
-    return then(reserve(true), (taken) => outcome(taken, true));
+    return andThen(reserve(true), (taken) => outcome(taken, true));
   }
 
   /**
@@ -487,8 +531,3 @@ export class Limiter {
 }
 
 const nothingAdmitted = (): undefined => undefined;
-
-/** `next` of a value now, or once it comes. */
-function then<T, R>(value: T | Promise<T>, next: (value: T) => R | Promise<R>): R | Promise<R> {
-  return value instanceof Promise ? value.then(next) : next(value);
-}

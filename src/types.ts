@@ -14,7 +14,8 @@ export type { Category, CategoryRules, EditionRules, Overrides, QuotaTable } fro
 export type { LogCode, LogFields, Logger } from './log.js';
 export type { MembershipSource } from './membership/ledger.js';
 export type { AdminOptions } from './middleware/admin.js';
-export type { GuardOptions, ImRateLimit, LimitDecorator } from './middleware/rate-limit.js';
+export type { LimitDecorator } from './middleware/limit-decorator.js';
+export type { GuardOptions, ImRateLimit } from './middleware/rate-limit.js';
 export type {
   AppKey,
   DailyCount,
@@ -32,7 +33,7 @@ export type {
   RefusalCacheOptions,
   Validate,
 } from './options.js';
-export type { StoreErrorPolicy } from './store/failover-store.js';
+export type { StoreErrorPolicy } from './store/failure-policy.js';
 export type { RedisClient } from './store/lua-script.js';
 export type { MemoryStoreOptions } from './store/memory-store.js';
 export type {

@@ -49,14 +49,15 @@ const allowed: Record<string, readonly string[]> = {
   limits: ['limits'],
   'errors.ts': [],
   'clock.ts': [],
+  'maybe-async.ts': [],
   'log.ts': ['errors.ts'],
-  'admin-change.ts': ['log.ts'],
+  'admin-change.ts': ['log.ts', 'maybe-async.ts'],
   'decision.ts': ['limits'],
-  store: ['store', 'limits', 'errors.ts', 'clock.ts', 'log.ts'],
-  membership: ['membership', 'store', 'limits', 'errors.ts', 'clock.ts', 'log.ts'],
+  store: ['store', 'limits', 'errors.ts', 'clock.ts', 'log.ts', 'maybe-async.ts'],
+  membership: ['membership', 'store', 'limits', 'errors.ts', 'clock.ts', 'log.ts', 'maybe-async.ts'],
   'options.ts': ['admin-change.ts', 'decision.ts', 'errors.ts', 'limits', 'log.ts', 'membership', 'store'],
   'config.ts': ['options.ts', 'limits', 'membership', 'store', 'errors.ts', 'log.ts'],
-  'edition-directory.ts': ['config.ts', 'options.ts', 'store', 'limits', 'clock.ts', 'log.ts'],
+  'edition-directory.ts': ['config.ts', 'options.ts', 'store', 'limits', 'clock.ts', 'log.ts', 'maybe-async.ts'],
   'plan.ts': ['options.ts', 'limits', 'store'],
   'limiter.ts': [
     'admin-change.ts',
@@ -70,10 +71,14 @@ const allowed: Record<string, readonly string[]> = {
     'errors.ts',
     'clock.ts',
     'log.ts',
+    'maybe-async.ts',
   ],
+  // the limiter's collaborators (edition-directory.ts, admin-change.ts) only through the composition root: below
   middleware: [
     'middleware',
     'limiter.ts',
+    'edition-directory.ts',
+    'admin-change.ts',
     'plan.ts',
     'config.ts',
     'options.ts',
@@ -84,6 +89,7 @@ const allowed: Record<string, readonly string[]> = {
     'errors.ts',
     'clock.ts',
     'log.ts',
+    'maybe-async.ts',
   ],
   'types.ts': [
     'admin-change.ts',
@@ -129,6 +135,16 @@ describe('the layers of src/', () => {
         const [from, to] = [layerOf(module), layerOf(target)];
         if (from !== to && !allowed[from]?.includes(to)) against.push(`${module} → ${target}`);
       }
+    }
+    expect(against).toEqual([]);
+  });
+
+  it("build the limiter's collaborators only in the composition root", () => {
+    const builds = ['edition-directory.ts', 'admin-change.ts', 'membership/ledgers.ts', 'store/slot.ts'];
+    const against: string[] = [];
+    for (const [module, targets] of graph) {
+      if (!module.startsWith('middleware/') || module === 'middleware/compose.ts') continue;
+      for (const target of targets) if (builds.includes(target)) against.push(`${module} → ${target}`);
     }
     expect(against).toEqual([]);
   });

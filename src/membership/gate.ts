@@ -3,7 +3,8 @@ import type { NameCase } from '../limits/app-key.js';
 import type { RouteMatch } from '../limits/classify.js';
 import type { MembershipKind } from '../limits/routes.js';
 import type { EditionRules } from '../limits/table.js';
-import { type Failover, withTimeout } from '../store/failover-store.js';
+import { all, isPending, type MaybePromise, onRejection } from '../maybe-async.js';
+import { type Failover, type Health, withTimeout } from '../store/failover-store.js';
 import { appTag } from '../store/keys.js';
 import { createdIdOf, groupOf, newMembersOf, usersOf } from './extract.js';
 import type { MembershipLedger, Reservation } from './ledger.js';
@@ -72,15 +73,12 @@ export class MembershipGate {
     private readonly failover: Failover,
     private readonly nameCase: NameCase,
     private readonly holdMs: number,
+    /** The health of a ledger apart from the store (the IM server's `count()`, a ledger of its own). */
+    private readonly ownHealth?: Health,
   ) {}
 
   /** `capped` false holds the users whatever their count: a join report mode lets past the cap is still recorded. */
-  reserve(
-    match: RouteMatch,
-    body: unknown,
-    rules: EditionRules,
-    capped = true,
-  ): MembershipStep | Promise<MembershipStep> {
+  reserve(match: RouteMatch, body: unknown, rules: EditionRules, capped = true): MaybePromise<MembershipStep> {
     const membership = match.route.membership as NonNullable<RouteMatch['route']['membership']>;
     const { appKey } = match;
     const users = usersOf(match, body, this.nameCase);
@@ -109,7 +107,7 @@ export class MembershipGate {
     return this.failover.run(
       () => {
         const reservation = ledger.reserve(appKey, kind, target, users, max, holdMs);
-        if (!(reservation instanceof Promise)) return step(ledger, reservation);
+        if (!isPending(reservation)) return step(ledger, reservation);
         return reservation.then((reserved) => {
           if (abandoned && reserved.refused === undefined) releaseLate(ledger, appKey, kind, target, reserved.added);
           return step(ledger, reserved);
@@ -119,7 +117,8 @@ export class MembershipGate {
         abandoned = true;
         return { unchecked: true };
       },
-      this.failover.healthOf(appTag(appKey)), // the ledger keeps an app's memberships under its hash tag
+      // the built-in ledger keeps an app's memberships under its hash tag, in the store
+      this.ownHealth ?? this.failover.healthOf(appTag(appKey)),
     );
   }
 
@@ -128,9 +127,9 @@ export class MembershipGate {
    * released (anything else), a created group takes its real ID, a leave, a dissolve or a deleted
    * user is recorded. Never rejects; never waits longer than the store's timeout.
    */
-  conclude(pending: PendingMembership, succeeded: boolean, responseBody: string): void | Promise<void> {
+  conclude(pending: PendingMembership, succeeded: boolean, responseBody: string): MaybePromise<void> {
     const { ledger, appKey, users } = pending;
-    const record = (): void | Promise<void> => {
+    const record = (): MaybePromise<void> => {
       if (pending.effect === 'join') return this.settle(pending, succeeded, responseBody);
       if (!succeeded) return;
       if (pending.effect === 'forget') {
@@ -141,14 +140,22 @@ export class MembershipGate {
         ? ledger.leave(appKey, kind, group, users)
         : ledger.dissolve(appKey, kind, group);
     };
-    let done: void | Promise<void>;
+    // a failure is told as every store call's is (the metrics count it); the hold lapses on its own
+    const failed = (error: unknown): void => {
+      try {
+        this.failover.options.onFailure?.(error);
+      } catch {
+        // a hook that throws must not fail the answer
+      }
+    };
+    let done: MaybePromise<void>;
     try {
       done = record();
-    } catch {
-      return; // the store's failure is reported by the failover; the hold lapses on its own
+    } catch (error) {
+      return failed(error);
     }
-    if (!(done instanceof Promise)) return;
-    return withTimeout(done, this.failover.options.timeoutMs).then(ignore, ignore);
+    if (!isPending(done)) return;
+    return withTimeout(done, this.failover.options.timeoutMs).then(ignore, failed);
   }
 
   /**
@@ -156,7 +163,7 @@ export class MembershipGate {
    * under the token, confirmed: counted rather than lost. A batch add whose answer names the users
    * it added confirms those and releases the rest; one that names none confirms them all.
    */
-  private settle(pending: PendingJoin, succeeded: boolean, responseBody: string): void | Promise<void> {
+  private settle(pending: PendingJoin, succeeded: boolean, responseBody: string): MaybePromise<void> {
     const { ledger, appKey, kind, group, added } = pending;
     if (added.length === 0) return;
     if (!succeeded) return ledger.release(appKey, kind, group, added);
@@ -185,17 +192,10 @@ function releaseLate(
 ): void {
   if (added.length === 0) return;
   try {
-    const released = ledger.release(appKey, kind, group, added);
-    if (released instanceof Promise) released.catch(ignore);
+    onRejection(ledger.release(appKey, kind, group, added), ignore);
   } catch {
     // lapses on its own
   }
-}
-
-/** Waits for whichever of `results` are promises. */
-function all(results: ReadonlyArray<void | Promise<void>>): void | Promise<void> {
-  const waiting = results.filter((result) => result instanceof Promise);
-  return waiting.length === 0 ? undefined : Promise.all(waiting).then(() => undefined);
 }
 
 const ignore = (): void => {};

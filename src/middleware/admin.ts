@@ -6,7 +6,7 @@ import express, {
   type Router,
 } from 'express';
 import { z } from 'zod';
-import { assertCategory } from '../config.js';
+import { assertCategory, type Config } from '../config.js';
 import type { ImErrorCode } from '../decision.js';
 import { ConfigError, StoreError } from '../errors.js';
 import type { Limiter } from '../limiter.js';
@@ -41,9 +41,12 @@ const shapes = {
  * one app or every app. Reads write nothing; every change is an audit event. No authentication of
  * its own: mount it under a path of its own, behind yours (it answers 404 to any path it does not know).
  */
-export function adminRouter(limiter: Limiter, options: AdminOptions = {}): Router {
+export function adminRouter(
+  limiter: Limiter,
+  { nameCase, appNameMaxChars }: Pick<Config, 'nameCase' | 'appNameMaxChars'>,
+  options: AdminOptions = {},
+): Router {
   const router = express.Router();
-  const { nameCase, appNameMaxChars } = limiter.config;
   /** The app of the path, held to the same name length as requests are: a longer one names no state. */
   const appKey = (req: Request): string => {
     const names = { org: String(req.params.org), app: String(req.params.app) };
@@ -58,7 +61,11 @@ export function adminRouter(limiter: Limiter, options: AdminOptions = {}): Route
   });
 
   router.delete('/apps/:org/:app/buckets', (req, res, next) => {
-    const { category } = req.query;
+    const { category, ...unknown } = req.query;
+    // a misspelt `?category=` would otherwise refill every bucket of the app
+    const stray = Object.keys(unknown)[0];
+    if (stray !== undefined)
+      throw new ConfigError('ERR_UNKNOWN_OPTION', stray, 'is not a known parameter: ?category=…');
     if (category !== undefined) assertCategory(category, 'category');
     limiter.reset(appKey(req), category, actor(req)).then(() => res.status(204).end(), next);
   });

@@ -1,6 +1,7 @@
 import type { ServerResponse } from 'node:http';
 import zlib from 'node:zlib';
 import type { Admission, Limiter } from '../limiter.js';
+import { andThen } from '../maybe-async.js';
 import { type PendingMembership, readsAnswer } from '../membership/gate.js';
 import type { Check } from '../store/store.js';
 import { throttle } from './throttle.js';
@@ -65,9 +66,7 @@ function concludeOnAnswer(res: ServerResponse, pending: PendingMembership, limit
     keep(args[0], args[1]);
     const succeeded = res.statusCode >= 200 && res.statusCode < 300;
     const body = capture ? decoded(Buffer.concat(chunks), res.getHeader('content-encoding')) : '';
-    const done = limiter.conclude(pending, succeeded, body);
-    if (done instanceof Promise) void done.then(() => end.apply(this, args));
-    else end.apply(this, args);
+    void andThen(limiter.conclude(pending, succeeded, body), () => end.apply(this, args));
     return this;
   } as ServerResponse['end'];
 }

@@ -1,22 +1,23 @@
 import type { NextFunction, Request, RequestHandler, Response, Router } from 'express';
-import { assertAppKey, assertCategory, parseOptions } from '../config.js';
+import { assertAppKey, assertCategory } from '../config.js';
 import type { DecisionEvent } from '../decision.js';
-import { ConfigError, ImRateLimitError } from '../errors.js';
-import { type Admission, type AppState, Limiter, type Outcome } from '../limiter.js';
-import { compileClassifier, type RouteMatch } from '../limits/classify.js';
+import { ConfigError } from '../errors.js';
+import type { Admission, AppState, Limiter, Outcome } from '../limiter.js';
+import type { RouteMatch } from '../limits/classify.js';
 import { needsBody } from '../limits/payload.js';
-import { routes } from '../limits/routes.js';
 import type { Category, EditionRules, Overrides } from '../limits/table.js';
 import { logWarning } from '../log.js';
+import { isPending, type MaybePromise, onRejection, settle } from '../maybe-async.js';
 import type { Edition, Mode, Options } from '../options.js';
 import { type AdminOptions, adminRouter } from './admin.js';
 import { type BodyState, readBody } from './body.js';
+import { compose } from './compose.js';
 import { decisionEvent, rateLimitInfo } from './decision-event.js';
 import { followAdmission } from './follow-up.js';
 import { guardMatch } from './guard.js';
-import { createMetrics } from './metrics.js';
+import { type LimitDecorator, limitDecorator } from './limit-decorator.js';
+import { RequestContext } from './request-context.js';
 import { refusalOf, sendRefusal, unreadBody, writeRateHeaders } from './respond.js';
-import { Validations } from './validations.js';
 
 /**
  * Marks a request with the limiter that counted it, so a guard behind `app.use(limiter)` does not
@@ -34,20 +35,6 @@ export interface GuardOptions {
    * both needs it: there the guard passes a `ConfigError` to `next(err)` rather than guess.
    */
   readonly appKey?: (req: Request) => { org: string; app: string };
-}
-
-export type { AppState };
-
-/** A controller method that handles a request as Express calls it; `next` is absent when called directly. */
-type Handler = (this: unknown, req: Request, res: Response, next: NextFunction) => unknown;
-
-/**
- * A method decorator of either kind: TC39 (`(method, context)`, TypeScript 5 by default) or legacy
- * (`(target, key, descriptor)`, under `experimentalDecorators`, as NestJS projects compile).
- */
-export interface LimitDecorator {
-  <M extends Handler>(method: M, context: ClassMethodDecoratorContext): M;
-  <T>(target: object, key: string | symbol, descriptor: TypedPropertyDescriptor<T>): TypedPropertyDescriptor<T>;
 }
 
 export interface ImRateLimit extends RequestHandler {
@@ -97,13 +84,7 @@ export interface ImRateLimit extends RequestHandler {
  * app.use(express.json(), limiter);
  */
 export function imRateLimit(options: Options = {}): ImRateLimit {
-  const parsed = parseOptions(options);
-  const metrics = parsed.metrics && createMetrics(parsed.metrics, parsed.store.constructor?.name || 'Store');
-  const limiter = new Limiter(parsed, metrics?.storeFailed);
-  metrics?.watch(limiter.failover);
-  const { config } = limiter;
-  const classifier = compileClassifier(routes, { nameCase: config.nameCase, basePath: config.basePath });
-  const validations = new Validations(config);
+  const { config, limiter, metrics, classifier, validations } = compose(options);
   const { onDecision, onRefused, skip } = config;
   /** Whether decisions become events: for `onDecision`, the metrics, or both. */
   const observed = onDecision !== undefined || metrics !== undefined;
@@ -112,69 +93,44 @@ export function imRateLimit(options: Options = {}): ImRateLimit {
   /**
    * Every path ends in exactly one of: an answer, `next()`, `next(err)`, or nothing at all when the
    * response was answered by someone else meanwhile (a timeout middleware) or its client has gone.
-   * What it returns when asynchronous never rejects.
+   * What it returns when asynchronous never rejects. Each step takes the request's context, and is
+   * made once here: the synchronous path makes no closure.
    */
-  const run = (match: RouteMatch, req: Request, res: Response, next: NextFunction): undefined | Promise<void> => {
+  const run = (context: RequestContext): MaybePromise<void> => {
+    const { req, res } = context;
     res.locals ??= Object.create(null); // Express makes it; a bare http server does not
     (res.locals as Marks)[counted] = limiter;
-    if (!needsBody(match)) return decide(match, undefined, req, res, next, false);
-    let state: BodyState | Promise<BodyState>;
+    if (!needsBody(context.match)) return decide(context);
+    let state: MaybePromise<BodyState>;
     try {
       state = readBody(req, res, config.bodyParsers);
     } catch (error) {
-      fail(error, res, next);
-      return;
+      return fail(error, context);
     }
-    if (state instanceof Promise) {
-      return state.then(
-        (read) => afterBody(read, match, req, res, next, true),
-        (error: unknown) => fail(error, res, next),
-      );
-    }
-    return afterBody(state, match, req, res, next, false);
+    if (isPending(state)) context.waited = true;
+    return settle(state, afterBody, fail, context);
   };
 
-  const afterBody = (
-    state: BodyState,
-    match: RouteMatch,
-    req: Request,
-    res: Response,
-    next: NextFunction,
-    waited: boolean,
-  ): undefined | Promise<void> => {
-    if (state === 'read') return decide(match, req.body, req, res, next, waited);
-    if (state !== 'unread') {
-      fail(validations.noParser(), res, next);
-      return undefined;
+  const afterBody = (state: BodyState, context: RequestContext): MaybePromise<void> => {
+    if (state === 'read') {
+      context.body = context.req.body;
+      return decide(context);
     }
-    const outcome = limiter.refuse(match, unreadBody, () => undefined);
-    if (!(outcome instanceof Promise)) return proceed(match, outcome, req, res, next, waited);
-    return outcome.then(
-      (decided) => proceed(match, decided, req, res, next, true),
-      (error: unknown) => fail(error, res, next),
-    );
+    if (state !== 'unread') return fail(validations.noParser(), context);
+    const outcome = limiter.refuse(context.match, unreadBody, nothingAdmitted);
+    if (isPending(outcome)) context.waited = true;
+    return settle(outcome, proceed, fail, context);
   };
 
-  const decide = (
-    match: RouteMatch,
-    body: unknown,
-    req: Request,
-    res: Response,
-    next: NextFunction,
-    waited: boolean,
-  ): undefined | Promise<void> => {
-    let outcome: Outcome | Promise<Outcome>;
+  const decide = (context: RequestContext): MaybePromise<void> => {
+    let outcome: MaybePromise<Outcome>;
     try {
-      outcome = limiter.decide(match, body, req);
+      outcome = limiter.decide(context);
     } catch (error) {
-      fail(error, res, next);
-      return;
+      return fail(error, context);
     }
-    if (!(outcome instanceof Promise)) return proceed(match, outcome, req, res, next, waited);
-    return outcome.then(
-      (decided) => proceed(match, decided, req, res, next, true),
-      (error: unknown) => fail(error, res, next),
-    );
+    if (isPending(outcome)) context.waited = true;
+    return settle(outcome, proceed, fail, context);
   };
 
   /**
@@ -185,16 +141,10 @@ export function imRateLimit(options: Options = {}): ImRateLimit {
    * back: the first property read on an Express `res` costs about 0.4 µs (a lookup through its
    * swapped prototype), a fifth of what the limiter adds to a request.
    */
-  const proceed = (
-    match: RouteMatch,
-    outcome: Outcome,
-    req: Request,
-    res: Response,
-    next: NextFunction,
-    waited: boolean,
-  ): undefined => {
+  const proceed = (outcome: Outcome, context: RequestContext): undefined => {
+    const { match, req, res } = context;
     const holds = 'admission' in outcome && outcome.admission !== undefined;
-    if ((waited || holds) && (res.headersSent || res.destroyed || res.socket?.destroyed)) {
+    if ((context.waited || holds) && (res.headersSent || res.destroyed || res.socket?.destroyed)) {
       abandon(outcome); // answered meanwhile, or the client is gone: neither answer nor run the handler
       return;
     }
@@ -203,9 +153,9 @@ export function imRateLimit(options: Options = {}): ImRateLimit {
       const refusal = refusalOf(outcome);
       const reported = refusal !== undefined && 'reported' in outcome && outcome.reported === true;
       if (observed || (refusal === undefined && outcome.kind === 'decided')) {
-        const edition = outcome.kind === 'decided' ? outcome.edition : limiter.editions.known(match.appKey);
+        const edition = outcome.kind === 'decided' ? outcome.edition : limiter.knownEdition(match.appKey);
         if (observed) {
-          const event = decisionEvent(match, edition, outcome, refusal, reported, limiter.failover.degraded);
+          const event = decisionEvent(match, edition, outcome, refusal, reported, limiter.degraded);
           if (onDecision !== undefined) report(event);
           metrics?.record(event, outcome.kind === 'decided');
         }
@@ -216,16 +166,15 @@ export function imRateLimit(options: Options = {}): ImRateLimit {
         if (onRefused === undefined) sendRefusal(res, refusal);
         else {
           const answered = onRefused(req, res, refusal);
-          if (answered instanceof Promise) answered.catch((error: unknown) => fail(error, res, next));
+          if (isPending(answered)) answered.catch((error: unknown) => fail(error, context));
         }
         return;
       }
       if (holds) followAdmission(res, (outcome as { admission: Admission }).admission, limiter);
     } catch (error) {
-      fail(error, res, next);
-      return;
+      return fail(error, context);
     }
-    next();
+    context.next();
   };
 
   /** Only a synchronous `true` skips: a promise, a throw or anything else counts the request. */
@@ -245,14 +194,14 @@ export function imRateLimit(options: Options = {}): ImRateLimit {
     failedHooks.add(hook);
     logWarning(config.logger, 'WRN_HOOK_THREW', `${hook} threw (${String(error)}); ignored`, { hook });
   };
+  const onDecisionFailed = (error: unknown): void => hookFailed('onDecision', error);
 
   /** Hands an event to `onDecision`, which can never break a request: a throw is caught and logged once. */
   const report = (event: DecisionEvent): void => {
     try {
-      const done: unknown = onDecision?.(event);
-      if (done instanceof Promise) done.catch((error: unknown) => hookFailed('onDecision', error));
+      onRejection(onDecision?.(event), onDecisionFailed);
     } catch (error) {
-      hookFailed('onDecision', error);
+      onDecisionFailed(error);
     }
   };
 
@@ -263,8 +212,9 @@ export function imRateLimit(options: Options = {}): ImRateLimit {
     if (admission?.refundOnRefusal !== undefined) limiter.refund(admission.refundOnRefusal);
   };
 
-  const fail = (error: unknown, res: Response, next: NextFunction): undefined => {
+  const fail = (error: unknown, { res, next }: RequestContext): undefined => {
     if (!res.headersSent) next(error);
+    return undefined;
   };
 
   /** Whether a limiter has counted the request; another instance having done so is a mistake to warn of. */
@@ -278,7 +228,7 @@ export function imRateLimit(options: Options = {}): ImRateLimit {
     const match =
       alreadyCounted(req, res) || skipped(req) ? undefined : validations.classified(req, classifier.request(req));
     if (match === undefined) next();
-    else void run(match, req, res, next);
+    else void run(new RequestContext(match, req, res, next));
   } as ImRateLimit;
 
   const guardOf = (category: Category, options: GuardOptions = {}) => {
@@ -286,7 +236,7 @@ export function imRateLimit(options: Options = {}): ImRateLimit {
     if (options.appKey !== undefined && typeof options.appKey !== 'function') {
       throw new ConfigError('ERR_INVALID_OPTION', 'guard.appKey', 'must be a function (req) => { org, app }');
     }
-    return (req: Request, res: Response, next: NextFunction): undefined | Promise<void> => {
+    return (req: Request, res: Response, next: NextFunction): MaybePromise<void> => {
       if (alreadyCounted(req, res) || skipped(req)) {
         next();
         return;
@@ -295,10 +245,11 @@ export function imRateLimit(options: Options = {}): ImRateLimit {
       try {
         match = guardMatch(category, req, config.nameCase, options.appKey);
       } catch (error) {
-        fail(error, res, next); // the app's own appKey function threw, or the route names no app
+        // the app's own appKey function threw, or the route names no app
+        if (!res.headersSent) next(error);
         return;
       }
-      return run(match, req, res, next);
+      return run(new RequestContext(match, req, res, next));
     };
   };
 
@@ -309,42 +260,7 @@ export function imRateLimit(options: Options = {}): ImRateLimit {
     };
   };
 
-  middleware.limit = (category, options) => {
-    const guard = guardOf(category, options);
-    const limited = <M extends Handler>(method: M): M =>
-      function limited(this: unknown, req: Request, res: Response, next?: NextFunction) {
-        // called without next: the router's own, which Express 4 and 5 set, rather than a rejection Express 4 drops
-        const forward = next ?? (req as { next?: NextFunction }).next;
-        const failed = (error: unknown): unknown => {
-          if (forward === undefined) throw error;
-          return forward(error);
-        };
-        let admitted = false;
-        let decided = false;
-        let failure: unknown;
-        const after = (): unknown => {
-          decided = true;
-          if (failure !== undefined) return failed(failure);
-          return admitted ? method.call(this, req, res, next as NextFunction) : undefined; // refused: the guard answered
-        };
-        const settled = guard(req, res, (error?: unknown) => {
-          if (decided) {
-            if (error !== undefined) forward?.(error); // an onRefused that rejected after the guard was done
-          } else if (error === undefined) admitted = true;
-          else failure = error;
-        });
-        if (!(settled instanceof Promise)) return after();
-        // the method's own throw, once the guard waited for the store, would be a rejection Express 4 drops
-        return settled.then(() => {
-          try {
-            return after();
-          } catch (error) {
-            return failed(error);
-          }
-        });
-      } as M;
-    return ((...args: unknown[]) => decorate(args, limited, category)) as LimitDecorator;
-  };
+  middleware.limit = (category, options) => limitDecorator(guardOf(category, options), category);
 
   // the failover has warned of a store that did not take it
   const done = (took: Promise<boolean>): Promise<void> => took.then(() => undefined);
@@ -363,30 +279,9 @@ export function imRateLimit(options: Options = {}): ImRateLimit {
     return limiter.reset(assertAppKey(appKey, config.nameCase, 'reset'), category);
   };
   middleware.resetDaily = (appKey) => limiter.resetDaily(assertAppKey(appKey, config.nameCase, 'resetDaily'));
-  middleware.admin = (options) => adminRouter(limiter, options);
+  middleware.admin = (options) => adminRouter(limiter, config, options);
   middleware.rules = (appKey) => limiter.rules(assertAppKey(appKey, config.nameCase, 'rules'));
   return middleware;
 }
 
-/** Applies `wrap` to the method a decorator call of either kind names; throws on any other use. */
-function decorate(args: unknown[], wrap: (method: Handler) => Handler, category: Category): unknown {
-  const [first, second, third] = args;
-  const context = second as Partial<ClassMethodDecoratorContext> | undefined;
-  if (args.length === 2 && typeof context === 'object' && context !== null && 'kind' in context) {
-    if (context.kind === 'method' && typeof first === 'function') return wrap(first as Handler);
-    throw misused(category, `${/^[aeiou]/.test(String(context.kind)) ? 'an' : 'a'} ${context.kind}`);
-  }
-  const descriptor = third as PropertyDescriptor | undefined;
-  if (args.length === 3 && typeof descriptor === 'object' && descriptor !== null) {
-    if (typeof descriptor.value === 'function') return { ...descriptor, value: wrap(descriptor.value as Handler) };
-    throw misused(category, descriptor.get || descriptor.set ? 'an accessor' : 'a property');
-  }
-  throw misused(category, args.length === 1 ? 'a class' : 'something that is not a method');
-}
-
-const misused = (category: Category, what: string): ImRateLimitError =>
-  new ImRateLimitError(
-    'ERR_INVALID_DECORATOR',
-    `im-rate-limit: @limiter.limit(${JSON.stringify(category)}) decorates a class method that is an Express ` +
-      `handler (req, res, next?); it was applied to ${what}`,
-  );
+const nothingAdmitted = (): undefined => undefined;

@@ -1,15 +1,10 @@
 import { monotonicNow } from '../clock.js';
 import { StoreError } from '../errors.js';
 import { type Logger, logWarning } from '../log.js';
+import { andThen, isPending, type MaybePromise, settle } from '../maybe-async.js';
+import { type FailurePolicy, failurePolicy, type StoreErrorPolicy } from './failure-policy.js';
 import { MemoryStore } from './memory-store.js';
 import type { Check, Progress, Reading, Settings, Store } from './store.js';
-
-/**
- * What a request gets while the store fails: `fallback`, buckets in this process alone; `allow`,
- * admitted unchecked; `deny`, 503 (the `onStoreError` option).
- */
-export const storeErrorPolicies = ['fallback', 'allow', 'deny'] as const;
-export type StoreErrorPolicy = (typeof storeErrorPolicies)[number];
 
 /** While a part of the store is failing, one call in this long probes it; the rest go straight to the policy. */
 const PROBE_INTERVAL_MS = 1000;
@@ -18,7 +13,7 @@ export interface FailoverOptions {
   /** A call slower than this counts as a failure. */
   readonly timeoutMs: number;
   readonly logger: Logger;
-  /** What a failed call becomes: `fallback` decides on this process alone, the others answer nothing. */
+  /** What a failed call becomes (`failure-policy.ts`). */
   readonly policy: StoreErrorPolicy;
   /** Told of every failed call (probes included), with what it threw; a throw of its own is ignored. */
   readonly onFailure?: (error: unknown) => void;
@@ -45,7 +40,8 @@ export class Health {
  * down; while it is down one call a second probes it (the probe's slot is claimed before it is sent,
  * so calls arriving meanwhile do not wait on it) and the others go straight to their fallback; the
  * first call that succeeds marks it up again. One warning when the first part goes down, one when
- * the last comes back. No call ever waits longer than `timeoutMs` for the store.
+ * the last comes back. No call ever waits longer than `timeoutMs` for the store. A write its replicas
+ * did not acknowledge (`ERR_STORE_REPLICAS`) goes to the policy alone: the store answered.
  */
 export class Failover {
   /** The health of a store that is not a Cluster, and of calls that name no key. */
@@ -53,9 +49,12 @@ export class Failover {
   private readonly slots = new Map<number, Health>();
   private downParts = 0;
   private readonly now: () => number;
+  /** What a failed call becomes, asked by every caller of the failover. */
+  readonly policy: FailurePolicy;
 
   constructor(readonly options: FailoverOptions) {
     this.now = options.clock ?? monotonicNow;
+    this.policy = failurePolicy(options.policy);
   }
 
   /** Whether some decisions are being made without the shared store. */
@@ -77,19 +76,19 @@ export class Failover {
   }
 
   /** `call`'s answer, or `fallback()`'s when the part of the store it goes to failed or is down. */
-  run<T, F>(call: () => T | Promise<T>, fallback: () => F, health: Health = this.whole): T | F | Promise<T | F> {
+  run<T, F>(call: () => MaybePromise<T>, fallback: () => F, health: Health = this.whole): MaybePromise<T | F> {
     if (health.down) {
       const now = this.now();
       if (now < health.probeAt) return fallback();
       health.probeAt = now + PROBE_INTERVAL_MS; // this call probes: the next ones do not wait on it
     }
-    let answer: T | Promise<T>;
+    let answer: MaybePromise<T>;
     try {
       answer = call();
     } catch (error) {
       return this.failed(health, error, fallback);
     }
-    if (!(answer instanceof Promise)) return this.answered(health, answer);
+    if (!isPending(answer)) return this.answered(health, answer);
     return withTimeout(answer, this.options.timeoutMs).then(
       (value) => this.answered(health, value),
       (error: unknown) => this.failed(health, error, fallback),
@@ -103,9 +102,9 @@ export class Failover {
    */
   runAcross<T, F>(
     parts: readonly Health[],
-    call: (progress: Progress) => T | Promise<T>,
+    call: (progress: Progress) => MaybePromise<T>,
     fallback: () => F,
-  ): T | F | Promise<T | F> {
+  ): MaybePromise<T | F> {
     let now = 0;
     for (const part of parts) {
       if (!part.down) continue;
@@ -127,14 +126,13 @@ export class Failover {
       for (let i = 0; i < count - 1; i++) this.answered(parts[i] as Health, undefined);
       return this.failed(parts[count - 1] as Health, error, fallback);
     };
-    let answer: T | Promise<T>;
+    let answer: MaybePromise<T>;
     try {
       answer = call(progress);
     } catch (error) {
       return failed(error);
     }
-    if (!(answer instanceof Promise)) return answered(answer);
-    return withTimeout(answer, this.options.timeoutMs).then(answered, failed);
+    return settle(isPending(answer) ? withTimeout(answer, this.options.timeoutMs) : answer, answered, failed);
   }
 
   private answered<T>(health: Health, value: T): T {
@@ -148,12 +146,18 @@ export class Failover {
   }
 
   private failed<F>(health: Health, error: unknown, fallback: () => F): F {
-    health.probeAt = this.now() + PROBE_INTERVAL_MS;
     try {
       this.options.onFailure?.(error);
     } catch {
       // a hook that throws must not turn a store failure into a failed request
     }
+    // the store answered, its replicas did not: this call goes to the policy, the others (buckets
+    // that wait for no replica, other apps) are still decided in the store
+    if (error instanceof StoreError && error.code === 'ERR_STORE_REPLICAS') {
+      this.answered(health, undefined);
+      return fallback();
+    }
+    health.probeAt = this.now() + PROBE_INTERVAL_MS;
     if (!health.down) {
       health.down = true;
       if (this.downParts++ === 0) {
@@ -161,8 +165,8 @@ export class Failover {
         logWarning(
           this.options.logger,
           'WRN_STORE_DOWN',
-          `the store failed${where} (${describe(error)}); policy '${this.options.policy}' until it answers again`,
-          { policy: this.options.policy, error: describe(error), ...(where === '' ? {} : { part: health.name }) },
+          `the store failed${where} (${describe(error)}); policy '${this.policy.name}' until it answers again`,
+          { policy: this.policy.name, error: describe(error), ...(where === '' ? {} : { part: health.name }) },
         );
       }
     }
@@ -187,13 +191,12 @@ export class FailoverStore {
     private readonly processes: number,
   ) {}
 
-  take(checks: readonly Check[]): readonly Reading[] | undefined | Promise<readonly Reading[] | undefined> {
+  /** `sharedOnly`: the shared store's readings or none, never this process's fallback buckets (`inspect`). */
+  take(checks: readonly Check[], sharedOnly = false): MaybePromise<readonly Reading[] | undefined> {
     const { failover } = this;
+    const onFallback = sharedOnly ? () => undefined : () => this.onFallback(checks);
     if (failover.options.slotOf === undefined || checks.length === 0) {
-      return failover.run(
-        () => this.store.take(checks),
-        () => this.onFallback(checks),
-      );
+      return failover.run(() => this.store.take(checks), onFallback);
     }
     // on a Cluster: the slot of each check, as one health unless a check lives elsewhere (the downloads bucket)
     const first = failover.healthOf((checks[0] as Check).key);
@@ -205,24 +208,16 @@ export class FailoverStore {
       parts.push(part);
     }
     if (parts === undefined) {
-      return failover.run(
-        () => this.store.take(checks),
-        () => this.onFallback(checks),
-        first,
-      );
+      return failover.run(() => this.store.take(checks), onFallback, first);
     }
-    return failover.runAcross(
-      parts,
-      (progress) => this.store.take(checks, progress),
-      () => this.onFallback(checks),
-    );
+    return failover.runAcross(parts, (progress) => this.store.take(checks, progress), onFallback);
   }
 
   /**
    * Forgets the keys in the shared store and in the fallback buckets: whether the shared store did
    * (false when it failed, is down, or cannot reset).
    */
-  reset(keys: readonly string[]): boolean | Promise<boolean> {
+  reset(keys: readonly string[]): MaybePromise<boolean> {
     this.fallback?.reset(keys);
     const reset = this.store.reset?.bind(this.store);
     if (reset === undefined) return false;
@@ -235,7 +230,7 @@ export class FailoverStore {
   }
 
   /** The settings under `key`, or `undefined` when the store did not answer. */
-  readSettings(key: string): Settings | undefined | Promise<Settings | undefined> {
+  readSettings(key: string): MaybePromise<Settings | undefined> {
     const read = this.store.readSettings?.bind(this.store);
     if (read === undefined) return this.settingsHere().readSettings(key);
     return this.failover.run(
@@ -246,7 +241,7 @@ export class FailoverStore {
   }
 
   /** Whether the store took the settings (false when it failed or is down). */
-  writeSettings(key: string, fields: Readonly<Record<string, string | null>>): boolean | Promise<boolean> {
+  writeSettings(key: string, fields: Readonly<Record<string, string | null>>): MaybePromise<boolean> {
     const write = this.store.writeSettings?.bind(this.store);
     if (write === undefined) {
       this.settingsHere().writeSettings(key, fields);
@@ -265,15 +260,15 @@ export class FailoverStore {
   }
 
   private onFallback(checks: readonly Check[]): readonly Reading[] | undefined {
-    if (this.failover.options.policy !== 'fallback') return undefined;
+    if (!this.failover.policy.countsHere) return undefined;
     this.fallback ??= new MemoryStore({ logger: this.failover.options.logger });
     return this.fallback.take(this.processes === 1 ? checks : checks.map((check) => share(check, this.processes)));
   }
 }
 
 /** `true` once a store operation answering nothing has completed. */
-const done = (answer: void | Promise<void>): true | Promise<true> =>
-  answer instanceof Promise ? answer.then(() => true) : true;
+const done = (answer: MaybePromise<void>): MaybePromise<true> => andThen(answer, completed);
+const completed = (): true => true;
 
 /** A check holding one process's share of its figures. */
 function share(check: Check, processes: number): Check {

@@ -6,13 +6,16 @@ import { type Check, type Reading, type Settings, type Store, type WindowCheck, 
 const EPSILON_MS = 1e-6;
 
 /**
- * Float slack for a bucket's comparisons. A burst adds the interval to a time of about 1.8e12 ms once
- * a token, each sum rounded by up to half a unit in the last place (0.12 µs): 60 of them can end
- * past 1000 ms and refuse the 60th of 60/s. The slack covers that much per token, and stays under
- * half a token, so it never admits one more. The Redis script computes the same.
+ * Float slack for a bucket's comparisons. A time of 1.8e12 ms steps by 2^-12 ms, a quarter of the
+ * interval at 1e6/s: adding the interval to it rounds every token the same way (4.49 steps become 4,
+ * and 912,000/s admitted 1,021,000 a second). So a bucket keeps its arrival time in two parts, whole
+ * milliseconds and their fraction, and adds the interval to the fraction alone: each sum then rounds
+ * within the bucket's span, not the epoch's. What is left is `now` itself, known to its last place
+ * (2^-12 ms): a refill of exactly one interval must read as one token, so the slack is that place
+ * (never half a token or more, so it never admits one more).
  */
-function slackMs(now: number, capacity: number, intervalMs: number): number {
-  return Math.min(intervalMs / 2, Math.max(EPSILON_MS, capacity * Math.abs(now) * 4.5e-16));
+function slackMs(now: number, toleranceMs: number, intervalMs: number): number {
+  return Math.min(intervalMs / 2, Math.max(EPSILON_MS, toleranceMs * 1e-12, Math.abs(now) * 2.3e-16));
 }
 
 /**
@@ -58,8 +61,12 @@ export interface MemoryStoreOptions {
  * operator to raise it or move to a shared store.
  */
 export class MemoryStore implements Store {
-  /** Key → a bucket's theoretical arrival time (GCRA; ≥ 0, full once it lies in the past) or a window (< 0). */
+  /**
+   * Key → a bucket's theoretical arrival time in whole ms (GCRA; ≥ 0, full once it lies in the past)
+   * or a window (< 0). The arrival time's fraction of a ms is in `fractions` (absent: 0).
+   */
   private readonly entries = new Map<string, number>();
+  private readonly fractions = new Map<string, number>();
   /** The window ends seen, by index; one a day per time zone, so this stays small. */
   private readonly ends: number[] = [];
   private readonly endIndexes = new Map<number, number>();
@@ -84,6 +91,7 @@ export class MemoryStore implements Store {
   private oldest: MapIterator<string> | undefined;
   /** Each check's state to write, for the two-phase decision: reused, so a request allocates only its readings. */
   private pending: number[] = [];
+  private pendingFractions: number[] = [];
   /** Run-time settings by key: written by operators, a few per app, never swept. */
   private readonly settings = new Map<string, Settings>();
 
@@ -125,13 +133,18 @@ export class MemoryStore implements Store {
       if (check.cost === 0) continue; // a reading (inspect) writes nothing: it changes no state
       const held = entries.size;
       entries.set(check.key, pending[i] as number);
+      if (check.type === 'bucket') this.fractions.set(check.key, this.pendingFractions[i] as number);
+      else this.fractions.delete(check.key);
       if (entries.size > held && held >= this.maxEntries) this.dropOldest(now);
     }
     return readings;
   }
 
   reset(keys: readonly string[]): void {
-    for (const key of keys) this.entries.delete(key);
+    for (const key of keys) {
+      this.entries.delete(key);
+      this.fractions.delete(key);
+    }
   }
 
   readSettings(key: string): Settings {
@@ -152,7 +165,10 @@ export class MemoryStore implements Store {
   sweep(now: number = this.intervalClock()): void {
     const today = this.calendarClock();
     for (const [key, state] of this.entries) {
-      if (state >= 0 ? state <= now : (this.ends[windowOf(state)] as number) <= today) this.entries.delete(key);
+      if (state >= 0 ? state + 1 <= now : (this.ends[windowOf(state)] as number) <= today) {
+        this.entries.delete(key); // a bucket's fraction is under 1 ms: full once its whole ms + 1 has passed
+        this.fractions.delete(key);
+      }
     }
     this.oldest = undefined;
     this.nextSweepAt = now + this.sweepIntervalMs;
@@ -168,6 +184,7 @@ export class MemoryStore implements Store {
       oldest = this.oldest.next();
     }
     this.entries.delete(oldest.value as string);
+    this.fractions.delete(oldest.value as string);
     this.dropped++;
     if (now >= this.nextWarningAt) this.warnOfDrops(now);
   }
@@ -194,25 +211,33 @@ export class MemoryStore implements Store {
   }
 
   private readBucket(check: Extract<Check, { type: 'bucket' }>, now: number, slot: number): Reading {
-    const tat = this.entries.get(check.key);
-    const base = tat === undefined || tat < now ? now : tat; // a window under this key (< 0) reads as full
+    const whole = this.entries.get(check.key);
+    const nowWhole = Math.floor(now);
+    const nowFraction = now - nowWhole;
+    // how far the arrival time lies ahead of now, whole ms and fractions apart (a window under this key reads as full)
+    const ahead =
+      whole === undefined || whole < 0 ? 0 : whole - nowWhole + ((this.fractions.get(check.key) ?? 0) - nowFraction);
+    const used = Math.max(ahead, 0);
     const tolerance = check.capacity * check.intervalMs;
-    let next = base + check.cost * check.intervalMs;
-    if (next < now) next = now; // a refund fills the bucket at most
-    const slack = slackMs(now, check.capacity, check.intervalMs);
-    if (next - now > tolerance + slack) {
+    let next = used + check.cost * check.intervalMs;
+    if (next < 0) next = 0; // a refund fills the bucket at most
+    const slack = slackMs(now, tolerance, check.intervalMs);
+    if (next > tolerance + slack) {
       return {
         allowed: false,
-        remaining: remainingTokens(tolerance + slack, base - now, check.intervalMs),
-        resetMs: ceilMs(base - now, slack),
-        retryAfterMs: ceilMs(next - now - tolerance, slack),
+        remaining: remainingTokens(tolerance + slack, used, check.intervalMs),
+        resetMs: ceilMs(used, slack),
+        retryAfterMs: ceilMs(next - tolerance, slack),
       };
     }
-    this.pending[slot] = next;
+    const sum = nowFraction + next;
+    const carry = Math.floor(sum);
+    this.pending[slot] = nowWhole + carry;
+    this.pendingFractions[slot] = sum - carry;
     return {
       allowed: true,
-      remaining: remainingTokens(tolerance + slack, next - now, check.intervalMs),
-      resetMs: ceilMs(next - now, slack),
+      remaining: remainingTokens(tolerance + slack, next, check.intervalMs),
+      resetMs: ceilMs(next, slack),
       retryAfterMs: 0,
     };
   }

@@ -4,9 +4,11 @@
  *
  * KEYS: one per check. ARGV[1]: now in ms, or '' to use the server's TIME (so app servers with
  * skewed clocks agree; a given time is for tests with a fake clock). Then per check, by kind:
- *   bucket: 'b', capacity, intervalMs, cost   (GCRA: the key holds the theoretical arrival time)
+ *   bucket: 'b', capacity, intervalMs, cost   (GCRA: the key holds the theoretical arrival time, as
+ *           '<whole ms>.<13 digits of fraction>': see MemoryStore's slackMs for why in two parts)
  *   window: 'w', limit, cost, n, edge1 … edgeN (the window holding now, clamped to the first or
- *           last; the key holds '<window end>:<count>')
+ *           last; the key holds '<window end>:<count>', counted on until that end whatever the
+ *           edges sent: see the script)
  * Reply: four integers per check: allowed (1/0), remaining, resetMs, retryAfterMs.
  * Nothing is written unless every check passes, nor for a check of cost 0 (a reading); every
  * written key expires when it stops mattering.
@@ -22,9 +24,18 @@ if not now then
 end
 local EPS = 1e-6
 local function ceilMs(ms, slack) return math.ceil(ms - (slack or EPS)) end
--- a burst adds the interval to a time of about 1.8e12 ms once a token, rounding each sum by up to
--- half a unit in the last place (0.12 us): the slack covers that much per token, under half a token
-local function slackMs(t, size, span) return math.min(span / 2, math.max(EPS, size * math.abs(t) * 4.5e-16)) end
+-- now is known to its last place (2^-12 ms): a refill of one interval reads as one token (see MemoryStore's slackMs)
+local function slackMs(tolerance, span) return math.min(span / 2, math.max(EPS, tolerance * 1e-12, math.abs(now) * 2.3e-16)) end
+local nowWhole = math.floor(now)
+local nowFraction = now - nowWhole
+-- how far a bucket's arrival time lies ahead of now, whole ms and fraction apart (a number the
+-- script wrote before the two parts is read as one)
+local function aheadOf(value)
+  if not value then return 0 end
+  local whole, fraction = string.match(value, '^(%d+)(%.%d+)$')
+  if not whole then return (tonumber(value) or now) - now end
+  return (tonumber(whole) - nowWhole) + (tonumber('0' .. fraction) - nowFraction)
+end
 local values = redis.call('MGET', unpack(KEYS))
 local results, allPass = {}, true
 
@@ -36,18 +47,24 @@ for i = 1, #KEYS do
     local span, cost = tonumber(ARGV[a + 2]), tonumber(ARGV[a + 3])
     r.cost = cost
     a = a + 4
-    local base = math.max(tonumber(values[i]) or now, now)
+    local used = math.max(aheadOf(values[i]), 0)
     local tolerance = size * span
-    local tat = math.max(base + cost * span, now)
-    local slack = slackMs(now, size, span)
+    local owed = math.max(used + cost * span, 0)
+    local slack = slackMs(tolerance, span)
     r.slack = slack
-    r.stayLeft, r.stayReset = math.max(0, math.floor((tolerance - (base - now) + slack) / span)), base - now
-    r.pass = tat - now <= tolerance + slack
+    r.stayLeft, r.stayReset = math.max(0, math.floor((tolerance - used + slack) / span)), used
+    r.pass = owed <= tolerance + slack
     if r.pass then
-      r.left, r.reset, r.retry = math.max(0, math.floor((tolerance - (tat - now) + slack) / span)), tat - now, 0
-      r.state, r.ttl = string.format('%.17g', tat), ceilMs(tat - now)
+      -- the fraction in 13 digits (a key of 120 bytes, as before), rounded up: a hair more owed, never less
+      local sum = nowFraction + owed
+      local carry = math.floor(sum)
+      local digits = math.ceil((sum - carry) * 1e13)
+      if digits >= 1e13 then carry, digits = carry + 1, 0 end
+      r.left, r.reset, r.retry = math.max(0, math.floor((tolerance - owed + slack) / span)), owed, 0
+      r.state = string.format('%.0f.%013.0f', nowWhole + carry, digits)
+      r.ttl = ceilMs(owed)
     else
-      r.left, r.reset, r.retry = r.stayLeft, r.stayReset, tat - now - tolerance
+      r.left, r.reset, r.retry = r.stayLeft, r.stayReset, owed - tolerance
     end
   else
     local cost, edgeCount = tonumber(ARGV[a + 2]), tonumber(ARGV[a + 3])
@@ -55,11 +72,16 @@ for i = 1, #KEYS do
     local e = 2 -- the window ending at edge e holds now (edge e is ARGV[a + 3 + e])
     while e < edgeCount and now >= tonumber(ARGV[a + 3 + e]) do e = e + 1 end
     local finish = tonumber(ARGV[a + 3 + e])
+    -- every day sent has ended by this clock (the caller's is over a day behind): one more day from now
+    if finish <= now then finish = now + finish - tonumber(ARGV[a + 2 + e]) end
     a = a + 4 + edgeCount
     local used = 0
     if values[i] then
+      -- a window still running by this clock stands, whoever's days it came from (a clock days off, a
+      -- time zone changed in a rolling deploy): a count starts afresh only once its window has ended
       local savedEnd, savedCount = string.match(values[i], '^([^:]+):(.+)$')
-      if tonumber(savedEnd) == finish then used = tonumber(savedCount) end
+      savedEnd = tonumber(savedEnd)
+      if savedEnd and savedEnd > now then used, finish = tonumber(savedCount), savedEnd end
     end
     local count = math.max(0, used + cost)
     r.stayLeft, r.stayReset = math.max(0, size - used), finish - now

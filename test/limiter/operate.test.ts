@@ -47,17 +47,6 @@ const imError = (error: string, exception: string, description: string) => ({
   error_description: description,
 });
 
-/** Waits, a bounded while, until `read` answers `expected`: another process follows the store within `editionCacheMs`. */
-async function eventually<T>(read: () => Promise<T>, expected: T, withinMs = 2000): Promise<void> {
-  const deadline = Date.now() + withinMs;
-  let seen = await read();
-  while (JSON.stringify(seen) !== JSON.stringify(expected) && Date.now() < deadline) {
-    await new Promise((resolve) => setTimeout(resolve, 10)); // the next refresh is at most editionCacheMs away
-    seen = await read();
-  }
-  expect(seen).toEqual(expected);
-}
-
 describe.each(bothStores())('operating an app on the %s', (_name, setup) => {
   const sends = async (app: express.Express, app_: string, count: number): Promise<number[]> => {
     const statuses: number[] = [];
@@ -337,6 +326,19 @@ describe('the admin router', () => {
     expect(limiter.rules('acme#chat').messages.ratePerSecond).toBe(30);
   });
 
+  it("answers 503 while the store fails under the default 'fallback' too: never this process's fallback buckets", async () => {
+    const down = (): never => {
+      throw new Error('connection refused');
+    };
+    const store = { take: down, reset: down, readSettings: down, writeSettings: down };
+    const { app, limiter } = appWith({ store, fallbackProcesses: 4, logger: { warn() {} } });
+    expect((await request(app).post('/acme/chat/messages/users').send(send)).status).toBe(200); // the fallback decides
+    await expect(limiter.inspect('acme#chat')).rejects.toThrow('im-rate-limit: the store is unavailable');
+    expect((await request(express().use(limiter.admin())).get('/apps/acme/chat').expect(503)).body.error).toBe(
+      'service_unavailable',
+    );
+  });
+
   it('PUT /apps/:org/:app/overrides replaces them, null removes them; a bad figure is a 400 naming it', async () => {
     const { app, admin } = setup();
     const put = (body: string) =>
@@ -352,5 +354,29 @@ describe('the admin router', () => {
     );
     expect((await put('{"mesages":{}}').expect(400)).body).toEqual(invalid('mesages: is not a known option'));
     expect((await put('{').expect(400)).body.error).toBe('illegal_argument');
+  });
+});
+
+describe.each(bothStores())('a change made through a process that has not read the app yet, on %s', (_, setup) => {
+  it('keeps the settings the store holds, and its audit event says what it replaced', async () => {
+    const { store, twin, app } = setup();
+    const appKey = `acme#${app}`;
+    const lines: string[] = [];
+    const make = (s: typeof store) => appWith({ store: s, logger: linesInto(lines) }).limiter;
+    const first = make(store);
+    await first.setEdition(appKey, 'enterprise');
+    await first.setMode(appKey, 'report');
+    const second = make(twin); // has never seen the app: an operator's change lands on it
+    await second.setOverrides(appKey, slow);
+    await second.setMode(appKey, 'enforce');
+    const { settings } = await second.inspect(appKey);
+    expect(settings.edition).toEqual({ value: 'enterprise', from: 'setEdition' });
+    expect(settings.overrides.runTime).toEqual(slow);
+    expect(settings.mode.app).toBe('enforce');
+    expect(second.rules(appKey).users.ratePerSecond).toBe(30); // enterprise's, not community's 10
+    expect(lines.slice(2)).toEqual([
+      `im-rate-limit: WRN_ADMIN_CHANGE: overrides of "${appKey}" by the app: null -> ${JSON.stringify(slow)}`,
+      `im-rate-limit: WRN_ADMIN_CHANGE: mode of "${appKey}" by the app: "report" -> "enforce"`,
+    ]);
   });
 });

@@ -164,3 +164,53 @@ describe('report mode', () => {
     );
   });
 });
+
+describe('report mode, a send of more pushes than the whole daily quota', () => {
+  it('lets it through as any payload refusal, taking nothing: the event says reported', async () => {
+    const outcomes: string[] = [];
+    const { app } = imServer({
+      store: new MemoryStore({ clock: new FakeClock().now }),
+      mode: 'report',
+      bodyParser: express.json({ limit: '2mb' }),
+      onDecision: (event) => outcomes.push(`${event.outcome}/${event.reason ?? ''}`),
+    });
+    const ids = (n: number) => Array.from({ length: n }, (_, i) => `u${i}`);
+    const send = (groups: number, users: number) =>
+      request(app)
+        .post('/acme/chat/messages/chatgroups/users')
+        .send({ to: ids(groups), users: ids(users), type: 'txt', body: { msg: 'hi' } });
+    expect((await send(200, 200)).status).toBe(200); // 40,000 pushes against 20,000
+    const whole = await send(100, 200); // the whole day's quota is still there
+    expect(whole.status).toBe(200);
+    expect(whole.headers.ratelimit).toMatch(/"messages-daily";r=0;/);
+    expect(outcomes).toEqual(['reported/payload', 'admitted/']);
+  });
+});
+
+describe('the mode of every app, set while the store keeps no settings', () => {
+  /** A store whose buckets answer and whose settings never do: what this process chose is all it knows. */
+  class SettingsDown extends MemoryStore {
+    override readSettings(): never {
+      throw new Error('settings unreachable');
+    }
+    override writeSettings(): never {
+      throw new Error('settings unreachable');
+    }
+  }
+
+  it('is not evicted by a flood of invented apps past maxCachedApps', async () => {
+    const clock = new FakeClock();
+    const limiter = imRateLimit({
+      store: new SettingsDown({ clock: clock.now }),
+      maxCachedApps: 2,
+      overrides: { 'acme#chat': { users: { ratePerSecond: 1, burst: 1 } } },
+      logger: { warn() {} },
+    });
+    const app = express().use(limiter, (_req, res) => res.json({ ok: true }));
+    await limiter.setMode('report'); // the store did not take it: kept in this process only
+    for (let i = 0; i < 5; i++) await request(app).get(`/invented/app${i}/users`);
+    const statuses = [];
+    for (let i = 0; i < 3; i++) statuses.push((await request(app).get('/acme/chat/users')).status);
+    expect(statuses).toEqual([200, 200, 200]); // over the rate, reported: every app is still in report mode
+  });
+});

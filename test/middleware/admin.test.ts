@@ -46,6 +46,17 @@ describe('the admin router', () => {
     expect(await sendOnce()).toBe(200);
   });
 
+  it('DELETE …/buckets with a parameter other than category is a 400 naming it, and refills nothing', async () => {
+    const { app, admin } = setup();
+    const sendOnce = async () => (await request(app).post('/acme/chat/messages/users').send(send)).status;
+    for (let i = 0; i < 10; i++) expect(await sendOnce()).toBe(200);
+    for (const query of ['Category=messages', 'categories=messages', 'category[a]=messages']) {
+      const refused = await request(admin).delete(`/apps/acme/chat/buckets?${query}`).expect(400);
+      expect(refused.body.error_description).toBe(`${query.split('=')[0]}: is not a known parameter: ?category=…`);
+    }
+    expect(await sendOnce()).toBe(429);
+  });
+
   it('GET /apps/:org/:app shows what the limits are made of: edition and its source, overrides, mode', async () => {
     const { admin } = setup({ overrides: { 'acme#chat': { users: { ratePerSecond: 5 } } }, mode: 'report' });
     const put = (path: string, body: unknown) =>

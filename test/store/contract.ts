@@ -96,6 +96,28 @@ export function storeContract(name: string, makeStore: (clock: () => number) => 
       }
     });
 
+    it('admits no more than its capacity, nor its rate, when the interval is a few units in the last place of the time', async () => {
+      // at 1.8e12 ms a double steps by 2^-12 ms: 1/912,000 s is 4.49 steps, and each token once added 4 (112 of 100 admitted)
+      for (const perSecond of [1e6, 912_000, 700_000]) {
+        const { clock, bucket, admitted } = setup();
+        clock.advance(0.123_456_789);
+        const check = bucket(100, perSecond, 1, `fine-${perSecond}`);
+        expect(await admitted(150, check)).toBe(100);
+        clock.advance(0.5); // half a millisecond refills 500, 456 and 350 tokens: the 100 of a full bucket
+        expect(await admitted(150, check)).toBe(100);
+      }
+    });
+
+    it("reads a refill of exactly one interval as one token, whatever the time's last place", async () => {
+      for (const perSecond of [30, 7, 3000]) {
+        const { clock, bucket, admitted } = setup();
+        const check = bucket(perSecond, perSecond, 1, `refill-${perSecond}`);
+        expect(await admitted(perSecond + 1, check)).toBe(perSecond);
+        clock.advance(1000 / perSecond); // the clock lands between whole milliseconds, rounded to its last place
+        expect(await admitted(3, check)).toBe(1);
+      }
+    });
+
     it('takes a cost above 1 whole or not at all', async () => {
       const { bucket, take } = setup();
       expect((await take(bucket(10, 10, 4)))[0]).toMatchObject({ allowed: true, remaining: 6 });
