@@ -1,6 +1,7 @@
 // Micro-benchmarks of the hot path's parts: classification, the in-memory bucket, payload checks.
 import { readFileSync } from 'node:fs';
-import { classify, imRateLimit, MemoryStore } from 'im-rate-limit';
+import { imRateLimit, MemoryStore } from 'im-rate-limit';
+import { classify } from 'im-rate-limit/catalog';
 import { match } from 'path-to-regexp';
 import { Registry } from 'prom-client';
 import { Bench } from 'tinybench';

@@ -1,7 +1,8 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import busboy from 'busboy';
 import express, { type Express, type NextFunction, type Request, type RequestHandler, type Response } from 'express';
-import { type ImRateLimit, imRateLimit, type MessageSend, type Options, routes } from 'im-rate-limit';
+import { type ImRateLimit, imRateLimit, type Options } from 'im-rate-limit';
+import { type MessageSend, routes } from 'im-rate-limit/catalog';
 import { collectDefaultMetrics, Registry } from 'prom-client';
 import {
   answerErrors,

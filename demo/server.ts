@@ -1,5 +1,5 @@
-import type { Store } from 'im-rate-limit';
 import { RedisStore } from 'im-rate-limit';
+import type { Store } from 'im-rate-limit/store';
 import { Cluster, Redis } from 'ioredis';
 import { createDemoApp } from './app.js';
 

@@ -1,5 +1,16 @@
 import type { Category } from './limits/table.js';
 
+/** The IM REST API's error codes this library answers with (the `error` of its error bodies). */
+export type ImErrorCode =
+  | 'reach_limit'
+  | 'resource_limited'
+  | 'illegal_argument'
+  | 'message_send_error'
+  | 'exceed_limit'
+  | 'unsupported_media_type'
+  | 'service_unavailable'
+  | 'resource_not_found';
+
 /** Why a request was refused (or, in report mode, would have been). */
 export type RefusalReason = 'rate' | 'daily' | 'downloads' | 'payload' | 'membership' | 'store';
 
@@ -7,7 +18,7 @@ export type RefusalReason = 'rate' | 'daily' | 'downloads' | 'payload' | 'member
 export interface Refusal {
   readonly status: number;
   /** The IM REST API's error code: `reach_limit`, `resource_limited`, `illegal_argument`, … */
-  readonly error: string;
+  readonly error: ImErrorCode;
   readonly description: string;
   readonly reason: RefusalReason;
   /** When the request could be admitted; 0 when waiting does not help. */

@@ -1,9 +1,10 @@
 import type { Request } from 'express';
 import { monotonicNow } from './clock.js';
-import { assertEdition, assertMode, type Config, type Edition, type Mode, parseOverrides } from './config.js';
+import { assertEdition, assertMode, type Config, parseOverrides } from './config.js';
 import type { Overrides } from './limits/table.js';
 import { type LogCode, type Logger, logWarning } from './log.js';
 import { andThen, isPending } from './maybe-async.js';
+import type { Edition, Mode } from './options.js';
 import { describe, type FailoverStore, withTimeout } from './store/failover-store.js';
 import { settingsKey } from './store/keys.js';
 import type { Settings } from './store/store.js';

@@ -1,6 +1,6 @@
 import type { Request } from 'express';
 import type { AdminChange } from './admin-change.js';
-import { assertEdition, assertMode, type Config, type Edition, type Mode, parseOverrides } from './config.js';
+import { assertEdition, assertMode, type Config, parseOverrides } from './config.js';
 import type { AppSettings, EditionDirectory } from './edition-directory.js';
 import { StoreError } from './errors.js';
 import { dayEdgesMs } from './limits/calendar.js';
@@ -12,6 +12,7 @@ import { burstOf, type Category, categories, type EditionRules, type Overrides }
 import { logWarning } from './log.js';
 import { andThen, type MaybePromise } from './maybe-async.js';
 import type { MembershipGate, MembershipStep, PendingMembership } from './membership/gate.js';
+import type { Edition, Mode } from './options.js';
 import { AppPlan, type CheckSet, categoryKeys, type Policy, type SharedChecks, sharedChecks } from './plan.js';
 import type { Failover, FailoverStore } from './store/failover-store.js';
 import type { RefusalCache } from './store/refusal-cache.js';

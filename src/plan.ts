@@ -1,5 +1,5 @@
-import type { Edition } from './config.js';
 import { burstOf, type Category, type EditionRules, type Overrides } from './limits/table.js';
+import type { Edition } from './options.js';
 import { appTag, clusterDownloadsKey, keyOf } from './store/keys.js';
 import type { BucketCheck, Check, WindowCheck } from './store/store.js';
 

@@ -25,15 +25,25 @@ function importGraph(): Map<string, string[]> {
   return graph;
 }
 
-/** The layer of a module: its folder, or the module itself at the top. */
-const layerOf = (module: string): string => (module.includes('/') ? module.slice(0, module.indexOf('/')) : module);
+/**
+ * The modules a published entry point is built from (`exports` in package.json, `nestjs` aside):
+ * each is a layer of its own, above the library, and nothing in the library imports one.
+ */
+const entryModules = ['index.ts', 'types.ts', 'catalog.ts', 'store/index.ts'];
+
+/** The layer of a module: an entry module itself, else its folder, or the module itself at the top. */
+const layerOf = (module: string): string =>
+  entryModules.includes(module) || !module.includes('/') ? module : module.slice(0, module.indexOf('/'));
 
 /**
  * The arrows the layers may point along: `limits` is pure and stands alone; the store is I/O behind
- * one port; membership uses both; the limiter and its helpers decide; only the Express layer (and
- * the public surface) reaches the middleware. The NestJS layer (`im-rate-limit/nestjs`) stands above
- * them all and reaches the library only through its public surface, so both entry points share one
- * instance of every module; nothing below imports it (Nest is an optional peer).
+ * one port; membership uses both; the options (types, and the lists of values their unions take)
+ * name what they are made of; the limiter and its helpers decide; only the Express layer (and the
+ * public surface) reaches the middleware. The entry points reach what they publish: the main entry
+ * (`index.ts`, its types in `types.ts`), the catalog (`limits` only), the store and ledger contracts.
+ * The NestJS layer (`im-rate-limit/nestjs`) stands above them all and reaches the library only
+ * through the main entry, so both entry points share one instance of every module; nothing below
+ * imports it (Nest is an optional peer).
  */
 const allowed: Record<string, readonly string[]> = {
   limits: ['limits'],
@@ -45,12 +55,14 @@ const allowed: Record<string, readonly string[]> = {
   'decision.ts': ['limits'],
   store: ['store', 'limits', 'errors.ts', 'clock.ts', 'log.ts', 'maybe-async.ts'],
   membership: ['membership', 'store', 'limits', 'errors.ts', 'clock.ts', 'log.ts', 'maybe-async.ts'],
-  'config.ts': ['decision.ts', 'limits', 'membership', 'store', 'errors.ts', 'log.ts', 'admin-change.ts'],
-  'edition-directory.ts': ['config.ts', 'store', 'limits', 'clock.ts', 'log.ts', 'maybe-async.ts'],
-  'plan.ts': ['config.ts', 'limits', 'store'],
+  'options.ts': ['admin-change.ts', 'decision.ts', 'errors.ts', 'limits', 'log.ts', 'membership', 'store'],
+  'config.ts': ['options.ts', 'limits', 'membership', 'store', 'errors.ts', 'log.ts'],
+  'edition-directory.ts': ['config.ts', 'options.ts', 'store', 'limits', 'clock.ts', 'log.ts', 'maybe-async.ts'],
+  'plan.ts': ['options.ts', 'limits', 'store'],
   'limiter.ts': [
     'admin-change.ts',
     'config.ts',
+    'options.ts',
     'edition-directory.ts',
     'plan.ts',
     'limits',
@@ -69,6 +81,7 @@ const allowed: Record<string, readonly string[]> = {
     'admin-change.ts',
     'plan.ts',
     'config.ts',
+    'options.ts',
     'decision.ts',
     'membership',
     'limits',
@@ -78,7 +91,21 @@ const allowed: Record<string, readonly string[]> = {
     'log.ts',
     'maybe-async.ts',
   ],
-  'index.ts': ['config.ts', 'decision.ts', 'errors.ts', 'limits', 'membership', 'middleware', 'store', 'log.ts'],
+  'types.ts': [
+    'admin-change.ts',
+    'decision.ts',
+    'errors.ts',
+    'limiter.ts',
+    'limits',
+    'log.ts',
+    'membership',
+    'middleware',
+    'options.ts',
+    'store',
+  ],
+  'index.ts': ['types.ts', 'errors.ts', 'limits', 'middleware', 'store'],
+  'catalog.ts': ['limits'],
+  'store/index.ts': ['store', 'membership'],
   nestjs: ['nestjs', 'index.ts'],
 };
 
@@ -87,6 +114,18 @@ describe('the layers of src/', () => {
 
   it('knows every layer', () => {
     expect([...new Set([...graph.keys()].map(layerOf))].sort()).toEqual(Object.keys(allowed).sort());
+  });
+
+  it('has an entry module for each entry point of package.json', () => {
+    const manifest = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as {
+      exports: Record<string, string | { default: string }>;
+    };
+    const published = Object.values(manifest.exports)
+      .filter((target) => typeof target !== 'string')
+      .map((target) => target.default.replace(/^\.\/dist\//, '').replace(/\.js$/, '.ts'));
+    expect(published.sort()).toEqual(
+      [...entryModules.filter((module) => module !== 'types.ts'), 'nestjs/index.ts'].sort(),
+    );
   });
 
   it('import only along the arrows', () => {

@@ -2,7 +2,8 @@ import { readFileSync } from 'node:fs';
 import request from 'supertest';
 import { describe, expect, it } from 'vitest';
 import { createDemoApp } from '../demo/app.js';
-import { MemoryStore, routes } from '../src/index.js';
+import { routes } from '../src/catalog.js';
+import { MemoryStore } from '../src/index.js';
 import { concretePath, FakeClock } from './helpers.js';
 
 const send = { to: ['alice'], type: 'txt', body: { msg: 'hello' } };

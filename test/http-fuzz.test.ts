@@ -4,7 +4,8 @@ import { brotliCompressSync, constants, deflateSync, gzipSync } from 'node:zlib'
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createDemoApp } from '../demo/app.js';
-import { MemoryStore, routes } from '../src/index.js';
+import { routes } from '../src/catalog.js';
+import { MemoryStore } from '../src/index.js';
 import { concretePath, FakeClock } from './helpers.js';
 import { closeServer, listen, turn } from './support/raw-http.js';
 

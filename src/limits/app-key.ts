@@ -6,12 +6,13 @@
  * `a#b`/`c` and `a`/`b#c` stay two apps, and the key can sit inside a Redis Cluster hash tag.
  */
 
+export const nameCases = ['insensitive', 'sensitive'] as const;
 /**
  * Whether names that differ only in letter case (`ACME/Chat` and `acme/chat`, users `Bob` and `bob`)
  * are one (`'insensitive'`, the default: an attacker cannot multiply a limit or a cap by changing
  * case) or two (`'sensitive'`, for an IM server that keeps them apart by case).
  */
-export type NameCase = 'insensitive' | 'sensitive';
+export type NameCase = (typeof nameCases)[number];
 
 const unsafe = /[%{}#:]/;
 

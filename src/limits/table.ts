@@ -1,5 +1,3 @@
-import { z } from 'zod';
-
 /** The ten interface categories of the IM REST API, in the order its flow-limiting page lists them. */
 export const categories = [
   'users',
@@ -15,74 +13,58 @@ export const categories = [
 ] as const;
 export type Category = (typeof categories)[number];
 
-/**
- * Every figure is bounded, so that no override can make a bucket's arithmetic leave exact numbers
- * (a rate of 1e-320 makes its refill interval infinite, and every request admitted): a bucket
- * holds at most 1e6 tokens, each refilled within 1e9 ms, so it is full within 1e15 ms, inside 2^53.
- */
-const MIN_RATE = 1e-6; // one call in about 12 days
-const MAX_RATE = 1e6;
-const MAX_COUNT = 1e9;
-export const positive = z
-  .number({ error: 'must be a positive number' })
-  .positive('must be a positive number')
-  .min(MIN_RATE, `must be at least ${MIN_RATE} (one call in about 12 days)`)
-  .max(MAX_RATE, `must be at most ${MAX_RATE}`);
-const count = z
-  .number({ error: 'must be a positive integer' })
-  .int('must be a positive integer')
-  .positive('must be a positive integer')
-  .max(MAX_COUNT, `must be at most ${MAX_COUNT}`);
-
 /** Figures every category has: a token bucket refilled at `ratePerSecond`, holding `burst` tokens. */
-const rate = {
-  ratePerSecond: positive,
+interface RateRules {
+  /** Tokens refilled per second, each admitting one call. */
+  ratePerSecond: number;
   /** Bucket capacity; default one second's worth of `ratePerSecond` (at least 1). */
-  burst: count.max(MAX_RATE, `must be at most ${MAX_RATE}`).optional(),
-};
-const userIds = { userIdMaxChars: count };
-/** The longest list of user IDs one request may name (`usernames`, `members`, a comma list in the path). */
-const idLists = { idsPerRequestMax: count };
-const membership = { maxJoinedPerUser: count, ...idLists };
+  burst?: number | undefined;
+}
+interface UserIdRules {
+  /** The longest user ID, in characters. */
+  userIdMaxChars: number;
+}
+interface IdListRules {
+  /** The longest list of user IDs one request may name (`usernames`, `members`, a comma list in the path). */
+  idsPerRequestMax: number;
+}
+interface MembershipRules extends IdListRules {
+  /** Groups (or chat rooms) one user may have joined. */
+  maxJoinedPerUser: number;
+}
 
 /**
- * One schema per category: a figure that belongs to another category (say `users.messageMaxBytes`)
- * is an unknown key, so a typo cannot silently do nothing.
+ * The figures of each category (validated by the schemas of `table-schema.ts`, checked against
+ * these): a figure that belongs to another category is not one of its own.
  */
-export const categoryRuleSchemas = {
-  users: z.strictObject({ ...rate, ...userIds, ...idLists, bulkRegistrationMax: count }),
-  contacts: z.strictObject({ ...rate, ...userIds, ...idLists }),
-  blocks: z.strictObject(rate),
-  bans: z.strictObject(rate),
-  offline: z.strictObject(rate),
-  history: z.strictObject(rate),
-  files: z.strictObject({ ...rate, downloadBytesPerSecond: count }),
-  messages: z.strictObject({
-    ...rate,
-    messageMaxBytes: count,
+export interface RulesByCategory {
+  users: RateRules & UserIdRules & IdListRules & { bulkRegistrationMax: number };
+  contacts: RateRules & UserIdRules & IdListRules;
+  blocks: RateRules;
+  bans: RateRules;
+  offline: RateRules;
+  history: RateRules;
+  files: RateRules & {
+    /** Bytes per second one download is paced to. */
+    downloadBytesPerSecond: number;
+  };
+  messages: RateRules & {
+    /** The largest message (and its `ext`), in bytes of JSON. */
+    messageMaxBytes: number;
     /** The longest recipient list (`to`, `target`, `users`) one send may name. */
-    recipientsPerRequestMax: count,
+    recipientsPerRequestMax: number;
     /** System push messages per app per calendar day; `null`: no daily quota. */
-    dailyPushQuota: count.nullable(),
-  }),
-  groups: z.strictObject({ ...rate, ...membership }),
-  chatrooms: z.strictObject({ ...rate, ...membership }),
-} satisfies Record<Category, z.ZodType>;
+    dailyPushQuota: number | null;
+  };
+  groups: RateRules & MembershipRules;
+  chatrooms: RateRules & MembershipRules;
+}
 
-/**
- * Figures of a bucket every app shares: each is set once, as the option of the same name, never per
- * app or per edition (apps taking one bucket at their own rates would each refill it at theirs).
- */
-export const sharedFigures: readonly string[] = ['clusterDownloadsPerSecond'];
-
-export type CategoryRules<C extends Category = Category> = z.infer<(typeof categoryRuleSchemas)[C]>;
+export type CategoryRules<C extends Category = Category> = RulesByCategory[C];
 /** Per-app overrides of any figure, by category: `{ messages: { ratePerSecond: 100 } }`. */
 export type Overrides = { readonly [C in Category]?: Partial<CategoryRules<C>> | undefined };
 export type EditionRules = { readonly [C in Category]: Readonly<CategoryRules<C>> };
-
-const editionRulesSchema = z.strictObject(categoryRuleSchemas);
 /** A quota table: rules for each edition it names (the default names `community` and `enterprise`). */
-export const tableSchema = z.record(z.string().min(1), editionRulesSchema);
 export type QuotaTable = Readonly<Record<string, EditionRules>>;
 
 /**

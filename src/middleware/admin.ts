@@ -6,12 +6,14 @@ import express, {
   type Router,
 } from 'express';
 import { z } from 'zod';
-import { assertCategory, type Config, type Mode } from '../config.js';
+import { assertCategory, type Config } from '../config.js';
+import type { ImErrorCode } from '../decision.js';
 import { ConfigError, StoreError } from '../errors.js';
 import type { Limiter } from '../limiter.js';
 import { appKeyOf } from '../limits/app-key.js';
 import { checkAppNames } from '../limits/payload.js';
-import { type ErrorName, sendError } from './respond.js';
+import { type Mode, modes } from '../options.js';
+import { sendError } from './respond.js';
 
 export interface AdminOptions {
   /**
@@ -23,7 +25,7 @@ export interface AdminOptions {
 
 const editionBody = z.strictObject({ edition: z.string({ error: 'must be an edition name' }) });
 const modeBody = z.strictObject({
-  mode: z.union([z.enum(['enforce', 'report']), z.null()], { error: "must be 'enforce', 'report' or null" }),
+  mode: z.union([z.enum(modes), z.null()], { error: "must be 'enforce', 'report' or null" }),
 });
 
 /** What each body must be, named in a 400 for a body that is not JSON or not of that shape. */
@@ -143,7 +145,7 @@ async function stored(took: boolean | Promise<boolean>, res: Response, body: obj
   else answer(res, 503, 'service_unavailable', 'the store did not take the setting: it applies in this process only');
 }
 
-const answer = (res: Response, status: number, error: ErrorName, description: string): void =>
+const answer = (res: Response, status: number, error: ImErrorCode, description: string): void =>
   sendError(res, status, error, description);
 
 /** What went wrong, in the IM error shape: a bad request 400, a store failure 503; anything else is the app's. */

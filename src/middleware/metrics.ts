@@ -1,8 +1,8 @@
 import { createRequire } from 'node:module';
 import type { Counter, Gauge, Histogram, Registry } from 'prom-client';
-import type { MetricsRegistry } from '../config.js';
 import type { DecisionEvent } from '../decision.js';
 import { ConfigError, StoreError, storeErrorCodes } from '../errors.js';
+import type { MetricsRegistry } from '../options.js';
 import type { Failover } from '../store/failover-store.js';
 
 type PromClient = typeof import('prom-client');

@@ -1,5 +1,5 @@
 import type { NextFunction, Request, RequestHandler, Response, Router } from 'express';
-import { assertAppKey, assertCategory, type Edition, type Mode, type Options } from '../config.js';
+import { assertAppKey, assertCategory } from '../config.js';
 import type { DecisionEvent } from '../decision.js';
 import { ConfigError } from '../errors.js';
 import type { Admission, AppState, Limiter, Outcome } from '../limiter.js';
@@ -8,6 +8,7 @@ import { needsBody } from '../limits/payload.js';
 import type { Category, EditionRules, Overrides } from '../limits/table.js';
 import { logWarning } from '../log.js';
 import { isPending, type MaybePromise, onRejection, settle } from '../maybe-async.js';
+import type { Edition, Mode, Options } from '../options.js';
 import { type AdminOptions, adminRouter } from './admin.js';
 import { type BodyState, readBody } from './body.js';
 import { compose } from './compose.js';
@@ -35,8 +36,6 @@ export interface GuardOptions {
    */
   readonly appKey?: (req: Request) => { org: string; app: string };
 }
-
-export type { AppState, LimitDecorator };
 
 export interface ImRateLimit extends RequestHandler {
   /** Limits one route outside the catalog as `category`. */

@@ -1,22 +1,11 @@
 import type { ServerResponse } from 'node:http';
-import type { HeaderStyle } from '../config.js';
-import type { Refusal, RefusalReason } from '../decision.js';
+import type { ImErrorCode, Refusal, RefusalReason } from '../decision.js';
 import type { Outcome } from '../limiter.js';
+import type { HeaderStyle } from '../options.js';
 import type { Policy } from '../plan.js';
 import type { Reading } from '../store/store.js';
 
-/** The IM REST API's error codes this library answers with. */
-export type ErrorName =
-  | 'reach_limit'
-  | 'resource_limited'
-  | 'illegal_argument'
-  | 'message_send_error'
-  | 'exceed_limit'
-  | 'unsupported_media_type'
-  | 'service_unavailable'
-  | 'resource_not_found';
-
-const exceptions: Record<ErrorName, string> = {
+const exceptions: Record<ImErrorCode, string> = {
   reach_limit: 'ReachLimitException',
   resource_limited: 'ResourceLimitedException',
   illegal_argument: 'IllegalArgumentException',
@@ -113,7 +102,7 @@ export function writeRateHeaders(
 
 /** The parts of an error body around its timestamp, kept for the fixed descriptions (the 429s, the 503). */
 const bodyParts = new Map<string, readonly [string, string]>();
-const partsOf = (error: ErrorName, description: string): readonly [string, string] => [
+const partsOf = (error: ImErrorCode, description: string): readonly [string, string] => [
   `{"error":"${error}","exception":"${exceptions[error]}","timestamp":`,
   `,"duration":0,"error_description":${JSON.stringify(description)}}`,
 ];
@@ -125,7 +114,7 @@ for (const error of Object.keys(descriptions) as Array<keyof typeof descriptions
 export function sendError(
   res: ServerResponse,
   status: number,
-  error: ErrorName,
+  error: ImErrorCode,
   description: string,
   retryAfterMs?: number,
 ): void {
@@ -196,5 +185,5 @@ export function refusalOf(outcome: Outcome): Refusal | undefined {
  */
 export function sendRefusal(res: ServerResponse, refusal: Refusal): void {
   const retryAfterMs = refusal.status === 429 ? refusal.retryAfterMs : undefined;
-  sendError(res, refusal.status, refusal.error as ErrorName, refusal.description, retryAfterMs);
+  sendError(res, refusal.status, refusal.error, refusal.description, retryAfterMs);
 }

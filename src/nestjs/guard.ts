@@ -7,11 +7,11 @@ import { common, core } from './nest.js';
 /** The injection token of the `ImRateLimit` instance (`ImRateLimitModule` provides it; or provide your own). */
 export const IM_RATE_LIMIT: unique symbol = Symbol('IM_RATE_LIMIT');
 
-/** The metadata key `@RateLimit()` writes and `ImRateLimitGuard` reads. */
-export const RATE_LIMIT_METADATA = 'im-rate-limit:category';
+/** The metadata key `@ImRateLimitCategory()` writes and `ImRateLimitGuard` reads. */
+export const IM_RATE_LIMIT_METADATA = 'im-rate-limit:category';
 
-/** What `@RateLimit()` records on a handler or a controller. */
-export interface RateLimitMetadata {
+/** What `@ImRateLimitCategory()` records on a handler or a controller. */
+export interface ImRateLimitMetadata {
   readonly category: Category;
   readonly options?: GuardOptions;
 }
@@ -22,16 +22,16 @@ export interface RateLimitMetadata {
  * app comes from the `:org` and `:app` route parameters, else the first two path segments after
  * the global prefix, else `options.appKey`.
  */
-export function RateLimit(category: Category, options?: GuardOptions): CustomDecorator<string> {
+export function ImRateLimitCategory(category: Category, options?: GuardOptions): CustomDecorator<string> {
   if (!categories.includes(category)) {
     throw new ConfigError(
       'ERR_UNKNOWN_CATEGORY',
-      'RateLimit',
+      'ImRateLimitCategory',
       `unknown category ${JSON.stringify(category)}; expected one of ${categories.join(', ')}`,
     );
   }
-  const metadata: RateLimitMetadata = options === undefined ? { category } : { category, options };
-  return common.SetMetadata(RATE_LIMIT_METADATA, metadata);
+  const metadata: ImRateLimitMetadata = options === undefined ? { category } : { category, options };
+  return common.SetMetadata(IM_RATE_LIMIT_METADATA, metadata);
 }
 
 /**
@@ -47,7 +47,7 @@ export class ImRateLimitRefusedException extends common.HttpException {
 }
 
 /**
- * Runs `limiter.guard(category)` for the handlers `@RateLimit(category)` marks (anything else
+ * Runs `limiter.guard(category)` for the handlers `@ImRateLimitCategory(category)` marks (anything else
  * passes) on the Express request and response. Admitted: `true`. Refused: the limiter has answered
  * with the IM body and headers, then `ImRateLimitRefusedException` ends the pipeline. An error the
  * limiter passes on (`next(err)`) is thrown as it is, for Nest's exception filters. A request the
@@ -60,7 +60,7 @@ export class ImRateLimitGuard implements CanActivate {
   readonly #limiter: ImRateLimit;
   readonly #reflector: Reflector;
   readonly #config: ApplicationConfig | undefined;
-  readonly #handlers = new WeakMap<RateLimitMetadata, RequestHandler>();
+  readonly #handlers = new WeakMap<ImRateLimitMetadata, RequestHandler>();
 
   constructor(limiter: ImRateLimit, reflector?: Reflector, config?: ApplicationConfig) {
     this.#limiter = limiter;
@@ -70,7 +70,7 @@ export class ImRateLimitGuard implements CanActivate {
 
   canActivate(context: ExecutionContext): boolean | Promise<boolean> {
     if (context.getType() !== 'http') return true;
-    const metadata = this.#reflector.getAllAndOverride<RateLimitMetadata | undefined>(RATE_LIMIT_METADATA, [
+    const metadata = this.#reflector.getAllAndOverride<ImRateLimitMetadata | undefined>(IM_RATE_LIMIT_METADATA, [
       context.getHandler(),
       context.getClass(),
     ]);
@@ -79,7 +79,7 @@ export class ImRateLimitGuard implements CanActivate {
     return admit(this.#handlerOf(metadata), http.getRequest<Request>(), http.getResponse<Response>());
   }
 
-  #handlerOf(metadata: RateLimitMetadata): RequestHandler {
+  #handlerOf(metadata: ImRateLimitMetadata): RequestHandler {
     let handler = this.#handlers.get(metadata);
     if (handler === undefined) {
       const prefix = globalPrefix(this.#config);

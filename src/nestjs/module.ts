@@ -19,7 +19,7 @@ export interface ImRateLimitModuleSettings {
   readonly isGlobal?: boolean;
   /**
    * Apply the full limiter (classification, payload checks, daily quota, membership) to every
-   * route, under the global prefix; default `true`. `false`: only `@RateLimit` routes are limited.
+   * route, under the global prefix; default `true`. `false`: only `@ImRateLimitCategory` routes are limited.
    */
   readonly middleware?: boolean;
 }

@@ -2,7 +2,7 @@ import { monotonicNow } from '../clock.js';
 import { StoreError } from '../errors.js';
 import { type Logger, logWarning } from '../log.js';
 import { andThen, isPending, type MaybePromise, settle } from '../maybe-async.js';
-import { type FailurePolicy, failurePolicy, type OnStoreError } from './failure-policy.js';
+import { type FailurePolicy, failurePolicy, type StoreErrorPolicy } from './failure-policy.js';
 import { MemoryStore } from './memory-store.js';
 import type { Check, Progress, Reading, Settings, Store } from './store.js';
 
@@ -14,7 +14,7 @@ export interface FailoverOptions {
   readonly timeoutMs: number;
   readonly logger: Logger;
   /** What a failed call becomes (`failure-policy.ts`). */
-  readonly policy: OnStoreError;
+  readonly policy: StoreErrorPolicy;
   /** Told of every failed call (probes included), with what it threw; a throw of its own is ignored. */
   readonly onFailure?: (error: unknown) => void;
   /** A key's Redis Cluster slot, when the store is a Cluster: health is then kept per slot. */

@@ -1,5 +1,6 @@
 /** The `onStoreError` option: what a store call that failed, timed out or went to a part marked down becomes. */
-export type OnStoreError = 'fallback' | 'allow' | 'deny';
+export const storeErrorPolicies = ['fallback', 'allow', 'deny'] as const;
+export type StoreErrorPolicy = (typeof storeErrorPolicies)[number];
 
 /**
  * The one place `onStoreError` is interpreted, for each kind of call the store answers; the
@@ -8,7 +9,7 @@ export type OnStoreError = 'fallback' | 'allow' | 'deny';
  * the configured) settings in place, a write that failed holds in this process only.
  */
 export interface FailurePolicy {
-  readonly name: OnStoreError;
+  readonly name: StoreErrorPolicy;
   /** Buckets: the checks are taken on this process's own buckets (`fallback`), or not at all. */
   readonly countsHere: boolean;
   /** A request no bucket counted is admitted (`allow`), or refused as unavailable (`deny`). */
@@ -20,7 +21,7 @@ export interface FailurePolicy {
   readonly admitsUncheckedJoin: boolean;
 }
 
-export function failurePolicy(name: OnStoreError): FailurePolicy {
+export function failurePolicy(name: StoreErrorPolicy): FailurePolicy {
   return Object.freeze({
     name,
     countsHere: name === 'fallback',

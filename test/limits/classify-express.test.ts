@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { classify, type RouteMatch, routes } from '../../src/index.js';
+import { classify, type RouteMatch, routes } from '../../src/catalog.js';
 import { type Dispatch, dispatch, type OracleServer, oracleApp, serve } from '../support/express-oracle.js';
 
 /**

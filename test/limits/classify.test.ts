@@ -1,7 +1,8 @@
 import { readFileSync } from 'node:fs';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { type Category, classify, routes } from '../../src/index.js';
+import { classify, routes } from '../../src/catalog.js';
+import type { Category } from '../../src/index.js';
 import { concretePath } from '../helpers.js';
 
 interface CatalogRow {

@@ -1,6 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { defaultTable, type MessageSend } from '../../src/index.js';
+import type { MessageSend } from '../../src/catalog.js';
+import { defaultTable } from '../../src/index.js';
 import { checkSend, jsonBytes, pushesOf } from '../../src/limits/send.js';
 
 const rules = defaultTable.community?.messages as NonNullable<typeof defaultTable.community>['messages'];

@@ -1,7 +1,8 @@
 import { Registry } from 'prom-client';
 import request from 'supertest';
 import { describe, expect, it } from 'vitest';
-import { type MembershipLedger, StoreError } from '../../src/index.js';
+import { StoreError } from '../../src/index.js';
+import type { MembershipLedger } from '../../src/store/index.js';
 import { appWith } from '../helpers.js';
 
 /** A ledger whose every recording after the IM server's answer fails, as a store gone down meanwhile would. */

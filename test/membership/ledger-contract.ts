@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import type { MembershipLedger } from '../../src/index.js';
 import type { MembershipKind } from '../../src/limits/routes.js';
+import type { MembershipLedger } from '../../src/store/index.js';
 import { FakeClock } from '../helpers.js';
 
 const HOLD_MS = 60_000;

@@ -1,7 +1,8 @@
 import type { ErrorRequestHandler, Express, Request, Response } from 'express';
 import request from 'supertest';
 import { describe, expect, it } from 'vitest';
-import { ImRateLimitError, imRateLimit, MemoryStore, type Store } from '../../src/index.js';
+import { ImRateLimitError, imRateLimit, MemoryStore } from '../../src/index.js';
+import type { Store } from '../../src/store/index.js';
 import { FakeClock } from '../helpers.js';
 import { expressVersions } from '../support/express.js';
 

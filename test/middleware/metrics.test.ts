@@ -3,7 +3,8 @@ import { fileURLToPath } from 'node:url';
 import { Registry } from 'prom-client';
 import request from 'supertest';
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { ConfigError, MemoryStore, type Options, type Store, StoreError } from '../../src/index.js';
+import { ConfigError, MemoryStore, type Options, StoreError } from '../../src/index.js';
+import type { Store } from '../../src/store/index.js';
 import { appWith, FakeClock } from '../helpers.js';
 
 /** A send the community edition counts one push for. */

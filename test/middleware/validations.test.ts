@@ -3,7 +3,8 @@ import type { Server } from 'node:http';
 import express, { type ErrorRequestHandler, type Express } from 'express';
 import request from 'supertest';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { imRateLimit, MemoryStore, type Store, type Validate, type WarningCode } from '../../src/index.js';
+import { imRateLimit, MemoryStore, type Validate, type WarningCode } from '../../src/index.js';
+import type { Store } from '../../src/store/index.js';
 import { linesInto } from '../helpers.js';
 
 const send = { to: ['bob'], type: 'txt', body: { msg: 'hi' } };

@@ -18,10 +18,10 @@ import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { type ImRateLimit, imRateLimit, MemoryStore, type Options, RedisStore } from '../../src/index.js';
 import {
   IM_RATE_LIMIT,
+  ImRateLimitCategory,
   ImRateLimitGuard,
   ImRateLimitModule,
   ImRateLimitRefusedException,
-  RateLimit,
 } from '../../src/nestjs/index.js';
 import { FakeClock } from '../helpers.js';
 import { singleClient } from '../support/clients.js';
@@ -43,7 +43,7 @@ const tenfold = (times: number) => [...Array(10).fill(200), ...Array(times - 10)
 class CustomController {
   @Post(':org/:app/notify')
   @HttpCode(200)
-  @RateLimit('messages')
+  @ImRateLimitCategory('messages')
   notify() {
     return { ok: true };
   }
@@ -58,14 +58,14 @@ class CustomController {
 @Controller()
 class MixedController {
   @Get(':org/:app/users')
-  @RateLimit('users')
+  @ImRateLimitCategory('users')
   @UseGuards(ImRateLimitGuard)
   users() {
     return { ok: true };
   }
 
   @Get(':tenant/:project/board')
-  @RateLimit('groups')
+  @ImRateLimitCategory('groups')
   @UseGuards(ImRateLimitGuard)
   board() {
     return { ok: true };
@@ -86,7 +86,7 @@ function withModule(options: Options = {}) {
   return AppModule;
 }
 
-describe('@RateLimit + ImRateLimitGuard, with the module', () => {
+describe('@ImRateLimitCategory + ImRateLimitGuard, with the module', () => {
   beforeEach(() => {
     vi.useFakeTimers({ toFake: ['Date'], now: NOW });
   });
@@ -190,12 +190,12 @@ describe('@RateLimit + ImRateLimitGuard, with the module', () => {
     expect([logger.errors, logger.warnings]).toEqual([[], []]);
   });
 
-  it('as APP_GUARD, once for the whole application: @RateLimit alone marks a handler', async () => {
+  it('as APP_GUARD, once for the whole application: @ImRateLimitCategory alone marks a handler', async () => {
     @Controller('hooks')
     class HooksController {
       @Post(':org/:app')
       @HttpCode(200)
-      @RateLimit('files')
+      @ImRateLimitCategory('files')
       hook() {
         return { ok: true };
       }
@@ -235,7 +235,7 @@ describe('@RateLimit + ImRateLimitGuard, with the module', () => {
     @UseGuards(ImRateLimitGuard)
     class FailingController {
       @Get('plain')
-      @RateLimit('files', {
+      @ImRateLimitCategory('files', {
         appKey: () => {
           throw new Error('no tenant header');
         },
@@ -245,7 +245,7 @@ describe('@RateLimit + ImRateLimitGuard, with the module', () => {
       }
 
       @Get('http')
-      @RateLimit('files', {
+      @ImRateLimitCategory('files', {
         appKey: (req: Request) => {
           throw new BadRequestException(`no tenant for ${req.path}`);
         },
@@ -288,8 +288,8 @@ describe('@RateLimit + ImRateLimitGuard, with the module', () => {
   });
 
   it('refuses an unknown category where it is written', () => {
-    expect(() => RateLimit('emails' as 'messages')).toThrow(
-      'RateLimit: unknown category "emails"; expected one of users, contacts, blocks, bans, offline, history, files, messages, groups, chatrooms',
+    expect(() => ImRateLimitCategory('emails' as 'messages')).toThrow(
+      'ImRateLimitCategory: unknown category "emails"; expected one of users, contacts, blocks, bans, offline, history, files, messages, groups, chatrooms',
     );
   });
 });
@@ -318,7 +318,7 @@ describe('ImRateLimitGuard without the module', () => {
     class InstanceController {
       @Post(':org/:app/notify')
       @HttpCode(200)
-      @RateLimit('messages')
+      @ImRateLimitCategory('messages')
       @UseGuards(new ImRateLimitGuard(limiter))
       notify() {
         return { ok: true };

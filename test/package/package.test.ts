@@ -78,6 +78,32 @@ const consumers: readonly Fixture[] = [
   { name: 'nestjs', install: 'nest', tsc: 'tsconfig.json', entry: 'dist/main.js', answer: { entities: [] } },
 ];
 
+/** The names each entry point exports at run time (the store's contracts are types only). */
+const entryPointNames = {
+  main: [
+    'ConfigError',
+    'ImRateLimitError',
+    'MemoryStore',
+    'RateLimiterFlexibleStore',
+    'RedisStore',
+    'StoreError',
+    'categories',
+    'defaultTable',
+    'imRateLimit',
+    'warningCodes',
+  ],
+  catalog: ['appKeyOf', 'classify', 'routes'],
+  store: [],
+  nestjs: [
+    'IM_RATE_LIMIT',
+    'IM_RATE_LIMIT_METADATA',
+    'ImRateLimitCategory',
+    'ImRateLimitGuard',
+    'ImRateLimitModule',
+    'ImRateLimitRefusedException',
+  ],
+};
+
 interface Run {
   readonly code: number | string | null;
   readonly stdout: string;
@@ -263,6 +289,25 @@ describe.concurrent('a consumer project', () => {
       for (const peer of optionalPeers) expect(existsSync(join(dir, 'node_modules', peer)), peer).toBe(false);
     }
   });
+
+  // in the NestJS dir, so that `im-rate-limit/nestjs` loads; the other optional peers are absent there too
+  it('every entry point (., ./catalog, ./store, ./nestjs) from ESM, CommonJS and strict TypeScript', async ({
+    expect,
+  }) => {
+    const dir = join(dirs.nest, 'entry-points');
+    await cp(join(fixtures, 'entry-points'), dir, { recursive: true });
+    const tsc = join(dirs.nest, 'node_modules', 'typescript', 'bin', 'tsc');
+    for (const project of ['tsconfig.json', 'tsconfig.bundler.json', 'tsconfig.node10.json']) {
+      const compiled = await run(process.execPath, [tsc, '-p', project], dir);
+      expect.soft(compiled.code, describeRun(`tsc -p ${project}`, compiled)).toBe(0);
+    }
+    for (const entry of ['esm.mjs', 'cjs.cjs']) {
+      const ran = await run(process.execPath, [entry], dir, 60_000);
+      expect(ran.code, describeRun(`node ${entry}`, ran)).toBe(0);
+      expect(ran.stderr, 'no ExperimentalWarning (require(esm) or otherwise)').not.toMatch(/ExperimentalWarning/);
+      expect(JSON.parse(ran.stdout.trim().split('\n').at(-1) ?? ''), entry).toEqual(entryPointNames);
+    }
+  }, 180_000);
 
   for (const fixture of consumers) {
     it(`${fixture.name}: 10 of a burst of 11 admitted, the 11th refused 429`, async ({ expect }) => {

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import type { BucketCheck, Check, Reading, Store, WindowCheck } from '../../src/index.js';
+import type { BucketCheck, Check, Reading, Store, WindowCheck } from '../../src/store/index.js';
 import { FakeClock } from '../helpers.js';
 
 /**

@@ -2,11 +2,12 @@ import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import type { Request, Response } from 'express';
 import { describe, expect, it } from 'vitest';
-import { type BucketCheck, imRateLimit, MemoryStore, type WindowCheck } from '../../src/index.js';
+import { imRateLimit, MemoryStore } from '../../src/index.js';
 import { dayEdgesMs } from '../../src/limits/calendar.js';
 import { defaultTable, type EditionRules } from '../../src/limits/table.js';
 import { MemoryLedger } from '../../src/membership/memory-ledger.js';
 import { AppPlan, sharedChecks } from '../../src/plan.js';
+import type { BucketCheck, WindowCheck } from '../../src/store/index.js';
 import { FakeClock, linesInto } from '../helpers.js';
 
 /**

@@ -1,6 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { type BucketCheck, MemoryStore } from '../../src/index.js';
+import { MemoryStore } from '../../src/index.js';
+import type { BucketCheck } from '../../src/store/index.js';
 import { FakeClock, linesInto } from '../helpers.js';
 import { storeContract } from './contract.js';
 

@@ -3,8 +3,9 @@ import { Redis } from 'ioredis';
 import { RateLimiterMemory, RateLimiterRedis } from 'rate-limiter-flexible';
 import request from 'supertest';
 import { describe, expect, it } from 'vitest';
-import { type Check, type FlexiblePolicy, imRateLimit, RateLimiterFlexibleStore, StoreError } from '../../src/index.js';
+import { type FlexiblePolicy, imRateLimit, RateLimiterFlexibleStore, StoreError } from '../../src/index.js';
 import { dayEdgesMs } from '../../src/limits/calendar.js';
+import type { Check } from '../../src/store/index.js';
 import { singleClient } from '../support/clients.js';
 import { freePort } from '../support/redis.js';
 

@@ -1,8 +1,9 @@
 import { randomUUID } from 'node:crypto';
 import { Cluster, Redis } from 'ioredis';
 import { describe, expect, inject, it } from 'vitest';
-import { type BucketCheck, RedisStore, StoreError } from '../../src/index.js';
+import { RedisStore, StoreError } from '../../src/index.js';
 import { dayEdgesMs } from '../../src/limits/calendar.js';
+import type { BucketCheck } from '../../src/store/index.js';
 import { parseReply } from '../../src/store/redis-store.js';
 import { clusterClient, singleClient } from '../support/clients.js';
 import { storeContract } from './contract.js';

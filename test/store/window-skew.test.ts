@@ -1,7 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { RedisStore, type WindowCheck } from '../../src/index.js';
+import { RedisStore } from '../../src/index.js';
 import { dayEdgesMs } from '../../src/limits/calendar.js';
+import type { WindowCheck } from '../../src/store/index.js';
 import { singleClient } from '../support/clients.js';
 
 /**

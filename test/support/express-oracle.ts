@@ -2,7 +2,7 @@ import { once } from 'node:events';
 import { IncomingMessage, ServerResponse } from 'node:http';
 import { type AddressInfo, connect, Socket } from 'node:net';
 import express, { type Express } from 'express';
-import type { Route } from '../../src/index.js';
+import type { Route } from '../../src/catalog.js';
 
 /** What Express did with a request: ran a catalog route with these `req.params`, or none (and why not). */
 export type Dispatch =

@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
-import { MemoryStore, RedisStore, type Store } from '../../src/index.js';
+import { MemoryStore, RedisStore } from '../../src/index.js';
+import type { Store } from '../../src/store/index.js';
 import { FakeClock } from '../helpers.js';
 import { singleClient } from './clients.js';
 
