@@ -1,16 +1,31 @@
 import { fileURLToPath } from 'node:url';
 import { defineConfig } from 'vitest/config';
+import { integrationTests } from './test/suites.js';
 
+/** `npm run test:unit` and `npm run test:integration` run one project each; `npm test` runs both. */
 export default defineConfig({
   resolve: {
     // The demo imports the package by name; tests run it from source, no build needed.
     alias: { 'im-rate-limit': fileURLToPath(new URL('./src/index.ts', import.meta.url)) },
   },
   test: {
-    include: ['test/**/*.test.ts'],
-    globalSetup: ['test/setup/redis-servers.ts'],
     reporters: ['default', './test/setup/summary-reporter.ts'],
     testTimeout: 20_000,
-    hookTimeout: 60_000,
+    projects: [
+      {
+        extends: true,
+        test: { name: 'unit', include: ['test/**/*.test.ts'], exclude: [...integrationTests] },
+      },
+      {
+        extends: true,
+        test: {
+          name: 'integration',
+          include: [...integrationTests],
+          // one redis-server and one Redis Cluster for the whole run, started only when this project runs
+          globalSetup: ['test/setup/redis-servers.ts'],
+          hookTimeout: 60_000,
+        },
+      },
+    ],
   },
 });
