@@ -47,17 +47,6 @@ const imError = (error: string, exception: string, description: string) => ({
   error_description: description,
 });
 
-/** Waits, a bounded while, until `read` answers `expected`: another process follows the store within `editionCacheMs`. */
-async function eventually<T>(read: () => Promise<T>, expected: T, withinMs = 2000): Promise<void> {
-  const deadline = Date.now() + withinMs;
-  let seen = await read();
-  while (JSON.stringify(seen) !== JSON.stringify(expected) && Date.now() < deadline) {
-    await new Promise((resolve) => setTimeout(resolve, 10)); // the next refresh is at most editionCacheMs away
-    seen = await read();
-  }
-  expect(seen).toEqual(expected);
-}
-
 describe.each(bothStores())('operating an app on the %s', (_name, setup) => {
   const sends = async (app: express.Express, app_: string, count: number): Promise<number[]> => {
     const statuses: number[] = [];
