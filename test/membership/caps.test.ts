@@ -2,7 +2,7 @@ import request from 'supertest';
 import { beforeAll, describe, expect, it, vi } from 'vitest';
 import { createDemoApp } from '../../demo/app.js';
 import type { Options } from '../../src/index.js';
-import { serving } from '../helpers.js';
+import { STORE_TIMEOUT_MS, serving } from '../helpers.js';
 import { type ExpressFactory, type ExpressVersion, expressVersions } from '../support/express.js';
 import { bothStores } from '../support/stores.js';
 
@@ -50,7 +50,8 @@ describe.each(expressVersions)('$name', (version) => {
       const server = async (options: Options = {}) => {
         const { store, twin, app } = setup();
         const overrides = { [`acme#${app}`]: { [kind]: { ratePerSecond: 1e6 } } };
-        const make = (own: typeof store) => serving(createDemoApp({ store: own, overrides, ...options }).app);
+        const make = (own: typeof store) =>
+          serving(createDemoApp({ store: own, overrides, storeTimeoutMs: STORE_TIMEOUT_MS, ...options }).app);
         const demo = await make(store);
         const base = `/acme/${app}/${resource}`;
         const create = async (members: string[], owner = `owner-${Math.random()}`) => {

@@ -5,13 +5,16 @@ import { FakeClock } from '../helpers.js';
 const HOLD_MS = 60_000;
 
 describe('MemoryLedger keeps no empty state', () => {
-  it('is empty again after 200,000 reserve-then-release cycles on invented apps', () => {
-    const ledger = new MemoryLedger();
-    for (let i = 0; i < 200_000; i++) {
+  it('is empty again after 20,000 reserve-then-release cycles on invented apps', () => {
+    // on a clock that stands still no sweep comes due: what a cycle left behind stays to be counted
+    const ledger = new MemoryLedger({ clock: new FakeClock().now });
+    let refused = 0;
+    for (let i = 0; i < 20_000; i++) {
       const app = `org#app-${i}`;
-      expect(ledger.reserve(app, 'groups', `g${i}`, [`u${i}`, 'shared'], 500, HOLD_MS).refused).toBeUndefined();
+      if (ledger.reserve(app, 'groups', `g${i}`, [`u${i}`, 'shared'], 500, HOLD_MS).refused !== undefined) refused++;
       ledger.release(app, 'groups', `g${i}`, [`u${i}`, 'shared']);
     }
+    expect(refused).toBe(0);
     expect(ledger.size).toBe(0);
   });
 

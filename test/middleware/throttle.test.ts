@@ -2,11 +2,10 @@ import { fork } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { createReadStream, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import type { Server } from 'node:http';
+import type { Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pipeline, Readable } from 'node:stream';
-import { setFlagsFromString } from 'node:v8';
-import { runInNewContext } from 'node:vm';
 import type { Express, Response } from 'express';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { imRateLimit, type Options } from '../../src/index.js';
@@ -74,7 +73,8 @@ describe('download bandwidth: 500 × 1024 bytes/s per response', () => {
         );
         for (const result of results) {
           expect(result, result.style).toMatchObject({ status: 200, identical: true });
-          expect(result.seconds, result.style).toBeGreaterThanOrEqual(2.0); // 1 MiB ÷ 500 KiB/s = 2.048 s
+          // 1 MiB ÷ 500 KiB/s = 2.048 s: a lower bound, which a slower machine only clears by more
+          expect(result.seconds, result.style).toBeGreaterThanOrEqual(2.0);
         }
       } finally {
         server.close();
@@ -103,13 +103,15 @@ describe('download bandwidth: 500 × 1024 bytes/s per response', () => {
     });
   });
 
-  // One at a time, after those: it measures this process's memory.
   describe.each(expressVersions)('backpressure ($name)', ({ express }) => {
-    it('keeps memory flat while a 100 MiB stream goes out (backpressure reaches the source)', async () => {
-      setFlagsFromString('--expose-gc');
-      const gc = runInNewContext('gc') as () => void;
+    it('holds under 1 MiB of a 100 MiB stream at any time (backpressure reaches the source)', async () => {
       const total = 100 * MiB;
-      // a fast pace, so 100 MiB takes ~2 s: the memory bound comes from backpressure, not from the pace
+      // Counted in bytes, not read from the heap: what the source produced and the socket has not yet
+      // handed to the kernel is what the process holds. A heap figure also counts garbage the GC has
+      // not yet freed, which grows with the machine's load; this count does not. Without backpressure
+      // the source runs ahead of the pace and the process holds tens of MiB.
+      let peakHeld = 0;
+      // a fast pace, so 100 MiB takes ~2 s: the bound comes from backpressure, not from the pace
       const server = await serve(
         express,
         (_uuid, res) => {
@@ -118,23 +120,17 @@ describe('download bandwidth: 500 × 1024 bytes/s per response', () => {
             read() {
               if (sent >= total) return void this.push(null);
               sent += 64 * 1024;
-              this.push(Buffer.alloc(64 * 1024, sent & 0xff)); // a fresh buffer each time: queued bytes would show
+              this.push(Buffer.alloc(64 * 1024, sent & 0xff));
+              const socket = res.socket as Socket;
+              peakHeld = Math.max(peakHeld, sent - (socket.bytesWritten - socket.writableLength));
             },
           });
           source.pipe(res);
         },
         { overrides: { 'acme#chat': { files: { downloadBytesPerSecond: 50 * MiB } } } },
       );
-      gc();
-      const baseline = process.memoryUsage();
-      let peak = 0;
-      const sampler = setInterval(() => {
-        gc();
-        const now = process.memoryUsage();
-        peak = Math.max(peak, now.heapUsed + now.arrayBuffers - (baseline.heapUsed + baseline.arrayBuffers));
-      }, 25);
       try {
-        // the client is another process, so its buffers are not counted here
+        // the client is another process: it reads at its own speed, as a remote one would
         const received = await new Promise<number>((resolve, reject) => {
           const client = fork(new URL('../support/download-client.mjs', import.meta.url), [server.url('stream')], {
             stdio: ['ignore', 'ignore', 'inherit', 'ipc'],
@@ -143,9 +139,8 @@ describe('download bandwidth: 500 × 1024 bytes/s per response', () => {
           client.once('exit', (code) => code !== 0 && reject(new Error(`download client exited with ${code}`)));
         });
         expect(received).toBe(total);
-        expect(peak).toBeLessThan(10 * MiB);
+        expect(peakHeld).toBeLessThan(1 * MiB);
       } finally {
-        clearInterval(sampler);
         server.close();
       }
     });

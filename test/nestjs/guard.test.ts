@@ -23,7 +23,7 @@ import {
   ImRateLimitModule,
   ImRateLimitRefusedException,
 } from '../../src/nestjs/index.js';
-import { FakeClock } from '../helpers.js';
+import { FakeClock, STORE_TIMEOUT_MS } from '../helpers.js';
 import { singleClient } from '../support/clients.js';
 import { nestApp } from './app.js';
 
@@ -274,7 +274,11 @@ describe('@ImRateLimitCategory + ImRateLimitGuard, with the module', () => {
     // 3 tokens refilled once a minute: exact however slow the machine (the store's clock is Redis TIME)
     const rules = { messages: { ratePerSecond: 1 / 60, burst: 3 } };
     const { app, server, logger } = await nestApp(
-      withModule({ store: new RedisStore({ client }), overrides: { 'acme#nest-guard': rules } }),
+      withModule({
+        store: new RedisStore({ client }),
+        storeTimeoutMs: STORE_TIMEOUT_MS,
+        overrides: { 'acme#nest-guard': rules },
+      }),
       { prefix: 'api' },
     );
     await app.get<ImRateLimit>(IM_RATE_LIMIT).reset('acme#nest-guard');

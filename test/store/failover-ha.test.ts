@@ -1,7 +1,7 @@
 import type { Server } from 'node:http';
 import express from 'express';
 import { Cluster, Redis } from 'ioredis';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { imRateLimit, RedisStore } from '../../src/index.js';
 import { linesInto } from '../helpers.js';
 import { closeServer, listen } from '../support/raw-http.js';
@@ -17,8 +17,11 @@ import { timedClient } from '../support/timed-client.js';
 /** Starting six nodes and failing over take seconds on a slow CI machine. */
 const TIMEOUT = 90_000;
 const STORE_TIMEOUT_MS = 300;
-/** What a slow CI machine may add to the store's timeout; a request that waited for the failover would take seconds. */
-const MARGIN_MS = 1000;
+/**
+ * What a loaded machine may add to the store's timeout, three times over. A request that waited for
+ * the failover would take seconds too, so the count of requests answered during it tells them apart.
+ */
+const MARGIN_MS = 2700;
 const RECOVERED = 'im-rate-limit: WRN_STORE_BACK: the store answers again; limits are shared again';
 
 /**
@@ -59,13 +62,19 @@ async function failOverMidTraffic(client: Redis | Cluster, killMaster: () => Pro
     }
     const afterwards = await promoted;
     await afterwards();
-    expect(during).toBeGreaterThan(0);
+    // failure detection alone takes a second (node timeout, down-after): answered within the store's
+    // timeout, requests go on meanwhile; one that waited for the failover would hold up the rest
+    expect(during).toBeGreaterThanOrEqual(5);
     expect(traffic.slowestMs).toBeLessThan(STORE_TIMEOUT_MS + MARGIN_MS);
 
-    // one request a second probes the store while it is down: call until a probe finds it back
-    const deadline = Date.now() + 20_000;
-    while (!warnings.includes(RECOVERED) && Date.now() < deadline) expect(await call()).toBe(200);
-    expect(warnings.at(-1)).toBe(RECOVERED);
+    // one request a second probes the store while it is down: call, a few times a second, until a probe finds it back
+    await vi.waitFor(
+      async () => {
+        expect(await call()).toBe(200);
+        expect(warnings.at(-1)).toBe(RECOVERED);
+      },
+      { timeout: 20_000, interval: 100 },
+    );
     await client.del(key); // whatever the replica had, start from nothing: the next decision must write it
     expect(await call()).toBe(200);
     expect(await client.exists(key)).toBe(1);

@@ -12,8 +12,11 @@ import { FakeClock, linesInto } from '../helpers.js';
 
 /**
  * A key-space flood: every request names an app nobody has, and each must leave little or nothing
- * behind. Heap figures are taken after a forced GC; the bounds are the figures measured on Node 20
- * (BENCHMARKS.md, "Key-space flood") with about 25 % margin.
+ * behind. Heap figures are taken after a forced GC and divided by the apps: bytes per app do not
+ * depend on the machine's speed, and 50,000 apps take a second of CPU. Each bound sits between the
+ * figure measured here (a little above a million apps', BENCHMARKS.md "Key-space flood": a smaller
+ * Map and fixed costs over fewer apps) and what the regression it guards held (that table's
+ * "before"). `FLOOD_APPS=1000000` measures at a million.
  */
 setFlagsFromString('--expose-gc');
 const gc = runInNewContext('gc') as () => void;
@@ -25,7 +28,7 @@ const heapBytes = (): number => {
 
 const community = defaultTable.community as EditionRules;
 const shared = sharedChecks('imrl', 300);
-const APPS = Number(process.env.FLOOD_APPS ?? 1_000_000);
+const APPS = Number(process.env.FLOOD_APPS ?? 50_000);
 const quiet = { warn() {} };
 
 /** Sends one message for each of `apps` invented apps through the whole middleware (no HTTP); returns how many it admitted. */
@@ -45,9 +48,8 @@ function flood(store: MemoryStore, apps: number): number {
   return admitted;
 }
 
-// a flood takes about 15 s on 2 cores: room for a loaded machine
-describe('a flood of 1,000,000 invented apps, one message each', { timeout: 60_000 }, () => {
-  it('holds under 260 bytes per app in the MemoryStore (a bucket and a day), under 170 once the buckets refilled', () => {
+describe('a flood of invented apps, one message each', () => {
+  it('holds under 300 bytes per app in the MemoryStore (a bucket and a day), under 200 once the buckets refilled', () => {
     const clock = new FakeClock();
     const store = new MemoryStore({ clock: clock.now, maxEntries: 2 * APPS });
     const before = heapBytes();
@@ -59,14 +61,14 @@ describe('a flood of 1,000,000 invented apps, one message each', { timeout: 60_0
     expect(store.size).toBe(APPS);
     const idlePerApp = (heapBytes() - before) / APPS;
     console.log(`MemoryStore: ${heldPerApp.toFixed(0)} bytes per app held, ${idlePerApp.toFixed(0)} per idle app`);
-    expect(heldPerApp).toBeLessThan(260);
-    expect(idlePerApp).toBeLessThan(170);
+    expect(heldPerApp).toBeLessThan(300); // a day as an object per key held 618
+    expect(idlePerApp).toBeLessThan(200); // and 389 idle
   });
 
-  it('holds no more than maxEntries (1,000,000 by default) and says how many it dropped', () => {
+  it('holds no more than maxEntries, under 180 bytes an entry at the cap, and says how many it dropped', () => {
     const clock = new FakeClock();
     const warnings: string[] = [];
-    const store = new MemoryStore({ clock: clock.now, logger: linesInto(warnings) });
+    const store = new MemoryStore({ clock: clock.now, logger: linesInto(warnings), maxEntries: APPS });
     const before = heapBytes();
     // straight to the store, with the checks the limiter builds: the middleware's own cost is measured above
     const edgesMs = dayEdgesMs('UTC', clock.nowMs);
@@ -78,18 +80,18 @@ describe('a flood of 1,000,000 invented apps, one message each', { timeout: 60_0
       if (store.take(checks).every((reading) => reading.allowed)) admitted++;
     }
     expect(admitted).toBe(APPS);
-    expect(store.size).toBe(1_000_000);
-    const heldMiB = (heapBytes() - before) / 2 ** 20;
-    console.log(`MemoryStore at its default cap: ${heldMiB.toFixed(1)} MiB`);
-    expect(heldMiB).toBeLessThan(150);
+    expect(store.size).toBe(APPS);
+    const perEntry = (heapBytes() - before) / APPS;
+    console.log(`MemoryStore at its cap: ${perEntry.toFixed(0)} bytes per entry`);
+    expect(perEntry).toBeLessThan(180); // 117 MiB for the default 1,000,000; uncapped, 589 MiB
     // the first drop warns at once; the rest of that interval's at the next sweep
     expect(warnings).toEqual([
-      'im-rate-limit: WRN_MEMORY_STORE_FULL: the MemoryStore is full (1000000 entries); dropped 1 oldest',
+      `im-rate-limit: WRN_MEMORY_STORE_FULL: the MemoryStore is full (${APPS} entries); dropped 1 oldest`,
     ]);
     clock.advance(10_000);
     store.sweep();
     expect(warnings[1]).toBe(
-      'im-rate-limit: WRN_MEMORY_STORE_FULL: the MemoryStore is full (1000000 entries); dropped 999999 oldest',
+      `im-rate-limit: WRN_MEMORY_STORE_FULL: the MemoryStore is full (${APPS} entries); dropped ${APPS - 1} oldest`,
     );
   });
 
@@ -104,7 +106,7 @@ describe('a flood of 1,000,000 invented apps, one message each', { timeout: 60_0
     expect(ledger.size).toBe(0);
     const perApp = (heapBytes() - before) / APPS;
     console.log(`MemoryLedger: ${perApp.toFixed(2)} bytes per app`);
-    expect(perApp).toBeLessThan(1);
+    expect(perApp).toBeLessThan(10); // empty maps kept held 467
   });
 
   it('compiles only the categories an app uses: a cached plan that sent messages holds under 1,300 bytes', () => {
