@@ -5,7 +5,7 @@ import { canonicalAppKey, type NameCase, nameCases } from './limits/app-key.js';
 import { type Category, categories, defaultTable, type Overrides, type QuotaTable } from './limits/table.js';
 import { categoryRuleSchemas, positive, sharedFigures, tableSchema } from './limits/table-schema.js';
 import type { Logger } from './log.js';
-import type { MembershipLedger, MembershipSource } from './membership/ledger.js';
+import type { MembershipLedger, MembershipSource } from './store/ledger.js';
 import {
   type DailyQuotaOptions,
   dailyCounts,

@@ -15,7 +15,7 @@ import type { NameCase } from './limits/app-key.js';
 import type { BasePath } from './limits/classify.js';
 import type { Category, Overrides, QuotaTable } from './limits/table.js';
 import type { Logger } from './log.js';
-import type { MembershipLedger, MembershipSource } from './membership/ledger.js';
+import type { MembershipLedger, MembershipSource } from './store/ledger.js';
 import type { StoreErrorPolicy } from './store/failure-policy.js';
 import type { Store } from './store/store.js';
 

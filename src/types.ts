@@ -11,7 +11,7 @@ export type { AppSettingsView, AppState } from './limiter.js';
 export type { NameCase } from './limits/app-key.js';
 export type { Category, CategoryRules, EditionRules, Overrides, QuotaTable } from './limits/table.js';
 export type { LogCode, LogFields, Logger } from './log.js';
-export type { MembershipSource } from './membership/ledger.js';
+export type { MembershipSource } from './store/ledger.js';
 export type { AdminOptions } from './middleware/admin.js';
 export type { BasePath } from './middleware/classify-request.js';
 export type { LimitDecorator } from './middleware/limit-decorator.js';

@@ -1,7 +1,7 @@
 import { monotonicNow } from '../clock.js';
 import type { MembershipKind } from '../limits/routes.js';
 import { localSpaceKey } from '../store/keys.js';
-import type { MembershipLedger, Reservation } from './ledger.js';
+import type { MembershipLedger, Reservation } from '../store/ledger.js';
 
 export interface MemoryLedgerOptions {
   /** The time in ms that holds lapse by; inject a fake clock in tests. Default monotonic: a wall-clock step lapses no hold. */

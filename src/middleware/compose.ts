@@ -66,7 +66,7 @@ function membershipGate(
   membership: Exclude<Config['membership'], false>,
   failover: Failover,
 ): MembershipGate {
-  const ledger = ledgerFor(membership, config.store, config.keyPrefix);
+  const ledger = ledgerFor(membership, config.store, config.keyPrefix, config.logger);
   // the IM server's count() or a ledger of its own is not the store: its failure is its own part's
   const own =
     membership === 'ledger'

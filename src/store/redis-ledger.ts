@@ -1,16 +1,8 @@
 import { StoreError } from '../errors.js';
 import type { MembershipKind } from '../limits/routes.js';
-import {
-  deadlinesKey,
-  dissolvingKey,
-  holdsKey,
-  joinedKey,
-  luaKeyOf,
-  membershipSpace,
-  membersKey,
-} from '../store/keys.js';
-import { LuaScript, notAcknowledged, type RedisClient, type ReplicaAck } from '../store/lua-script.js';
+import { deadlinesKey, dissolvingKey, holdsKey, joinedKey, luaKeyOf, membershipSpace, membersKey } from './keys.js';
 import type { MembershipLedger, Reservation } from './ledger.js';
+import { LuaScript, notAcknowledged, type RedisClient, type ReplicaAck } from './lua-script.js';
 
 /**
  * Shared by the scripts: `now` (ARGV given, or Redis TIME), and `keyOf`, keys.ts's builder of the
