@@ -52,6 +52,7 @@ const FIELDS_PER_READING = 4;
  * call in a later slot gives back what the earlier ones took, so the request still takes all or nothing.
  */
 export class RedisStore implements Store {
+  /** Every process on this Redis counts in the same buckets. */
   readonly shared = true;
   /** The application's client, also where the membership ledger lives. */
   readonly client: RedisClient;

@@ -1,3 +1,5 @@
+import type { MembershipLedger } from './ledger.js';
+
 /**
  * A token bucket (GCRA): holds `capacity` tokens, refilled one every `intervalMs`.
  * A negative `cost` gives tokens back (never past `capacity`) and always passes.
@@ -36,8 +38,6 @@ export interface Reading {
   /** Until this check would admit the request; 0 when it did. */
   readonly retryAfterMs: number;
 }
-
-import type { MembershipLedger } from './ledger.js';
 
 /**
  * The store port: decides every check of one request in one round trip, all or nothing — tokens
