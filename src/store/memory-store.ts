@@ -126,10 +126,10 @@ export class MemoryStore implements Store {
     for (let i = 0; i < checks.length; i++) {
       const check = checks[i] as Check;
       if (check.cost === 0) continue; // a reading (inspect) writes nothing: it changes no state
-      const added = entries.set(check.key, pending[i] as number);
+      const evicted = entries.set(check.key, pending[i] as number);
       if (check.type === 'bucket') this.fractions.set(check.key, this.pendingFractions[i] as number);
       else this.fractions.delete(check.key);
-      if (added) this.droppedOldest(now);
+      if (evicted) this.droppedOldest(now);
     }
     return readings;
   }
