@@ -11,13 +11,12 @@ export type { AppSettingsView, AppState } from './limiter.js';
 export type { NameCase } from './limits/app-key.js';
 export type { Category, CategoryRules, EditionRules, Overrides, QuotaTable } from './limits/table.js';
 export type { LogCode, LogFields, Logger } from './log.js';
-export type { MembershipSource } from './store/ledger.js';
 export type { AdminOptions } from './middleware/admin.js';
-export type { BasePath } from './middleware/classify-request.js';
 export type { LimitDecorator } from './middleware/limit-decorator.js';
 export type { GuardOptions, ImRateLimit } from './middleware/rate-limit.js';
 export type {
   AppKey,
+  BasePath,
   DailyCount,
   DailyQuotaOptions,
   Edition,
@@ -34,6 +33,7 @@ export type {
   Validate,
 } from './options.js';
 export type { StoreErrorPolicy } from './store/failure-policy.js';
+export type { MembershipSource } from './store/ledger.js';
 export type { RedisClient } from './store/lua-script.js';
 export type { MemoryStoreOptions } from './store/memory-store.js';
 export type {

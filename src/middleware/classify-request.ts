@@ -3,6 +3,7 @@ import parseurl from 'parseurl';
 import type { NameCase } from '../limits/app-key.js';
 import { compilePathClassifier, type RouteMatch, sameLiteral } from '../limits/classify.js';
 import { routes as defaultRoutes, type Route } from '../limits/routes.js';
+import type { BasePath } from '../options.js';
 
 export interface Classifier {
   /** The route Express dispatches `method target` to (`target` as it stands in `req.url`), if limited. */
@@ -13,15 +14,6 @@ export interface Classifier {
    */
   request(req: IncomingMessage): RouteMatch | undefined;
 }
-
-/**
- * Where the catalog's `/{org}/{app}/…` begins in the path Express routes at the limiter
- * (`req.baseUrl` + `req.url`): a prefix (`'/v1'`, matched as Express matches a mount path: whole
- * segments, ASCII case-insensitively) or a pattern matched at its start, without case (`/^\/v\d+/`).
- * Without one, the path is the one below the limiter's own mount point (`req.url`), or the whole path
- * where that is `/` (a middleware mounted on a wildcard, as NestJS's `forRoutes('*')` mounts it).
- */
-export type BasePath = string | RegExp;
 
 export interface ClassifierOptions {
   /** How app keys treat letter case; default `'insensitive'`. */
