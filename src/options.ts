@@ -12,6 +12,7 @@ import type { AdminChange } from './admin-change.js';
 import type { DecisionEvent, Refusal } from './decision.js';
 import type { WarningCode } from './errors.js';
 import type { NameCase } from './limits/app-key.js';
+import type { BasePath } from './limits/classify.js';
 import type { Category, Overrides, QuotaTable } from './limits/table.js';
 import type { Logger } from './log.js';
 import type { StoreErrorPolicy } from './store/failure-policy.js';
@@ -20,14 +21,6 @@ import type { Store } from './store/store.js';
 
 /** An app key, `org#app`: the org and app names of the path, joined by `#` (see `appKeyOf`). */
 export type AppKey = `${string}#${string}`;
-/**
- * Where the catalog's `/{org}/{app}/…` begins in the path Express routes at the limiter
- * (`req.baseUrl` + `req.url`): a prefix (`'/v1'`, matched as Express matches a mount path: whole
- * segments, ASCII case-insensitively) or a pattern matched at its start, without case (`/^\/v\d+/`).
- * Without one, the path is the one below the limiter's own mount point (`req.url`), or the whole path
- * where that is `/` (a middleware mounted on a wildcard, as NestJS's `forRoutes('*')` mounts it).
- */
-export type BasePath = string | RegExp;
 /** An edition is a name in the quota table: `community` and `enterprise` in the default one. */
 export type Edition = string;
 /** Names an app's edition from its key and a request of it; asked once per app per `editionCacheMs`. */

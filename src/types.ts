@@ -9,6 +9,7 @@ export type { DecisionEvent, ImErrorCode, RateLimitInfo, Refusal, RefusalReason 
 export type { ErrorCode, StoreErrorCode, WarningCode } from './errors.js';
 export type { AppSettingsView, AppState } from './limiter.js';
 export type { NameCase } from './limits/app-key.js';
+export type { BasePath } from './limits/classify.js';
 export type { Category, CategoryRules, EditionRules, Overrides, QuotaTable } from './limits/table.js';
 export type { LogCode, LogFields, Logger } from './log.js';
 export type { AdminOptions } from './middleware/admin.js';
@@ -16,7 +17,6 @@ export type { LimitDecorator } from './middleware/limit-decorator.js';
 export type { GuardOptions, ImRateLimit } from './middleware/rate-limit.js';
 export type {
   AppKey,
-  BasePath,
   DailyCount,
   DailyQuotaOptions,
   Edition,

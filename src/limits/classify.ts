@@ -17,6 +17,16 @@ export interface RouteMatch {
 }
 
 /**
+ * Where the catalog's `/{org}/{app}/…` begins in the path Express routes at the limiter
+ * (`req.baseUrl` + `req.url`): a prefix (`'/v1'`, matched as Express matches a mount path: whole
+ * segments, ASCII case-insensitively) or a pattern matched at its start, without case (`/^\/v\d+/`).
+ * Without one, the path is the one below the limiter's own mount point (`req.url`), or the whole path
+ * where that is `/` (a middleware mounted on a wildcard, as NestJS's `forRoutes('*')` mounts it).
+ * Matched by the Express layer (`middleware/classify-request.ts`), which finds a request's path.
+ */
+export type BasePath = string | RegExp;
+
+/**
  * The route Express dispatches `method pathname` to, if it is limited: `pathname` as Express's
  * router matches it (no query, no fragment), from where the catalog's `/{org}/{app}/…` begins.
  */

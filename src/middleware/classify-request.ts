@@ -1,9 +1,8 @@
 import type { IncomingMessage } from 'node:http';
 import parseurl from 'parseurl';
 import type { NameCase } from '../limits/app-key.js';
-import { compilePathClassifier, type RouteMatch, sameLiteral } from '../limits/classify.js';
+import { type BasePath, compilePathClassifier, type RouteMatch, sameLiteral } from '../limits/classify.js';
 import { routes as defaultRoutes, type Route } from '../limits/routes.js';
-import type { BasePath } from '../options.js';
 
 export interface Classifier {
   /** The route Express dispatches `method target` to (`target` as it stands in `req.url`), if limited. */
