@@ -67,7 +67,7 @@ export function dissolvingKey(space: string): string {
  * The builders above in Lua, for the keys a script learns only as it runs (a dissolved group's
  * members, their sets): `keyOf(membersKey(space, ''), group)` is `membersKey(space, group)`, the
  * part escaped as `escapeKeyPart` escapes it (`%{}#:` as `%XX`, upper-case hex). The scripts that
- * use it are given the prefixes (`membersKey(space, '')`, …) built here; test/store/keys.test.ts
+ * use it are given the prefixes (`membersKey(space, '')`, …) built here; test/store/redis-keys.test.ts
  * holds the two escapings to one.
  */
 export const luaKeyOf = `

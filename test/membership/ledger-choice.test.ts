@@ -3,11 +3,12 @@ import { imRateLimit, type LogFields, MemoryStore, RateLimiterFlexibleStore, Red
 import { ledgerFor } from '../../src/membership/ledgers.js';
 import { MemoryLedger } from '../../src/membership/memory-ledger.js';
 import type { MembershipLedger, Store } from '../../src/store/index.js';
+import type { RedisClient } from '../../src/store/lua-script.js';
 import { RedisLedger } from '../../src/store/redis-ledger.js';
 import { linesInto } from '../helpers.js';
-import { singleClient } from '../support/clients.js';
 
-const client = singleClient();
+/** No server: choosing a ledger builds it, and a RedisLedger calls Redis only when asked to count. */
+const client = { isCluster: false } as unknown as RedisClient;
 
 const admitAll: Store['take'] = (checks) =>
   checks.map(() => ({ allowed: true, remaining: 9, resetMs: 1000, retryAfterMs: 0 }));
