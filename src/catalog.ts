@@ -4,7 +4,7 @@
  * belongs to, and the app key its state is kept under.
  */
 export { appKeyOf } from './limits/app-key.js';
-export { type Classifier, classify, type RouteMatch } from './limits/classify.js';
+export type { RouteMatch } from './limits/classify.js';
 export {
   type MembershipEffect,
   type MembershipKind,
@@ -13,3 +13,4 @@ export {
   type Route,
   routes,
 } from './limits/routes.js';
+export { type Classifier, classify } from './middleware/classify-request.js';

@@ -5,7 +5,6 @@ import { canonicalAppKey, type NameCase, nameCases } from './limits/app-key.js';
 import { type Category, categories, defaultTable, type Overrides, type QuotaTable } from './limits/table.js';
 import { categoryRuleSchemas, positive, sharedFigures, tableSchema } from './limits/table-schema.js';
 import type { Logger } from './log.js';
-import type { MembershipLedger, MembershipSource } from './membership/ledger.js';
 import {
   type DailyQuotaOptions,
   dailyCounts,
@@ -23,6 +22,7 @@ import {
   type Validate,
 } from './options.js';
 import { storeErrorPolicies } from './store/failure-policy.js';
+import type { MembershipLedger, MembershipSource } from './store/ledger.js';
 import { MemoryStore } from './store/memory-store.js';
 import type { Store } from './store/store.js';
 

@@ -1,4 +1,5 @@
 import type { Request } from 'express';
+import { BoundedMap } from './bounded-map.js';
 import { monotonicNow } from './clock.js';
 import { assertEdition, assertMode, type Config, parseOverrides } from './config.js';
 import type { Overrides } from './limits/table.js';
@@ -54,9 +55,11 @@ interface AppCacheOptions<T> {
  * come within `timeoutMs` is replaced by `fallback`, and asked for again a second later.
  */
 class AppCache<T> {
-  private readonly entries = new Map<string, Entry<T>>();
+  private readonly entries: BoundedMap<string, Entry<T>>;
 
-  constructor(private readonly options: AppCacheOptions<T>) {}
+  constructor(private readonly options: AppCacheOptions<T>) {
+    this.entries = new BoundedMap(options.maxEntries);
+  }
 
   /** The last answer, without asking. */
   known(appKey: string): T | undefined {
@@ -82,8 +85,7 @@ class AppCache<T> {
 
   /** Latest last, so that the oldest goes first past `maxEntries`. */
   private put(appKey: string, entry: Entry<T>): void {
-    if (!this.entries.delete(appKey) && this.entries.size >= this.options.maxEntries)
-      this.entries.delete(this.entries.keys().next().value as string);
+    this.entries.delete(appKey);
     this.entries.set(appKey, entry);
   }
 

@@ -1,8 +1,10 @@
 import type { Request } from 'express';
 import type { AdminChange } from './admin-change.js';
+import { BoundedMap } from './bounded-map.js';
 import { assertEdition, assertMode, type Config, parseOverrides } from './config.js';
 import type { AppSettings, EditionDirectory } from './edition-directory.js';
 import { StoreError } from './errors.js';
+import type { RefusalCache } from './limiter/refusal-cache.js';
 import { dayEdgesMs } from './limits/calendar.js';
 import type { RouteMatch } from './limits/classify.js';
 import { effectiveRules } from './limits/editions.js';
@@ -15,7 +17,6 @@ import type { MembershipGate, MembershipStep, PendingMembership } from './member
 import type { Edition, Mode } from './options.js';
 import { AppPlan, type CheckSet, categoryKeys, type Policy, type SharedChecks, sharedChecks } from './plan.js';
 import type { Failover, FailoverStore } from './store/failover-store.js';
-import type { RefusalCache } from './store/refusal-cache.js';
 import type { BucketCheck, Check, Reading, WindowCheck } from './store/store.js';
 
 /** What follows an admitted request: its body paced, its membership change concluded. */
@@ -137,7 +138,7 @@ export class Limiter {
   private readonly editions: EditionDirectory;
   private readonly failover: Failover;
   private readonly store: FailoverStore;
-  private readonly plans = new Map<string, AppPlan>();
+  private readonly plans: BoundedMap<string, AppPlan>;
   private readonly shared: SharedChecks;
   private readonly memberships: MembershipGate | undefined;
   /** Whether anyone reads decisions: only then is the store call timed. */
@@ -153,6 +154,7 @@ export class Limiter {
   ) {
     this.observed = config.onDecision !== undefined || config.metrics !== undefined;
     this.shared = sharedChecks(config.keyPrefix, config.clusterDownloadsPerSecond);
+    this.plans = new BoundedMap(config.maxCachedApps);
     this.failover = parts.failover;
     this.store = parts.store;
     this.editions = parts.editions;
@@ -522,7 +524,6 @@ export class Limiter {
   private planFor(appKey: string, { edition, overrides }: AppSettings): AppPlan {
     const cached = this.plans.get(appKey);
     if (cached !== undefined && cached.edition === edition && cached.overrides === overrides) return cached;
-    if (this.plans.size >= this.config.maxCachedApps) this.plans.delete(this.plans.keys().next().value as string);
     const rules = effectiveRules(this.config.table, edition, overrides);
     const plan = new AppPlan(appKey, edition, rules, this.shared, overrides);
     this.plans.set(appKey, plan);

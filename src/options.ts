@@ -15,8 +15,8 @@ import type { NameCase } from './limits/app-key.js';
 import type { BasePath } from './limits/classify.js';
 import type { Category, Overrides, QuotaTable } from './limits/table.js';
 import type { Logger } from './log.js';
-import type { MembershipLedger, MembershipSource } from './membership/ledger.js';
 import type { StoreErrorPolicy } from './store/failure-policy.js';
+import type { MembershipLedger, MembershipSource } from './store/ledger.js';
 import type { Store } from './store/store.js';
 
 /** An app key, `org#app`: the org and app names of the path, joined by `#` (see `appKeyOf`). */

@@ -12,7 +12,6 @@ export type { NameCase } from './limits/app-key.js';
 export type { BasePath } from './limits/classify.js';
 export type { Category, CategoryRules, EditionRules, Overrides, QuotaTable } from './limits/table.js';
 export type { LogCode, LogFields, Logger } from './log.js';
-export type { MembershipSource } from './membership/ledger.js';
 export type { AdminOptions } from './middleware/admin.js';
 export type { LimitDecorator } from './middleware/limit-decorator.js';
 export type { GuardOptions, ImRateLimit } from './middleware/rate-limit.js';
@@ -34,6 +33,7 @@ export type {
   Validate,
 } from './options.js';
 export type { StoreErrorPolicy } from './store/failure-policy.js';
+export type { MembershipSource } from './store/ledger.js';
 export type { RedisClient } from './store/lua-script.js';
 export type { MemoryStoreOptions } from './store/memory-store.js';
 export type {

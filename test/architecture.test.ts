@@ -5,24 +5,42 @@ import { describe, expect, it } from 'vitest';
 
 const src = fileURLToPath(new URL('../src/', import.meta.url));
 
-/** Each module of src/ and the modules of src/ it imports (`import` and `export … from`, types included). */
-function importGraph(): Map<string, string[]> {
-  const graph = new Map<string, string[]>();
+/** Each module of src/ by its path below src/, and its text. */
+function sources(): Map<string, string> {
+  const texts = new Map<string, string>();
   const visit = (dir: string): void => {
     for (const entry of readdirSync(dir, { withFileTypes: true })) {
       const path = join(dir, entry.name);
       if (entry.isDirectory()) visit(path);
-      else if (entry.name.endsWith('.ts')) {
-        const text = readFileSync(path, 'utf8');
-        const targets = [...text.matchAll(/from '(\.[^']+)\.js'/g)].map(([, target]) =>
-          relative(src, resolve(dirname(path), `${target}.ts`)),
-        );
-        graph.set(relative(src, path), targets);
-      }
+      else if (entry.name.endsWith('.ts')) texts.set(relative(src, path), readFileSync(path, 'utf8'));
     }
   };
   visit(src);
+  return texts;
+}
+
+/** Each module of src/ and the modules of src/ it imports (`import` and `export … from`, types included). */
+function importGraph(): Map<string, string[]> {
+  const graph = new Map<string, string[]>();
+  for (const [module, text] of sources()) {
+    const targets = [...text.matchAll(/from '(\.[^']+)\.js'/g)].map(([, target]) =>
+      relative(src, resolve(dirname(join(src, module)), `${target}.ts`)),
+    );
+    graph.set(module, targets);
+  }
   return graph;
+}
+
+/** Each module of src/ and the packages it imports (`node:` built-ins included). */
+function packageImports(): Map<string, string[]> {
+  const imports = new Map<string, string[]>();
+  for (const [module, text] of sources()) {
+    imports.set(
+      module,
+      [...text.matchAll(/from '([^.'][^']*)'/g)].map(([, name]) => name as string),
+    );
+  }
+  return imports;
 }
 
 /**
@@ -36,30 +54,48 @@ const layerOf = (module: string): string =>
   entryModules.includes(module) || !module.includes('/') ? module : module.slice(0, module.indexOf('/'));
 
 /**
- * The arrows the layers may point along: `limits` is pure and stands alone; the store is I/O behind
- * one port; membership uses both; the options (types, and the lists of values their unions take)
- * name what they are made of; the limiter and its helpers decide; only the Express layer (and the
- * public surface) reaches the middleware. The entry points reach what they publish: the main entry
- * (`index.ts`, its types in `types.ts`), the catalog (`limits` only), the store and ledger contracts.
- * The NestJS layer (`im-rate-limit/nestjs`) stands above them all and reaches the library only
- * through the main entry, so both entry points share one instance of every module; nothing below
- * imports it (Nest is an optional peer).
+ * The arrows the layers may point along: `limits` is pure (no Express, no request object: finding a
+ * request's path is the middleware's) and stands on the bounded map alone; the store is I/O behind
+ * two ports, the buckets' and the membership ledger's (a store may keep its own ledger: the contract
+ * and the Redis ledger live there); membership (the caps' policy, the choice of ledger, the one kept
+ * in this process) uses both; the options (types, and the lists of values their unions take) name
+ * what they are made of; the limiter and its helpers decide (`limiter/`: its policies, over the
+ * store's types only); only the Express layer (and the public surface) reaches the middleware. The
+ * entry points reach what they publish: the main entry (`index.ts`, its types in `types.ts`), the
+ * catalog (`limits`, and the classifier of request targets, which finds a target's path as Express
+ * does in the middleware), the store and ledger contracts. The NestJS layer
+ * (`im-rate-limit/nestjs`) stands above them all and reaches the library only through the main
+ * entry, so both entry points share one instance of every module; nothing below imports it (Nest is
+ * an optional peer).
  */
 const allowed: Record<string, readonly string[]> = {
-  limits: ['limits'],
+  'bounded-map.ts': [],
+  limits: ['limits', 'bounded-map.ts'],
   'errors.ts': [],
   'clock.ts': [],
   'maybe-async.ts': [],
   'log.ts': ['errors.ts'],
   'admin-change.ts': ['log.ts', 'maybe-async.ts'],
   'decision.ts': ['limits'],
-  store: ['store', 'limits', 'errors.ts', 'clock.ts', 'log.ts', 'maybe-async.ts'],
-  membership: ['membership', 'store', 'limits', 'errors.ts', 'clock.ts', 'log.ts', 'maybe-async.ts'],
+  store: ['store', 'limits', 'bounded-map.ts', 'errors.ts', 'clock.ts', 'log.ts', 'maybe-async.ts'],
+  membership: ['membership', 'store', 'limits', 'clock.ts', 'log.ts', 'maybe-async.ts'],
   'options.ts': ['admin-change.ts', 'decision.ts', 'errors.ts', 'limits', 'log.ts', 'membership', 'store'],
   'config.ts': ['options.ts', 'limits', 'membership', 'store', 'errors.ts', 'log.ts'],
-  'edition-directory.ts': ['config.ts', 'options.ts', 'store', 'limits', 'clock.ts', 'log.ts', 'maybe-async.ts'],
+  'edition-directory.ts': [
+    'config.ts',
+    'options.ts',
+    'store',
+    'limits',
+    'bounded-map.ts',
+    'clock.ts',
+    'log.ts',
+    'maybe-async.ts',
+  ],
   'plan.ts': ['options.ts', 'limits', 'store'],
+  limiter: ['limiter', 'store', 'bounded-map.ts'],
   'limiter.ts': [
+    'limiter',
+    'bounded-map.ts',
     'admin-change.ts',
     'config.ts',
     'options.ts',
@@ -77,6 +113,7 @@ const allowed: Record<string, readonly string[]> = {
   middleware: [
     'middleware',
     'limiter.ts',
+    'limiter',
     'edition-directory.ts',
     'admin-change.ts',
     'plan.ts',
@@ -104,10 +141,13 @@ const allowed: Record<string, readonly string[]> = {
     'store',
   ],
   'index.ts': ['types.ts', 'errors.ts', 'limits', 'middleware', 'store'],
-  'catalog.ts': ['limits'],
-  'store/index.ts': ['store', 'membership'],
+  'catalog.ts': ['limits', 'middleware'],
+  'store/index.ts': ['store'],
   nestjs: ['nestjs', 'index.ts'],
 };
+
+/** The packages the pure layers may import: zod for the quota table's schema, nothing that does I/O or reads a request. */
+const purePackages: Record<string, readonly string[]> = { limits: ['zod'], 'bounded-map.ts': [], limiter: [] };
 
 describe('the layers of src/', () => {
   const graph = importGraph();
@@ -140,11 +180,27 @@ describe('the layers of src/', () => {
   });
 
   it("build the limiter's collaborators only in the composition root", () => {
-    const builds = ['edition-directory.ts', 'admin-change.ts', 'membership/ledgers.ts', 'store/slot.ts'];
+    const builds = [
+      'edition-directory.ts',
+      'admin-change.ts',
+      'membership/ledgers.ts',
+      'store/slot.ts',
+      'limiter/refusal-cache.ts',
+    ];
     const against: string[] = [];
     for (const [module, targets] of graph) {
       if (!module.startsWith('middleware/') || module === 'middleware/compose.ts') continue;
       for (const target of targets) if (builds.includes(target)) against.push(`${module} → ${target}`);
+    }
+    expect(against).toEqual([]);
+  });
+
+  it('keep the pure layers off Express, Node and I/O', () => {
+    const against: string[] = [];
+    for (const [module, packages] of packageImports()) {
+      const allowedPackages = purePackages[layerOf(module)];
+      if (allowedPackages === undefined) continue;
+      for (const name of packages) if (!allowedPackages.includes(name)) against.push(`${module} → ${name}`);
     }
     expect(against).toEqual([]);
   });

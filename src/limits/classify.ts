@@ -1,5 +1,4 @@
-import type { IncomingMessage } from 'node:http';
-import parseurl from 'parseurl';
+import { BoundedMap } from '../bounded-map.js';
 import { appKeyOf, type NameCase } from './app-key.js';
 import { routes as defaultRoutes, type Route } from './routes.js';
 import type { Category } from './table.js';
@@ -17,29 +16,31 @@ export interface RouteMatch {
   readonly route: Route & { readonly category: Category };
 }
 
-export interface Classifier {
-  /** The route Express dispatches `method target` to (`target` as it stands in `req.url`), if limited. */
-  (method: string, target: string): RouteMatch | undefined;
-  /**
-   * The same for a request, at the path the catalog's routes see (see `BasePath`); its pathname is
-   * parsed once and shared with Express's router.
-   */
-  request(req: IncomingMessage): RouteMatch | undefined;
-}
-
 /**
  * Where the catalog's `/{org}/{app}/…` begins in the path Express routes at the limiter
  * (`req.baseUrl` + `req.url`): a prefix (`'/v1'`, matched as Express matches a mount path: whole
  * segments, ASCII case-insensitively) or a pattern matched at its start, without case (`/^\/v\d+/`).
  * Without one, the path is the one below the limiter's own mount point (`req.url`), or the whole path
  * where that is `/` (a middleware mounted on a wildcard, as NestJS's `forRoutes('*')` mounts it).
+ * Matched by the Express layer (`middleware/classify-request.ts`), which finds a request's path.
  */
 export type BasePath = string | RegExp;
 
-export interface ClassifierOptions {
+/**
+ * The route Express dispatches `method pathname` to, if it is limited: `pathname` as Express's
+ * router matches it (no query, no fragment), from where the catalog's `/{org}/{app}/…` begins.
+ */
+export type PathClassifier = (method: string, pathname: string | null | undefined) => RouteMatch | undefined;
+
+export interface PathClassifierOptions {
   /** How app keys treat letter case; default `'insensitive'`. */
   readonly nameCase?: NameCase;
-  readonly basePath?: BasePath | undefined;
+}
+
+interface AppNames {
+  readonly org: string;
+  readonly app: string;
+  readonly appKey: string;
 }
 
 interface TrieNode {
@@ -68,9 +69,7 @@ const newNode = (): TrieNode => ({
 
 /** The params of a route that has none: one frozen object, not one per request. */
 const NO_PARAMS: Record<string, string> = Object.freeze({}) as Record<string, string>;
-/** What sends a target past parseurl's fast path, to `url.parse`: white space and `#`. */
-const NOT_PLAIN = /[\t\n\f\r #\u00a0\ufeff]/;
-/** Apps whose names are kept decoded: the busy ones, whose requests are most of the traffic. */
+/** Apps whose names are kept decoded, the oldest forgotten first: a busy app, most of the traffic, is soon back. */
 const MAX_CACHED_APPS = 1024;
 /** The longest `/org/app` kept there: the cache holds at most about 1024 × 3 × 260 characters. */
 const MAX_CACHED_NAME_CHARS = 260;
@@ -83,20 +82,19 @@ const SLASH = 47;
 /**
  * Compiles a route catalog into one segment trie per method that answers exactly what Express
  * answers for `app[method]('/:org/:app/<path>')` routes registered in the catalog's order (most
- * specific first: see `routes`). It reads the pathname Express routes on (`parseurl`: no query,
- * no fragment, the absolute form reduced to its path), compares literal segments with the raw
+ * specific first: see `routes`). It reads the pathname Express routes on (finding it in a request
+ * is the Express layer's: `middleware/classify-request.ts`), compares literal segments with the raw
  * text, ASCII letters case-insensitively and nothing decoded (`%75sers` is not `users`, as
  * path-to-regexp's case-insensitive match goes), needs every parameter non-empty, allows one
  * trailing slash, and decodes parameters as Express does: a parameter that does not decode is a
  * 400 in Express and no match here. Literals are tried before parameters, with backtracking, which
  * is the first match in the most-specific-first order.
  */
-export function compileClassifier(
+export function compilePathClassifier(
   catalog: readonly Route[] = defaultRoutes,
-  options: ClassifierOptions = {},
-): Classifier {
+  options: PathClassifierOptions = {},
+): PathClassifier {
   const { nameCase = 'insensitive' } = options;
-  const below = prefixStripper(options.basePath);
   const roots = new Map<string, TrieNode>();
   for (const route of catalog) {
     const method = route.method.toLowerCase();
@@ -130,7 +128,7 @@ export function compileClassifier(
   if (get !== undefined && !roots.has('head')) roots.set('head', get); // Express answers HEAD with the GET route
   for (const [method, root] of [...roots]) roots.set(method.toUpperCase(), root); // as clients send them
   /** The names and key of the apps seen lately, by the raw `/org/app` that starts their paths. */
-  const apps = new Map<string, { readonly org: string; readonly app: string; readonly appKey: string }>();
+  const apps = new BoundedMap<string, AppNames>(MAX_CACHED_APPS);
 
   const lookup = (method: string, pathname: string | null | undefined): RouteMatch | undefined => {
     if (typeof method !== 'string' || typeof pathname !== 'string') return undefined;
@@ -155,8 +153,8 @@ export function compileClassifier(
     return { category: route.category, appKey: names.appKey, org: names.org, app: names.app, params, route };
   };
 
-  /** The app a path names: decoded and keyed once while it is among the last `MAX_CACHED_APPS` seen. */
-  const namesOf = (pathname: string) => {
+  /** The app a path names: decoded and keyed once while it is among the last `MAX_CACHED_APPS` kept. */
+  const namesOf = (pathname: string): AppNames | undefined => {
     const raw = pathname.slice(0, bounds[3]);
     let names = apps.get(raw);
     if (names !== undefined) return names;
@@ -164,88 +162,11 @@ export function compileClassifier(
     const app = decodeSegment(pathname, 1);
     if (org === undefined || app === undefined) return undefined;
     names = { org, app, appKey: appKeyOf(org, app, nameCase) };
-    if (raw.length > MAX_CACHED_NAME_CHARS) return names; // a client's 16 KB name is not kept
-    if (apps.size >= MAX_CACHED_APPS) apps.clear(); // a flood of invented apps only empties it
-    apps.set(raw, names);
+    if (raw.length <= MAX_CACHED_NAME_CHARS) apps.set(raw, names); // a client's 16 KB name is not kept
     return names;
   };
 
-  const classify = ((method: string, target: string) => {
-    if (typeof target !== 'string') return undefined;
-    const pathname = plainPathnameOf(target) ?? pathnameOf({ url: target } as IncomingMessage);
-    return lookup(method, below === undefined ? pathname : below(pathname));
-  }) as Classifier;
-  classify.request =
-    below === undefined
-      ? (req) => {
-          const pathname = pathnameOf(req);
-          // below a wildcard mount (NestJS's forRoutes('*')) req.url is `/`: the whole path is the route's
-          return lookup(req.method as string, pathname === '/' ? routedPathOf(req) : pathname);
-        }
-      : (req) => lookup(req.method as string, below(routedPathOf(req)));
-  return classify;
-}
-
-/**
- * The pathname of a target that is a plain path, as parseurl's own fast path reads it (the path up
- * to the first `?`), without building its URL object; `undefined` for any other, which parseurl
- * hands to `url.parse`: one not starting with `/`, or holding white space or `#`.
- */
-function plainPathnameOf(target: string): string | undefined {
-  if (target.charCodeAt(0) !== SLASH || NOT_PLAIN.test(target)) return undefined;
-  const query = target.indexOf('?');
-  return query === -1 ? target : target.slice(0, query);
-}
-
-/** The pathname Express's router matches, parsed as it parses it (and cached where it looks). */
-function pathnameOf(req: IncomingMessage): string | null | undefined {
-  try {
-    return parseurl(req)?.pathname;
-  } catch {
-    return undefined; // Express routes no request whose URL does not parse
-  }
-}
-
-/**
- * The request's whole pathname as Express routes it from here: the mount points it passed
- * (`req.baseUrl`) and the rest (`req.url`). Not `req.originalUrl`: a middleware before the limiter
- * that rewrote `req.url` rewrote where Express routes the request too.
- */
-export function routedPathOf(req: IncomingMessage): string | null | undefined {
-  const baseUrl = (req as { baseUrl?: unknown }).baseUrl;
-  const pathname = pathnameOf(req);
-  return typeof baseUrl !== 'string' || baseUrl === '' || typeof pathname !== 'string' ? pathname : baseUrl + pathname;
-}
-
-/**
- * What is left of a routed pathname once `basePath` is taken off its start; `undefined` when it does
- * not start so. As Express 4 mounts, one slash after the prefix goes with it (`/v1//acme` routes as
- * `/acme` there). A pattern is matched without case, as Express matches paths.
- */
-function prefixStripper(
-  basePath: BasePath | undefined,
-): ((pathname: string | null | undefined) => string | undefined) | undefined {
-  if (basePath === undefined) return undefined;
-  let lengthOf: (pathname: string) => number;
-  if (typeof basePath === 'string') {
-    const prefix = basePath.replace(/\/+$/, '').replace(/[A-Z]/g, (letter) => letter.toLowerCase());
-    lengthOf = (pathname) =>
-      pathname.length >= prefix.length && sameLiteral(pathname, 0, prefix) ? prefix.length : -1;
-  } else {
-    const flags = `${basePath.flags.replace(/[gyi]/g, '')}i`; // no lastIndex state
-    const pattern = new RegExp(basePath.source, flags);
-    lengthOf = (pathname) => {
-      const found = pattern.exec(pathname);
-      return found === null || found.index !== 0 ? -1 : found[0].length;
-    };
-  }
-  return (pathname) => {
-    if (typeof pathname !== 'string') return undefined;
-    const length = lengthOf(pathname);
-    if (length < 0 || (length < pathname.length && pathname.charCodeAt(length) !== SLASH)) return undefined;
-    const doubled = pathname.charCodeAt(length + 1) === SLASH;
-    return pathname.slice(doubled ? length + 1 : length);
-  };
+  return lookup;
 }
 
 function splitSegments(path: string, end: number): number {
@@ -283,10 +204,11 @@ function walk(node: TrieNode, path: string, depth: number, count: number): TrieN
 }
 
 /**
- * ASCII letters compared without case, every other character as it is: a case-insensitive regular
- * expression without the `u` flag never folds a non-ASCII character onto an ASCII one.
+ * Whether `literal` (lower case) stands in `path` at `start`, ASCII letters compared without case and
+ * every other character as it is: a case-insensitive regular expression without the `u` flag never
+ * folds a non-ASCII character onto an ASCII one.
  */
-function sameLiteral(path: string, start: number, literal: string): boolean {
+export function sameLiteral(path: string, start: number, literal: string): boolean {
   if (path.startsWith(literal, start)) return true; // as written, lower case: most requests
   for (let i = 0; i < literal.length; i++) {
     let code = path.charCodeAt(start + i);
@@ -306,6 +228,3 @@ function decodeSegment(path: string, segment: number): string | undefined {
     return undefined;
   }
 }
-
-/** Classifies a request against the default catalog (`routes.json`); pure and never throws. */
-export const classify: Classifier = compileClassifier();

@@ -1,13 +1,11 @@
 import { isLongerThan } from './app-key.js';
+import { isIdList, isObject, own } from './body-fields.js';
 import type { RouteMatch } from './classify.js';
-import { checkSend, illegal, isIdList, isObject, own } from './send.js';
+import { illegal, type PayloadRefusal } from './payload-refusal.js';
+import { checkSend } from './send.js';
 import type { EditionRules } from './table.js';
 
-/** A request over a size or count limit (400), or with a body of a type the app does not parse (415). */
-export interface PayloadRefusal {
-  readonly error: 'illegal_argument' | 'message_send_error' | 'unsupported_media_type';
-  readonly description: string;
-}
+export type { PayloadRefusal };
 
 /** Path parameters that name a user on the users and contacts routes. */
 const userIdParams = ['username', 'friend'] as const;

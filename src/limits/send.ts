@@ -1,4 +1,5 @@
-import type { PayloadRefusal } from './payload.js';
+import { isIdList, isObject, own } from './body-fields.js';
+import { illegal, type PayloadRefusal } from './payload-refusal.js';
 import type { MessageSend } from './routes.js';
 import type { EditionRules } from './table.js';
 
@@ -60,23 +61,6 @@ export function pushesOf(send: MessageSend, body: unknown): number {
 export function checkPushes(pushes: number, dailyQuota: number): PayloadRefusal | undefined {
   if (pushes <= dailyQuota) return undefined;
   return illegal(`this send counts ${pushes} pushes, more than the whole daily push quota of ${dailyQuota}: split it`);
-}
-
-/** A body's own field: a `constructor` or `__proto__` on the prototype is not the client's. */
-export function own(body: Readonly<Record<string, unknown>>, name: string): unknown {
-  return Object.hasOwn(body, name) ? body[name] : undefined;
-}
-
-export function isObject(value: unknown): value is Readonly<Record<string, unknown>> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
-}
-
-export function isIdList(value: unknown): value is readonly string[] {
-  return Array.isArray(value) && value.every((id) => typeof id === 'string');
-}
-
-export function illegal(description: string): PayloadRefusal {
-  return { error: 'illegal_argument', description };
 }
 
 /** Past this a value is not a JSON body's (a cycle, say): counting stops. */

@@ -1,6 +1,6 @@
 import { foldName, type NameCase } from '../limits/app-key.js';
+import { isObject, own } from '../limits/body-fields.js';
 import type { RouteMatch } from '../limits/classify.js';
-import { isObject, own } from '../limits/send.js';
 
 /**
  * The users a membership route names, as the ledger keys them (case folded unless names are

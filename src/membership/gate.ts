@@ -6,8 +6,8 @@ import type { EditionRules } from '../limits/table.js';
 import { all, isPending, type MaybePromise, onRejection } from '../maybe-async.js';
 import { type Failover, type Health, withTimeout } from '../store/failover-store.js';
 import { appTag } from '../store/keys.js';
+import type { MembershipLedger, Reservation } from '../store/ledger.js';
 import { createdIdOf, groupOf, newMembersOf, usersOf } from './extract.js';
-import type { MembershipLedger, Reservation } from './ledger.js';
 
 interface Pending {
   readonly appKey: string;

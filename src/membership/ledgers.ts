@@ -1,30 +1,40 @@
-import { RedisStore } from '../store/redis-store.js';
+import { type Logger, logWarning } from '../log.js';
+import { ledgerOfSource, type MembershipLedger, type MembershipSource } from '../store/ledger.js';
 import type { Store } from '../store/store.js';
-import { ledgerOfSource, type MembershipLedger, type MembershipSource } from './ledger.js';
 import { MemoryLedger } from './memory-ledger.js';
-import { RedisLedger } from './redis-ledger.js';
 
-/** One ledger per in-memory store: every limiter of the process that shares the store shares it. */
-const memoryLedgers = new WeakMap<Store, MemoryLedger>();
+/** One ledger per store without its own: every limiter of the process that shares the store shares it. */
+const processLedgers = new WeakMap<Store, MemoryLedger>();
 
 /**
- * The ledger memberships are kept in: beside the buckets in Redis for a `RedisStore`, in this
- * process for any other store; or the IM server's own counts (a source), or a ledger of the user's.
+ * The ledger memberships are kept in, as the `membership` option names it: the IM server's own
+ * counts (a source), a ledger of the user's, or for `'ledger'` the store's own (`store.ledger`, the
+ * Redis one beside the buckets), else one in this process. The last, beside a store other
+ * processes share, caps each user per process: said once, at start-up.
  */
 export function ledgerFor(
   option: 'ledger' | MembershipSource | MembershipLedger,
   store: Store,
   keyPrefix: string,
+  logger: Logger,
 ): MembershipLedger {
   if (option !== 'ledger') return 'count' in option ? ledgerOfSource(option) : option;
-  // holds lapse by the store's clock: a fake one in tests, Redis TIME or a monotonic one otherwise
-  if (store instanceof RedisStore) {
-    return new RedisLedger(store.client, keyPrefix, { clock: store.clock, replicaAck: store.replicaAck });
+  if (typeof store.ledger === 'function') return store.ledger(keyPrefix);
+  if (store.shared === true) {
+    logWarning(
+      logger,
+      'WRN_LEDGER_PER_PROCESS',
+      `the store (${store.constructor?.name || 'Store'}) is shared between processes but keeps no membership ` +
+        'ledger, so memberships are counted in this process: each process lets a user join up to the cap ' +
+        '(maxJoinedPerUser). Share a RedisStore, or give the membership option a ledger or source that all see',
+      { store: store.constructor?.name || 'Store' },
+    );
   }
-  let ledger = memoryLedgers.get(store);
+  let ledger = processLedgers.get(store);
   if (ledger === undefined) {
+    // holds lapse by the store's clock: a fake one in tests, a monotonic one otherwise
     ledger = new MemoryLedger({ clock: store.clock });
-    memoryLedgers.set(store, ledger);
+    processLedgers.set(store, ledger);
   }
   return ledger;
 }

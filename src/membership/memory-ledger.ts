@@ -1,6 +1,7 @@
 import { monotonicNow } from '../clock.js';
 import type { MembershipKind } from '../limits/routes.js';
-import type { MembershipLedger, Reservation } from './ledger.js';
+import { localSpaceKey } from '../store/keys.js';
+import type { MembershipLedger, Reservation } from '../store/ledger.js';
 
 export interface MemoryLedgerOptions {
   /** The time in ms that holds lapse by; inject a fake clock in tests. Default monotonic: a wall-clock step lapses no hold. */
@@ -66,7 +67,7 @@ class Space {
 const SWEEP_INTERVAL_MS = 10_000;
 
 export class MemoryLedger implements MembershipLedger {
-  /** `kind:appKey` → its memberships */
+  /** One app's groups or chat rooms (`localSpaceKey`) → its memberships */
   private readonly spaces = new Map<string, Space>();
   private readonly clock: () => number;
   /** When holds that lapsed are next swept out of every space: a user who never joins again leaves none. */
@@ -189,7 +190,7 @@ export class MemoryLedger implements MembershipLedger {
 
   /** Runs `change` on one app's space, created if need be and deleted again if left empty. */
   private in<T>(appKey: string, kind: MembershipKind, change: (space: Space) => T): T {
-    const key = `${kind}:${appKey}`;
+    const key = localSpaceKey(appKey, kind);
     const space = this.spaces.get(key) ?? new Space();
     const result = change(space);
     if (space.empty) this.spaces.delete(key);

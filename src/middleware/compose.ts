@@ -1,16 +1,16 @@
 import { auditor } from '../admin-change.js';
 import { type Config, parseOptions } from '../config.js';
 import { EditionDirectory } from '../edition-directory.js';
+import { RefusalCache } from '../limiter/refusal-cache.js';
 import { Limiter } from '../limiter.js';
-import { type Classifier, compileClassifier } from '../limits/classify.js';
 import { routes } from '../limits/routes.js';
 import { MembershipGate } from '../membership/gate.js';
 import { ledgerFor } from '../membership/ledgers.js';
 import type { Options } from '../options.js';
 import { Failover, FailoverStore, Health } from '../store/failover-store.js';
 import { RedisStore } from '../store/redis-store.js';
-import { RefusalCache } from '../store/refusal-cache.js';
 import { slotOf } from '../store/slot.js';
+import { type Classifier, compileClassifier } from './classify-request.js';
 import { createMetrics, type Metrics } from './metrics.js';
 import { Validations } from './validations.js';
 
@@ -66,7 +66,7 @@ function membershipGate(
   membership: Exclude<Config['membership'], false>,
   failover: Failover,
 ): MembershipGate {
-  const ledger = ledgerFor(membership, config.store, config.keyPrefix);
+  const ledger = ledgerFor(membership, config.store, config.keyPrefix, config.logger);
   // the IM server's count() or a ledger of its own is not the store: its failure is its own part's
   const own =
     membership === 'ledger'

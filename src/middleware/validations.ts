@@ -3,9 +3,10 @@ import type { IncomingMessage } from 'node:http';
 import parseurl from 'parseurl';
 import type { Config } from '../config.js';
 import { ImRateLimitError, type WarningCode, warningCodes } from '../errors.js';
-import { classify, type RouteMatch, routedPathOf } from '../limits/classify.js';
+import type { RouteMatch } from '../limits/classify.js';
 import { logWarning } from '../log.js';
 import { MemoryStore } from '../store/memory-store.js';
+import { classify, routedPathOf } from './classify-request.js';
 
 /** Requests the middleware sees, none of them a catalog route, before it says it is mounted wrong. */
 const UNCLASSIFIED_LIMIT = 100;

@@ -3,5 +3,5 @@
  * (`store: yourStore`, `membership: yourLedger`), and what they are given and answer. The stores
  * this package ships are in the main entry.
  */
-export type { MembershipLedger, Reservation } from '../membership/ledger.js';
+export type { MembershipLedger, Reservation } from './ledger.js';
 export type { BucketCheck, Check, Progress, Reading, Settings, Store, WindowCheck } from './store.js';

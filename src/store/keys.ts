@@ -47,3 +47,38 @@ export function joinedKey(space: string, user: string): string {
 export function membersKey(space: string, group: string): string {
   return `${space}:members:${escapeKeyPart(group)}`;
 }
+
+/** A user's joins in flight, beside `joinedKey`'s set: a sorted set of group → deadline in ms. */
+export function deadlinesKey(space: string, user: string): string {
+  return `${space}:deadlines:${escapeKeyPart(user)}`;
+}
+
+/** How many joins in flight hold each of a user's held groups: a hash of group → count. */
+export function holdsKey(space: string, user: string): string {
+  return `${space}:holds:${escapeKeyPart(user)}`;
+}
+
+/** The groups of a space being dissolved, chunk after chunk: a hash of group → scan cursor. */
+export function dissolvingKey(space: string): string {
+  return `${space}:dissolving`;
+}
+
+/**
+ * The builders above in Lua, for the keys a script learns only as it runs (a dissolved group's
+ * members, their sets): `keyOf(membersKey(space, ''), group)` is `membersKey(space, group)`, the
+ * part escaped as `escapeKeyPart` escapes it (`%{}#:` as `%XX`, upper-case hex). The scripts that
+ * use it are given the prefixes (`membersKey(space, '')`, …) built here; test/store/redis-keys.test.ts
+ * holds the two escapings to one.
+ */
+export const luaKeyOf = `
+local function escape(c) return string.format('%%%02X', string.byte(c)) end
+local function keyOf(prefix, part) return prefix .. (string.gsub(part, '[%%{}#:]', escape)) end
+`;
+
+/**
+ * One app's groups or chat rooms in a ledger kept in this process, by kind and app key: no prefix,
+ * since no other process shares it.
+ */
+export function localSpaceKey(appKey: string, kind: string): string {
+  return `${kind}:${appKey}`;
+}

@@ -1,3 +1,4 @@
+import { BoundedMap } from '../bounded-map.js';
 import { monotonicNow } from '../clock.js';
 import { type Logger, logWarning } from '../log.js';
 import { type Check, type Reading, type Settings, type Store, type WindowCheck, windowIndex } from './store.js';
@@ -65,7 +66,7 @@ export class MemoryStore implements Store {
    * Key → a bucket's theoretical arrival time in whole ms (GCRA; ≥ 0, full once it lies in the past)
    * or a window (< 0). The arrival time's fraction of a ms is in `fractions` (absent: 0).
    */
-  private readonly entries = new Map<string, number>();
+  private readonly entries: BoundedMap<string, number>;
   private readonly fractions = new Map<string, number>();
   /** The window ends seen, by index; one a day per time zone, so this stays small. */
   private readonly ends: number[] = [];
@@ -77,18 +78,11 @@ export class MemoryStore implements Store {
   /** What windows find their day by. */
   private readonly calendarClock: () => number;
   private readonly sweepIntervalMs: number;
-  private readonly maxEntries: number;
   private readonly logger: Logger;
   private nextSweepAt: number;
   /** Entries dropped for room since the last warning, and when the next warning may be logged. */
   private dropped = 0;
   private nextWarningAt = Number.NEGATIVE_INFINITY;
-  /**
-   * Walks the keys oldest first, kept between drops: a fresh `keys().next()` would step over every
-   * deleted slot at the front of the table each time, quadratic under a flood. Let go at each sweep:
-   * an iterator holds on to every table the map has outgrown since it last moved.
-   */
-  private oldest: MapIterator<string> | undefined;
   /** Each check's state to write, for the two-phase decision: reused, so a request allocates only its readings. */
   private pending: number[] = [];
   private pendingFractions: number[] = [];
@@ -100,9 +94,10 @@ export class MemoryStore implements Store {
     this.intervalClock = options.clock ?? monotonicNow;
     this.calendarClock = options.clock ?? (() => Date.now()); // looked up at each call, as the limiter's own is
     this.sweepIntervalMs = options.sweepIntervalMs ?? 10_000;
-    this.maxEntries = options.maxEntries ?? DEFAULT_MAX_ENTRIES;
-    if (!Number.isInteger(this.maxEntries) || this.maxEntries < 1)
-      throw new RangeError(`MemoryStore maxEntries must be a positive integer, got ${this.maxEntries}`);
+    const maxEntries = options.maxEntries ?? DEFAULT_MAX_ENTRIES;
+    if (!Number.isInteger(maxEntries) || maxEntries < 1)
+      throw new RangeError(`MemoryStore maxEntries must be a positive integer, got ${maxEntries}`);
+    this.entries = new BoundedMap(maxEntries, (key) => this.fractions.delete(key));
     this.logger = options.logger ?? console;
     this.nextSweepAt = this.intervalClock() + this.sweepIntervalMs;
   }
@@ -131,11 +126,10 @@ export class MemoryStore implements Store {
     for (let i = 0; i < checks.length; i++) {
       const check = checks[i] as Check;
       if (check.cost === 0) continue; // a reading (inspect) writes nothing: it changes no state
-      const held = entries.size;
-      entries.set(check.key, pending[i] as number);
+      const evicted = entries.set(check.key, pending[i] as number);
       if (check.type === 'bucket') this.fractions.set(check.key, this.pendingFractions[i] as number);
       else this.fractions.delete(check.key);
-      if (entries.size > held && held >= this.maxEntries) this.dropOldest(now);
+      if (evicted) this.droppedOldest(now);
     }
     return readings;
   }
@@ -164,27 +158,18 @@ export class MemoryStore implements Store {
   /** Drops every bucket that has refilled and every window that has ended. */
   sweep(now: number = this.intervalClock()): void {
     const today = this.calendarClock();
-    for (const [key, state] of this.entries) {
-      if (state >= 0 ? state + 1 <= now : (this.ends[windowOf(state)] as number) <= today) {
-        this.entries.delete(key); // a bucket's fraction is under 1 ms: full once its whole ms + 1 has passed
-        this.fractions.delete(key);
-      }
-    }
-    this.oldest = undefined;
+    this.entries.deleteWhere((state, key) => {
+      // a bucket's fraction is under 1 ms: full once its whole ms + 1 has passed
+      const stale = state >= 0 ? state + 1 <= now : (this.ends[windowOf(state)] as number) <= today;
+      if (stale) this.fractions.delete(key);
+      return stale;
+    });
     this.nextSweepAt = now + this.sweepIntervalMs;
     this.warnOfDrops(now);
   }
 
-  /** Makes room for one entry: the oldest goes, first in the map's insertion order. */
-  private dropOldest(now: number): void {
-    this.oldest ??= this.entries.keys();
-    let oldest = this.oldest.next();
-    if (oldest.done) {
-      this.oldest = this.entries.keys();
-      oldest = this.oldest.next();
-    }
-    this.entries.delete(oldest.value as string);
-    this.fractions.delete(oldest.value as string);
+  /** The oldest entry went to make room for a new one: counted, and warned of at most once a sweep interval. */
+  private droppedOldest(now: number): void {
     this.dropped++;
     if (now >= this.nextWarningAt) this.warnOfDrops(now);
   }
@@ -194,8 +179,8 @@ export class MemoryStore implements Store {
     logWarning(
       this.logger,
       'WRN_MEMORY_STORE_FULL',
-      `the MemoryStore is full (${this.maxEntries} entries); dropped ${this.dropped} oldest`,
-      { maxEntries: this.maxEntries, dropped: this.dropped },
+      `the MemoryStore is full (${this.entries.maxEntries} entries); dropped ${this.dropped} oldest`,
+      { maxEntries: this.entries.maxEntries, dropped: this.dropped },
     );
     this.dropped = 0;
     this.nextWarningAt = now + this.sweepIntervalMs;

@@ -47,6 +47,8 @@ const notReached: Reading = Object.freeze({ allowed: true, remaining: 0, resetMs
  * the earlier ones took (best effort, not atomic).
  */
 export class RateLimiterFlexibleStore implements Store {
+  /** Its backends (PostgreSQL, MongoDB, …) are what processes share; it keeps no membership ledger there. */
+  readonly shared = true;
   private readonly limiters = new Map<string, FlexibleLimiter>();
 
   constructor(private readonly options: RateLimiterFlexibleStoreOptions) {}

@@ -2,7 +2,9 @@ import { ConfigError, StoreError } from '../errors.js';
 import type { Logger } from '../log.js';
 import { checkEviction } from './eviction-check.js';
 import { hashTagOf } from './keys.js';
+import type { MembershipLedger } from './ledger.js';
 import { LuaScript, notAcknowledged, type RedisClient, type ReplicaAck } from './lua-script.js';
+import { RedisLedger } from './redis-ledger.js';
 import type { Check, Progress, Reading, Settings, Store } from './store.js';
 import { takeScript } from './take-script.js';
 
@@ -50,6 +52,8 @@ const FIELDS_PER_READING = 4;
  * call in a later slot gives back what the earlier ones took, so the request still takes all or nothing.
  */
 export class RedisStore implements Store {
+  /** Every process on this Redis counts in the same buckets. */
+  readonly shared = true;
   /** The application's client, also where the membership ledger lives. */
   readonly client: RedisClient;
   /** Present only when given: otherwise the store decides by Redis `TIME`, which this process cannot read. */
@@ -89,6 +93,11 @@ export class RedisStore implements Store {
     if (!this.client.isCluster || checks.length === 1) return this.run(checks);
     const groups = bySlot(checks);
     return groups.length === 1 ? this.run(checks) : this.takeSlotBySlot(checks, groups, progress);
+  }
+
+  /** Memberships beside the buckets; holds lapse by the store's clock (a test's, or Redis `TIME`). */
+  ledger(keyPrefix: string): MembershipLedger {
+    return new RedisLedger(this.client, keyPrefix, { clock: this.clock, replicaAck: this.replicaAck });
   }
 
   /** Deletes the keys; one app's keys share a hash tag, so this is one call on a Cluster too. */

@@ -1,3 +1,5 @@
+import type { MembershipLedger } from './ledger.js';
+
 /**
  * A token bucket (GCRA): holds `capacity` tokens, refilled one every `intervalMs`.
  * A negative `cost` gives tokens back (never past `capacity`) and always passes.
@@ -56,6 +58,17 @@ export interface Store {
   readSettings?(key: string): Settings | Promise<Settings>;
   /** Sets fields of the settings under `key`; a `null` field is removed. Kept until removed: no expiry. */
   writeSettings?(key: string, fields: Readonly<Record<string, string | null>>): void | Promise<void>;
+  /**
+   * The membership ledger kept beside the buckets, under keys starting `keyPrefix`: what
+   * `membership: 'ledger'` (the default) uses. Optional: without it memberships are counted in this
+   * process, so the group and chat-room caps hold per process.
+   */
+  ledger?(keyPrefix: string): MembershipLedger;
+  /**
+   * `true` when other processes count in the same place (Redis, a database): a ledger kept in this
+   * process beside it is then warned of (`WRN_LEDGER_PER_PROCESS`).
+   */
+  readonly shared?: boolean;
 }
 
 /** Where a call made of several calls got to: the failover blames a failure on that call's slot. */

@@ -5,7 +5,7 @@ import type { Redis } from 'ioredis';
 import request from 'supertest';
 import { describe, expect, it } from 'vitest';
 import { imRateLimit, MemoryStore, type Options, RedisStore } from '../../src/index.js';
-import { RefusalCache } from '../../src/store/refusal-cache.js';
+import { RefusalCache } from '../../src/limiter/refusal-cache.js';
 import type { BucketCheck, Check, Reading } from '../../src/store/store.js';
 import { appWith, FakeClock, serving } from '../helpers.js';
 import { singleClient } from '../support/clients.js';

@@ -2,7 +2,7 @@ import { Redis } from 'ioredis';
 import request from 'supertest';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { MemoryStore } from '../../src/index.js';
-import { RedisLedger } from '../../src/membership/redis-ledger.js';
+import { RedisLedger } from '../../src/store/redis-ledger.js';
 import { appWith } from '../helpers.js';
 import { type RedisProcess, startRedis } from '../support/redis.js';
 

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { MemoryLedger } from '../../src/membership/memory-ledger.js';
-import { RedisLedger } from '../../src/membership/redis-ledger.js';
+import { RedisLedger } from '../../src/store/redis-ledger.js';
 import { clusterClient, singleClient } from '../support/clients.js';
 import { ledgerContract } from './ledger-contract.js';
 

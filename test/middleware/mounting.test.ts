@@ -4,7 +4,7 @@ import request from 'supertest';
 import { describe, expect, it } from 'vitest';
 import { routes } from '../../src/catalog.js';
 import { ConfigError, imRateLimit, MemoryStore, type Options } from '../../src/index.js';
-import { compileClassifier } from '../../src/limits/classify.js';
+import { compileClassifier } from '../../src/middleware/classify-request.js';
 import { concretePath, FakeClock, linesInto } from '../helpers.js';
 import { expressVersions } from '../support/express.js';
 import { dispatch, oracleApp } from '../support/express-oracle.js';

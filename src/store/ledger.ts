@@ -1,6 +1,5 @@
 import type { MembershipKind } from '../limits/routes.js';
-
-type MaybePromise<T> = T | Promise<T>;
+import type { MaybePromise } from '../maybe-async.js';
 
 /**
  * Where the number of groups or chat rooms a user has joined comes from: usually the IM server's own

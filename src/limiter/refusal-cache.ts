@@ -1,4 +1,5 @@
-import type { Check, Reading } from './store.js';
+import { BoundedMap } from '../bounded-map.js';
+import type { Check, Reading } from '../store/store.js';
 
 export interface RefusalCacheLimits {
   /** Refusals remembered at once; the oldest is forgotten past this. */
@@ -38,20 +39,19 @@ const ENTRY_BYTES = 320;
  */
 export class RefusalCache {
   /** By the key of each refused request's first check, oldest first. */
-  private readonly refusals = new Map<string, Refusal>();
+  private readonly refusals: BoundedMap<string, Refusal>;
   private bytes = 0;
   /** Refusals of checks sent before this were answered before a reset or a change of figures: not remembered. */
   private clearedAtMs = Number.NEGATIVE_INFINITY;
-  /**
-   * Walks the keys oldest first, kept between evictions: a fresh `keys().next()` would step over
-   * every deleted slot at the front of the table each time (see MemoryStore).
-   */
-  private oldest: MapIterator<string> | undefined;
 
   constructor(
     private readonly limits: RefusalCacheLimits,
     private readonly now: () => number,
-  ) {}
+  ) {
+    this.refusals = new BoundedMap(limits.maxEntries, (_, evicted) => {
+      this.bytes -= evicted.bytes;
+    });
+  }
 
   /**
    * The readings of a refusal still standing for exactly these checks, as of now; `undefined` when
@@ -133,31 +133,18 @@ export class RefusalCache {
       bytes,
     });
     this.bytes += bytes;
-    const { maxEntries, maxBytes } = this.limits;
-    while (this.refusals.size > maxEntries || (this.bytes > maxBytes && this.refusals.size > 0)) this.forgetOldest();
+    while (this.bytes > this.limits.maxBytes && this.refusals.size > 0) this.refusals.evictOldest();
   }
 
   /** Forgets every refusal: the buckets were reset, or an app's figures changed. */
   clear(): void {
     this.refusals.clear();
     this.bytes = 0;
-    this.oldest = undefined;
     this.clearedAtMs = this.now();
   }
 
   get size(): number {
     return this.refusals.size;
-  }
-
-  private forgetOldest(): void {
-    this.oldest ??= this.refusals.keys();
-    let oldest = this.oldest.next();
-    if (oldest.done) {
-      this.oldest = this.refusals.keys();
-      oldest = this.oldest.next();
-    }
-    const refusal = this.refusals.get(oldest.value as string);
-    if (refusal !== undefined) this.forget(oldest.value as string, refusal);
   }
 
   private forget(key: string, refusal: Refusal): void {

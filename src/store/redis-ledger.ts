@@ -1,39 +1,21 @@
 import { StoreError } from '../errors.js';
-import { escapeKeyPart } from '../limits/app-key.js';
 import type { MembershipKind } from '../limits/routes.js';
-import { joinedKey, membershipSpace, membersKey } from '../store/keys.js';
-import { LuaScript, notAcknowledged, type RedisClient, type ReplicaAck } from '../store/lua-script.js';
+import { deadlinesKey, dissolvingKey, holdsKey, joinedKey, luaKeyOf, membershipSpace, membersKey } from './keys.js';
 import type { MembershipLedger, Reservation } from './ledger.js';
-
-/** A user's joins in flight, beside `joinedKey`'s set: a sorted set of group → deadline in ms. */
-function deadlinesKey(space: string, user: string): string {
-  return `${space}:deadlines:${escapeKeyPart(user)}`;
-}
-
-/** The groups of a space being dissolved, chunk after chunk: a hash of group → scan cursor. */
-function dissolvingKey(space: string): string {
-  return `${space}:dissolving`;
-}
-
-/** How many joins in flight hold each of a user's held groups: a hash of group → count. */
-function holdsKey(space: string, user: string): string {
-  return `${space}:holds:${escapeKeyPart(user)}`;
-}
+import { LuaScript, notAcknowledged, type RedisClient, type ReplicaAck } from './lua-script.js';
 
 /**
- * Shared by the scripts: `now` (ARGV given, or Redis TIME), and a group's or user's key built from
- * its prefix as keys.ts builds it (same escaping), for keys a script only learns as it runs. Every
- * key of one app shares its hash tag, so on a Cluster they all live on its node.
+ * Shared by the scripts: `now` (ARGV given, or Redis TIME), and `keyOf`, keys.ts's builder of the
+ * keys a script only learns as it runs. Every key of one app shares its hash tag, so on a Cluster
+ * they all live on its node.
  */
-const prelude = `
+const prelude = `${luaKeyOf}
 local function clock(given)
   local now = tonumber(given)
   if now then return now end
   local time = redis.call('TIME')
   return tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
 end
-local function escape(c) return string.format('%%%02X', string.byte(c)) end
-local function keyOf(prefix, part) return prefix .. (string.gsub(part, '[%%{}#:]', escape)) end
 -- beside a hold's count in the holds hash: the user was a member when it was placed, and has not
 -- left since (0xFF never begins a UTF-8 string, so no group ID is such a field)
 local function wasMember(group) return '\\255' .. group end
