@@ -8,7 +8,7 @@ import type { RefusalCache } from './limiter/refusal-cache.js';
 import { dayEdgesMs } from './limits/calendar.js';
 import type { RouteMatch } from './limits/classify.js';
 import { effectiveRules } from './limits/editions.js';
-import { checkAppNames, checkPayload, type PayloadRefusal } from './limits/payload.js';
+import { checkAppNames, checkPayload, type PayloadViolation } from './limits/payload.js';
 import { checkPushes, pushesOf } from './limits/send.js';
 import { burstOf, type Category, categories, type EditionRules, type Overrides } from './limits/table.js';
 import { logWarning } from './log.js';
@@ -23,7 +23,7 @@ import type { BucketCheck, Check, Reading, WindowCheck } from './store/store.js'
 export interface Admission {
   readonly paceBytesPerSecond?: number;
   /** Checks of negative cost to take (`Limiter.refund`) when the IM server refuses the request (4xx). */
-  readonly refundOnRefusal?: readonly Check[];
+  readonly refundOnRejection?: readonly Check[];
   readonly membership?: PendingMembership;
 }
 
@@ -51,7 +51,7 @@ export type Outcome =
       /** Time in the store call, when someone observes decisions (`onDecision`, `metrics`); else 0. */
       readonly storeMs: number;
     })
-  | (Reported & { readonly kind: 'payload'; readonly refusal: PayloadRefusal })
+  | (Reported & { readonly kind: 'payload'; readonly violation: PayloadViolation })
   | (Reported & { readonly kind: 'membership'; readonly user: string; readonly membership: 'groups' | 'chatrooms' })
   | (Reported & { readonly kind: 'unavailable' })
   | { readonly kind: 'unlimited'; readonly admission?: Admission };
@@ -358,8 +358,8 @@ export class Limiter {
   /** Decides a classified request; `request.body` is the parsed body when the route's checks read it. */
   decide(request: RequestState): MaybePromise<Outcome> {
     const { match } = request;
-    const refusal = checkAppNames(match, this.config.appNameMaxChars);
-    if (refusal !== undefined) return this.refuse(match, { kind: 'payload', refusal }, nothingAdmitted);
+    const violation = checkAppNames(match, this.config.appNameMaxChars);
+    if (violation !== undefined) return this.refuse(match, { kind: 'payload', violation }, nothingAdmitted);
     return andThen(this.editions.settingsOf(match.appKey, request.req), this.limit, request);
   }
 
@@ -368,10 +368,10 @@ export class Limiter {
     const { match, body } = request;
     const plan = this.planFor(match.appKey, settings);
     request.plan = plan;
-    const refusal = checkPayload(match, body, plan.rules);
-    if (refusal !== undefined) {
+    const violation = checkPayload(match, body, plan.rules);
+    if (violation !== undefined) {
       // reported, it takes no tokens (as it takes none refused), but keeps the ledger and is paced
-      return this.refuse(match, { kind: 'payload', refusal }, () => this.admit(request, undefined));
+      return this.refuse(match, { kind: 'payload', violation }, () => this.admit(request, undefined));
     }
     const category = plan.category(match.category);
     const { sends, downloadsFile } = match.route;
@@ -383,7 +383,7 @@ export class Limiter {
       const never = checkPushes(pushes, (set.checks[1] as WindowCheck).limit);
       if (never !== undefined) {
         // a payload refusal like any other: reported, it goes on taking nothing
-        return this.refuse(match, { kind: 'payload', refusal: never }, () => this.admit(request, undefined));
+        return this.refuse(match, { kind: 'payload', violation: never }, () => this.admit(request, undefined));
       }
       checks = this.withDailyCost(set.checks, pushes);
     } else if (downloadsFile && category.download !== undefined) {
@@ -393,7 +393,7 @@ export class Limiter {
     request.set = set;
     request.checks = checks;
     // a token given back later (a download the IM server refused) would void a remembered refusal
-    const remembers = this.refusals !== undefined && !('refundOnRefusal' in set);
+    const remembers = this.refusals !== undefined && !('refundOnRejection' in set);
     if (remembers) {
       const standing = this.refusals?.refused(checks);
       if (standing !== undefined) {
@@ -431,7 +431,7 @@ export class Limiter {
     const decided: Decided = { kind: 'decided', allowed, edition, policies: set.policies, readings, checks, storeMs };
     if (allowed) return this.admit(request, decided);
     // a refusal of the per-process fallback buckets proves nothing of the shared store's
-    if (!('refundOnRefusal' in set) && !this.failover.degraded)
+    if (!('refundOnRejection' in set) && !this.failover.degraded)
       this.refusals?.remember(checks, readings, request.sentAt);
     return this.refuse(match, decided, () => this.admit(request, decided));
   };
@@ -483,12 +483,12 @@ export class Limiter {
       decided === undefined ? { kind: 'unlimited', admission } : { ...decided, admission };
     if (match.route.downloadsFile) {
       const paceBytesPerSecond = plan.rules.files.downloadBytesPerSecond;
-      const refundOnRefusal = plan.category(match.category).download?.refundOnRefusal;
+      const refundOnRejection = plan.category(match.category).download?.refundOnRejection;
       // only what the store took can be given back: nothing was under `allow`, nor for a refusal reported
       return admitted(
-        decided?.allowed !== true || refundOnRefusal === undefined
+        decided?.allowed !== true || refundOnRejection === undefined
           ? { paceBytesPerSecond }
-          : { paceBytesPerSecond, refundOnRefusal },
+          : { paceBytesPerSecond, refundOnRejection },
       );
     }
     const { memberships } = this;

@@ -26,7 +26,7 @@ export interface CategoryPlan {
   /** File downloads: the bucket and the cluster-wide downloads bucket (not reported in headers). */
   readonly download?: CheckSet & {
     /** What a download the IM server refused gives back: its cluster-wide token, so invented apps cannot drain it. */
-    readonly refundOnRefusal: readonly Check[];
+    readonly refundOnRejection: readonly Check[];
   };
 }
 
@@ -120,7 +120,7 @@ function compileCategory(appKey: string, category: Category, rules: EditionRules
     plan.download = {
       checks: [bucket, shared.downloads],
       policies: plan.rate.policies,
-      refundOnRefusal: shared.downloadRefund,
+      refundOnRejection: shared.downloadRefund,
     };
   }
   return Object.freeze(plan);

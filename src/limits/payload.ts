@@ -1,11 +1,11 @@
 import { isLongerThan } from './app-key.js';
 import { isIdList, isObject, own } from './body-fields.js';
 import type { RouteMatch } from './classify.js';
-import { illegal, type PayloadRefusal } from './payload-refusal.js';
+import { illegal, type PayloadViolation } from './payload-violation.js';
 import { checkSend } from './send.js';
 import type { EditionRules } from './table.js';
 
-export type { PayloadRefusal };
+export type { PayloadViolation };
 
 /** Path parameters that name a user on the users and contacts routes. */
 const userIdParams = ['username', 'friend'] as const;
@@ -22,7 +22,7 @@ export function needsBody(match: RouteMatch): boolean {
 }
 
 /** An org or app name longer than `maxChars`: refused before it names any state. */
-export function checkAppNames(match: Pick<RouteMatch, 'org' | 'app'>, maxChars: number): PayloadRefusal | undefined {
+export function checkAppNames(match: Pick<RouteMatch, 'org' | 'app'>, maxChars: number): PayloadViolation | undefined {
   if (isLongerThan(match.org, maxChars)) return illegal(`org_name is longer than ${maxChars} characters`);
   if (isLongerThan(match.app, maxChars)) return illegal(`app_name is longer than ${maxChars} characters`);
   return undefined;
@@ -33,7 +33,7 @@ export function checkAppNames(match: Pick<RouteMatch, 'org' | 'app'>, maxChars: 
  * length of every list the limiter reads (bulk registration, `usernames`, `members`, recipients),
  * and a send's size. Reads only the body's own fields, and never recurses into it.
  */
-export function checkPayload(match: RouteMatch, body: unknown, rules: EditionRules): PayloadRefusal | undefined {
+export function checkPayload(match: RouteMatch, body: unknown, rules: EditionRules): PayloadViolation | undefined {
   const { category, route } = match;
   if (category === 'users' || category === 'contacts') {
     const { userIdMaxChars, idsPerRequestMax } = rules[category];
@@ -48,8 +48,8 @@ export function checkPayload(match: RouteMatch, body: unknown, rules: EditionRul
         return illegal(`bulk registration accepts at most ${bulkRegistrationMax} users, got ${body.length}`);
       }
       for (const item of body) {
-        const refusal = isObject(item) ? checkUserIds(item, userIdMaxChars, idsPerRequestMax) : undefined;
-        if (refusal !== undefined) return refusal;
+        const violation = isObject(item) ? checkUserIds(item, userIdMaxChars, idsPerRequestMax) : undefined;
+        if (violation !== undefined) return violation;
       }
       return undefined;
     }
@@ -67,7 +67,7 @@ function checkUserIds(
   body: Readonly<Record<string, unknown>>,
   maxChars: number,
   maxIds: number,
-): PayloadRefusal | undefined {
+): PayloadViolation | undefined {
   const username = own(body, 'username');
   if (typeof username === 'string' && isLongerThan(username, maxChars)) return userIdTooLong(username, maxChars);
   return checkIdList('usernames', own(body, 'usernames'), maxChars, maxIds);
@@ -77,7 +77,12 @@ function checkUserIds(
  * The users a membership change names, as the ledger will count them: a list of strings no longer
  * than `maxIds` (a list of another type would otherwise be joined uncounted), each a user ID.
  */
-function checkMembers(match: RouteMatch, body: unknown, maxChars: number, maxIds: number): PayloadRefusal | undefined {
+function checkMembers(
+  match: RouteMatch,
+  body: unknown,
+  maxChars: number,
+  maxIds: number,
+): PayloadViolation | undefined {
   const { who } = match.route.membership as NonNullable<RouteMatch['route']['membership']>;
   if (who === 'path' || who === 'path-list') {
     const ids = who === 'path' ? [match.params.username ?? ''] : (match.params.username ?? '').split(',');
@@ -95,7 +100,7 @@ function checkMembers(match: RouteMatch, body: unknown, maxChars: number, maxIds
   return undefined;
 }
 
-function checkIdList(name: string, list: unknown, maxChars: number, maxIds: number): PayloadRefusal | undefined {
+function checkIdList(name: string, list: unknown, maxChars: number, maxIds: number): PayloadViolation | undefined {
   if (list === undefined) return undefined;
   if (!isIdList(list)) return illegal(`${name} must be a list of user IDs`);
   if (list.length > maxIds) return illegal(`${name} accepts at most ${maxIds} user IDs, got ${list.length}`);
@@ -103,6 +108,6 @@ function checkIdList(name: string, list: unknown, maxChars: number, maxIds: numb
   return undefined;
 }
 
-function userIdTooLong(id: string, maxChars: number): PayloadRefusal {
+function userIdTooLong(id: string, maxChars: number): PayloadViolation {
   return illegal(`username ${id} is longer than ${maxChars} characters`);
 }

@@ -1,5 +1,5 @@
 import { isIdList, isObject, own } from './body-fields.js';
-import { illegal, type PayloadRefusal } from './payload-refusal.js';
+import { illegal, type PayloadViolation } from './payload-violation.js';
 import type { MessageSend } from './routes.js';
 import type { EditionRules } from './table.js';
 
@@ -19,7 +19,7 @@ export function checkSend(
   send: MessageSend,
   body: unknown,
   rules: EditionRules['messages'],
-): PayloadRefusal | undefined {
+): PayloadViolation | undefined {
   if (!isObject(body)) return undefined;
   const api = fields[send.api];
   for (const name of api.foreign) {
@@ -58,7 +58,7 @@ export function pushesOf(send: MessageSend, body: unknown): number {
  * A send that counts more pushes than the whole daily quota can never be admitted, whatever the
  * hour: a 400 that says so (no `Retry-After`, nothing taken), not a 429 that has the client wait.
  */
-export function checkPushes(pushes: number, dailyQuota: number): PayloadRefusal | undefined {
+export function checkPushes(pushes: number, dailyQuota: number): PayloadViolation | undefined {
   if (pushes <= dailyQuota) return undefined;
   return illegal(`this send counts ${pushes} pushes, more than the whole daily push quota of ${dailyQuota}: split it`);
 }

@@ -12,7 +12,7 @@ const CAPTURE_BYTES = 64 * 1024;
 /** Carries out what an admitted request still needs once its handler answers. */
 export function followAdmission(res: ServerResponse, admission: Admission, limiter: Limiter): void {
   if (admission.paceBytesPerSecond !== undefined) throttle(res, admission.paceBytesPerSecond);
-  if (admission.refundOnRefusal !== undefined) refundOnRefusal(res, admission.refundOnRefusal, limiter);
+  if (admission.refundOnRejection !== undefined) refundOnRejection(res, admission.refundOnRejection, limiter);
   if (admission.membership !== undefined) concludeOnAnswer(res, admission.membership, limiter);
 }
 
@@ -22,7 +22,7 @@ export function followAdmission(res: ServerResponse, admission: Admission, limit
  * the bucket every app shares. Read on the handler's own `res.end`, once, so a client that hangs up
  * before the answer does not keep the token taken.
  */
-function refundOnRefusal(res: ServerResponse, checks: readonly Check[], limiter: Limiter): void {
+function refundOnRejection(res: ServerResponse, checks: readonly Check[], limiter: Limiter): void {
   const end = res.end as (...args: unknown[]) => ServerResponse;
   let answered = false;
   res.end = function (this: ServerResponse, ...args: unknown[]) {

@@ -209,7 +209,7 @@ export function imRateLimit(options: Options = {}): ImRateLimit {
   const abandon = (outcome: Outcome): void => {
     const admission = 'admission' in outcome ? outcome.admission : undefined;
     if (admission?.membership !== undefined) void limiter.conclude(admission.membership, false, '');
-    if (admission?.refundOnRefusal !== undefined) limiter.refund(admission.refundOnRefusal);
+    if (admission?.refundOnRejection !== undefined) limiter.refund(admission.refundOnRejection);
   };
 
   const fail = (error: unknown, { res, next }: RequestContext): undefined => {

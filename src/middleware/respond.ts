@@ -134,7 +134,7 @@ export function sendError(
 /** The answer to a body of a type the app's parsers do not read, on a route whose checks need it. */
 export const unreadBody: Extract<Outcome, { kind: 'payload' }> = Object.freeze({
   kind: 'payload',
-  refusal: {
+  violation: {
     error: 'unsupported_media_type',
     description: 'request body must be JSON (Content-Type: application/json)',
   } as const,
@@ -158,7 +158,7 @@ export function refusalOf(outcome: Outcome): Refusal | undefined {
       return { status: 429, error, description: descriptions[error], reason, retryAfterMs };
     }
     case 'payload': {
-      const { error, description } = outcome.refusal;
+      const { error, description } = outcome.violation;
       const status = error === 'unsupported_media_type' ? 415 : 400;
       return { status, error, description, reason: 'payload', retryAfterMs: 0 };
     }
