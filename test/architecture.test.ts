@@ -2,6 +2,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
+import { storeErrorCodes, warningCodes } from '../src/errors.js';
 
 const src = fileURLToPath(new URL('../src/', import.meta.url));
 
@@ -203,5 +204,79 @@ describe('the layers of src/', () => {
       for (const name of packages) if (!allowedPackages.includes(name)) against.push(`${module} → ${name}`);
     }
     expect(against).toEqual([]);
+  });
+});
+
+const root = fileURLToPath(new URL('../', import.meta.url));
+const architecture = readFileSync(new URL('../ARCHITECTURE.md', import.meta.url), 'utf8');
+
+/** Every text file below `dirs` (paths from the repository's root), node_modules aside, with its text. */
+function textFiles(...dirs: string[]): Map<string, string> {
+  const texts = new Map<string, string>();
+  const visit = (dir: string): void => {
+    for (const entry of readdirSync(dir, { withFileTypes: true })) {
+      const path = join(dir, entry.name);
+      if (entry.isDirectory()) {
+        if (entry.name !== 'node_modules') visit(path);
+      } else if (/\.(?:[cm]?[jt]s|json|md)$/.test(entry.name))
+        texts.set(relative(root, path), readFileSync(path, 'utf8'));
+    }
+  };
+  for (const dir of dirs) visit(join(root, dir));
+  return texts;
+}
+
+/** The lines of one `## ` section of ARCHITECTURE.md. */
+function section(title: string): string[] {
+  const lines = architecture.split('\n');
+  const start = lines.indexOf(`## ${title}`);
+  expect(start, `ARCHITECTURE.md has no section "${title}"`).toBeGreaterThanOrEqual(0);
+  const end = lines.findIndex((line, i) => i > start && line.startsWith('## '));
+  return lines.slice(start + 1, end === -1 ? undefined : end);
+}
+
+const codeSpans = (text: string): string[] => [...text.matchAll(/`([^`]+)`/g)].map(([, span]) => span as string);
+
+describe('ARCHITECTURE.md', () => {
+  it('is the design src/ and test/ point at: none outside the repository', () => {
+    // spelled in parts, so that this file does not name them itself
+    const outside = new RegExp(`\\b(?:${['DES', 'IGN'].join('')}|${['SP', 'EC'].join('')})\\b`);
+    const mentions = [...textFiles('src', 'test', 'bench', 'demo', 'examples')]
+      .filter(([, text]) => outside.test(text))
+      .map(([path]) => path);
+    expect(mentions, 'point at a section of ARCHITECTURE.md instead').toEqual([]);
+  });
+
+  it('lists the layers and their arrows exactly as `allowed` has them', () => {
+    const documented: Record<string, string[]> = {};
+    for (const row of section('Layers and arrows').filter((line) => line.startsWith('| `'))) {
+      const [layers = '', imports = ''] = row.split('|').slice(1);
+      for (const layer of codeSpans(layers)) documented[layer] = codeSpans(imports).sort();
+    }
+    const expected = Object.fromEntries(
+      Object.entries(allowed).map(([layer, targets]) => [layer, targets.filter((target) => target !== layer).sort()]),
+    );
+    expect(documented).toEqual(expected);
+  });
+
+  it('names every key builder of store/keys.ts', () => {
+    const keys = readFileSync(join(src, 'store/keys.ts'), 'utf8');
+    const builders = [...keys.matchAll(/^export (?:function|const) (\w+)/gm)].map(([, name]) => name as string);
+    expect(builders.length).toBeGreaterThan(5);
+    const named = new Set(codeSpans(section('The key layout').join('\n')));
+    expect(builders.filter((builder) => !named.has(builder))).toEqual([]);
+  });
+
+  it('names every error and warning code, and none the library does not have', () => {
+    const declared = ['errors.ts', 'log.ts'].flatMap((module) =>
+      [...readFileSync(join(src, module), 'utf8').matchAll(/'((?:ERR|WRN)_[A-Z_]+)'/g)].map(([, code]) => code),
+    );
+    const codes = new Set<string>([...declared, ...warningCodes, ...storeErrorCodes] as string[]);
+    expect([...codes].filter((code) => code.startsWith('ERR_')).length).toBeGreaterThanOrEqual(10);
+    expect([...codes].filter((code) => code.startsWith('WRN_')).length).toBeGreaterThanOrEqual(16);
+    const documented = new Set(codeSpans(section('Errors and warnings').join('\n')));
+    expect([...codes].filter((code) => !documented.has(code))).toEqual([]);
+    const mentioned = [...architecture.matchAll(/\b(?:ERR|WRN)_[A-Z][A-Z_]*\b/g)].map(([code]) => code);
+    expect([...new Set(mentioned)].filter((code) => !codes.has(code))).toEqual([]);
   });
 });

@@ -7,9 +7,10 @@ import { FakeClock } from '../helpers.js';
 const HOLD_MS = 60_000;
 
 /**
- * The ledger contract: every ledger, fed the same operations at the same (fake) times, holds the
- * same memberships. `makeLedger` builds a ledger that reads time from the clock it is given. Counts
- * are read through the port alone, so the suite holds any ledger to it.
+ * The ledger contract (ARCHITECTURE.md → The ledger contract): every ledger, fed the same
+ * operations at the same (fake) times, holds the same memberships. `makeLedger` builds a ledger
+ * that reads time from the clock it is given. Counts are read through the port alone, so the suite
+ * holds any ledger to it.
  */
 export function ledgerContract(name: string, makeLedger: (clock: () => number) => MembershipLedger): void {
   describe(`ledger contract: ${name}`, () => {

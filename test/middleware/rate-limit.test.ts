@@ -61,7 +61,7 @@ describe.each(expressVersions)('$name', ({ express }) => {
     }
   });
 
-  describe('responses (DESIGN §4)', () => {
+  describe("responses: the IM error body and the rate headers (ARCHITECTURE.md → One request's path, step 12)", () => {
     beforeEach(() => {
       vi.useFakeTimers({ toFake: ['Date'], now: Date.UTC(2026, 10, 28, 1, 0, 0) });
     });

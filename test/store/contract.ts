@@ -4,8 +4,9 @@ import type { BucketCheck, Check, Reading, Store, WindowCheck } from '../../src/
 import { FakeClock } from '../helpers.js';
 
 /**
- * The store contract (DESIGN §3): every store, fed the same checks at the same (fake) times, gives
- * the same decisions. `makeStore` builds a store that reads time from the clock it is given.
+ * The store contract (ARCHITECTURE.md → The store port and its contract): every store, fed the
+ * same checks at the same (fake) times, gives the same decisions. `makeStore` builds a store that
+ * reads time from the clock it is given.
  */
 export function storeContract(name: string, makeStore: (clock: () => number) => Store): void {
   describe(`store contract: ${name}`, () => {
