@@ -59,13 +59,13 @@ class Space {
   }
 }
 
+/** How often, at most, lapsed holds are swept out (on a reservation, never by a timer). */
+const SWEEP_INTERVAL_MS = 10_000;
+
 /**
  * The membership ledger in process memory, exact within one process. It is state, not a rate: it
  * holds one entry per membership, for as long as the membership lasts, and nothing once it is gone.
  */
-/** How often, at most, lapsed holds are swept out (on a reservation, never by a timer). */
-const SWEEP_INTERVAL_MS = 10_000;
-
 export class MemoryLedger implements MembershipLedger {
   /** One app's groups or chat rooms (`localSpaceKey`) → its memberships */
   private readonly spaces = new Map<string, Space>();

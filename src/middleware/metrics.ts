@@ -15,8 +15,6 @@ export const metricNames = {
   degraded: 'im_rate_limit_degraded',
 } as const;
 
-/** Every code a failed store call is counted under; each series is exported at 0 from start-up. */
-
 /** From 0.1 ms (an in-memory take) to past the 50 ms default `storeTimeoutMs`. */
 const STORE_BUCKETS = [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25];
 
