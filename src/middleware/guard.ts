@@ -25,6 +25,8 @@ export function guardMatch(
   else if (org === undefined || app === undefined) throw noAppOn(category, req);
   org = String(org);
   app = String(app);
+  // an empty name would put every such request of every tenant in one bucket (`#`)
+  if (org === '' || app === '') throw noAppOn(category, req, 'names no org or app for it');
   const route: Route & { category: Category } = {
     method: req.method as Route['method'],
     path: req.route?.path ?? req.path,
@@ -33,12 +35,15 @@ export function guardMatch(
   return { category, appKey: appKeyOf(org, app, nameCase), org, app, params, route };
 }
 
-function noAppOn(category: Category, req: Request): ConfigError {
+function noAppOn(
+  category: Category,
+  req: Request,
+  why = 'has no :org and :app parameters to name the app',
+): ConfigError {
   const route = req.route?.path ?? req.path;
   return new ConfigError(
     'ERR_INVALID_OPTION',
     `guard('${category}')`,
-    `the route ${String(route)} has no :org and :app parameters to name the app: give ` +
-      `guard('${category}', { appKey: (req) => ({ org, app }) })`,
+    `the route ${String(route)} ${why}: give guard('${category}', { appKey: (req) => ({ org, app }) })`,
   );
 }

@@ -98,6 +98,21 @@ describe.each(expressVersions)('$name', ({ express }) => {
       expect(await admitted(() => request(catalog).get('/hooks/tenant1/users'), 12)).toBe(10);
     });
 
+    it('refuses an appKey that answers an empty org or app: every tenant would share the bucket `#`', async () => {
+      const limiter = imRateLimit({ store: new MemoryStore({ clock: new FakeClock().now }) });
+      const { app, handled } = hooks(limiter.guard('messages', { appKey: () => ({ org: '', app: '' }) }));
+      const response = await request(app).post('/hooks/tenant1/push');
+      expect(response.status).toBe(500);
+      expect(response.body).toEqual({
+        name: 'ConfigError',
+        code: 'ERR_INVALID_OPTION',
+        message:
+          "guard('messages'): the route /hooks/:tenant/push names no org or app for it: " +
+          "give guard('messages', { appKey: (req) => ({ org, app }) })",
+      });
+      expect(handled()).toBe(0);
+    });
+
     it('keys each tenant on its own bucket with appKey', async () => {
       const limiter = imRateLimit({ store: new MemoryStore({ clock: new FakeClock().now }) });
       const appKey = (req: Request) => ({ org: 'hooks', app: String(req.params.tenant ?? req.params.id) });
