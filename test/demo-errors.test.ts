@@ -4,21 +4,12 @@ import { afterEach, describe, expect, it, vi } from 'vitest';
 import { createDemoApp } from '../demo/app.js';
 import { answerErrors } from '../demo/errors.js';
 import { MemoryStore } from '../src/index.js';
-import { FakeClock } from './helpers.js';
+import { FakeClock, imError } from './helpers.js';
 import { closeServer, connectTo, listen, readResponse } from './support/raw-http.js';
 
 const KiB = 1024;
 
 const demo = () => createDemoApp({ store: new MemoryStore({ clock: new FakeClock().now }) }).app;
-
-/** The IM REST API's error shape, with its exact code and description. */
-const imError = (error: string, exception: string, description: string) => ({
-  error,
-  exception,
-  timestamp: expect.any(Number),
-  duration: 0,
-  error_description: description,
-});
 
 /** What a stack trace or a file path would show. */
 const leaks = /\bat [\w.<>]+ \(|node_modules|\/work\/|\.ts:\d|\.js:\d/;

@@ -5,7 +5,7 @@ import request, { type Response } from 'supertest';
 import { describe, expect, it } from 'vitest';
 import { createDemoApp } from '../demo/app.js';
 import { MemoryStore } from '../src/index.js';
-import { FakeClock } from './helpers.js';
+import { FakeClock, imError } from './helpers.js';
 import { closeServer, connectTo, listen, readResponse } from './support/raw-http.js';
 
 const KiB = 1024;
@@ -53,15 +53,6 @@ const bytes = (res: Response, done: (error: Error | null, body: Buffer) => void)
 
 const download = (app: Express, uuid: string) =>
   request(app).get(`/acme/chat/chatfiles/${uuid}`).buffer(true).parse(bytes);
-
-/** The IM REST API's error shape, with its exact code and description. */
-const imError = (error: string, exception: string, description: string) => ({
-  error,
-  exception,
-  timestamp: expect.any(Number),
-  duration: 0,
-  error_description: description,
-});
 
 describe('the demo IM server: files', () => {
   it('keeps a multipart upload and serves it back byte-identical, with its type and exact length', async () => {

@@ -1,6 +1,6 @@
 import type { Server } from 'node:http';
 import express, { type Express } from 'express';
-import { onTestFinished } from 'vitest';
+import { expect, onTestFinished } from 'vitest';
 import { type ImRateLimit, imRateLimit, type Logger, MemoryStore, type Options } from '../src/index.js';
 import type { LogFields } from '../src/log.js';
 import type { ExpressFactory } from './support/express.js';
@@ -12,6 +12,15 @@ import { closeServer, listen } from './support/raw-http.js';
  * would then decide in the store's place.
  */
 export const STORE_TIMEOUT_MS = 10_000;
+
+/** The IM REST API's error body, with its exact code and description (any timestamp). */
+export const imError = (error: string, exception: string, description: string) => ({
+  error,
+  exception,
+  timestamp: expect.any(Number),
+  duration: 0,
+  error_description: description,
+});
 
 /** A clock the tests move by hand. */
 export class FakeClock {

@@ -3,7 +3,7 @@ import express from 'express';
 import request from 'supertest';
 import { describe, expect, it, vi } from 'vitest';
 import { type AppState, ConfigError, categories, MemoryStore, type Overrides, RedisStore } from '../../src/index.js';
-import { appWith, FakeClock, linesInto } from '../helpers.js';
+import { appWith, FakeClock, imError, linesInto } from '../helpers.js';
 import { clusterClient } from '../support/clients.js';
 import { bothStores } from '../support/stores.js';
 
@@ -37,15 +37,6 @@ function fresh(changes: Partial<AppState['categories']> = {}, daily = { used: 0,
     },
   };
 }
-
-/** The IM server's error body. */
-const imError = (error: string, exception: string, description: string) => ({
-  error,
-  exception,
-  timestamp: expect.any(Number),
-  duration: 0,
-  error_description: description,
-});
 
 describe.each(bothStores())('operating an app on the %s', (_name, setup) => {
   const sends = async (app: express.Express, app_: string, count: number): Promise<number[]> => {

@@ -4,18 +4,10 @@ import request from 'supertest';
 import { describe, expect, it } from 'vitest';
 import type { AdminChange } from '../../src/admin-change.js';
 import { MemoryStore, RedisStore } from '../../src/index.js';
-import { appWith, FakeClock, linesInto } from '../helpers.js';
+import { appWith, FakeClock, imError, linesInto } from '../helpers.js';
 import { singleClient } from '../support/clients.js';
 
 const send = { to: ['a', 'b'], type: 'txt', body: { msg: 'hi' } };
-const imError = (error: string, exception: string, description: string) => ({
-  error,
-  exception,
-  timestamp: expect.any(Number),
-  duration: 0,
-  error_description: description,
-});
-
 function setup(options: Parameters<typeof appWith>[0] = {}) {
   const warnings: string[] = [];
   const changes: AdminChange[] = [];
