@@ -24,7 +24,7 @@ const isIntegration = (file: string): boolean => integration.some((pattern) => p
 /** What only the integration project provides: the run's Redis servers, server processes, the built package. */
 const needsIntegration = [
   /\binject\(/,
-  /from '[./]*support\/(redis|redis-ha|clients|stores)\.js'/,
+  /from '[./]*support\/(redis|own-redis|redis-ha|clients|stores)\.js'/,
   /from 'io(redis)'/, // (a group, so that this file does not match itself)
   /node:child_(process)/,
   /\bdist\//,

@@ -1,10 +1,10 @@
 import { Redis } from 'ioredis';
 import request from 'supertest';
-import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { MemoryStore } from '../../src/index.js';
 import { RedisLedger } from '../../src/store/redis-ledger.js';
 import { appWith } from '../helpers.js';
-import { type RedisProcess, startRedis } from '../support/redis.js';
+import { ownRedis } from '../support/own-redis.js';
 
 /** What this test is about: a reply later than this is a timeout. */
 const STORE_TIMEOUT_MS = 100;
@@ -12,23 +12,14 @@ const STORE_TIMEOUT_MS = 100;
 const PAUSE_MS = 1000;
 
 describe('a reservation whose reply comes after the timeout', () => {
-  // its own server: CLIENT PAUSE stops every client of it
-  let redis: RedisProcess;
-  let client: Redis;
-  beforeAll(async () => {
-    redis = await startRedis();
-    client = new Redis({ port: redis.port, host: '127.0.0.1' });
-  });
-  afterAll(async () => {
-    client.disconnect();
-    await redis.stop();
-  });
+  // a server of its own: CLIENT PAUSE stops every client of it
+  const redis = ownRedis();
 
   it('is released once the reply arrives: the next join of the user is admitted, not refused at the cap', async () => {
     // the buckets in this process, so that only the reservation meets the paused Redis
     const options = {
       store: new MemoryStore(),
-      membership: new RedisLedger(client, 'imrl'),
+      membership: new RedisLedger(redis.client, 'imrl'),
       overrides: { 'acme#app': { groups: { maxJoinedPerUser: 1 } } },
       onStoreError: 'deny' as const,
       logger: { warn: () => {} },
@@ -38,12 +29,12 @@ describe('a reservation whose reply comes after the timeout', () => {
     const second = appWith({ ...options, storeTimeoutMs: 10_000 }).app;
     const joined = 'imrl:{acme#app}:groups:joined:bob';
 
-    const admin = new Redis({ port: redis.port, host: '127.0.0.1' });
+    const admin = new Redis({ port: redis.server.port, host: '127.0.0.1' });
     try {
       await admin.call('CLIENT', 'PAUSE', PAUSE_MS, 'ALL');
       const late = await request(first).post('/acme/app/chatgroups/g1/users/bob');
       expect(late.status).toBe(503);
-      await client.ping(); // answered after the reservation, on the same connection: the script has run
+      await redis.client.ping(); // answered after the reservation, on the same connection: the script has run
       // its reply, nobody's any more, gives the place back
       await vi.waitFor(async () => expect(await admin.scard(joined)).toBe(0), { timeout: 10_000, interval: 50 });
     } finally {
@@ -51,6 +42,6 @@ describe('a reservation whose reply comes after the timeout', () => {
     }
     const next = await request(second).post('/acme/app/chatgroups/g2/users/bob');
     expect(next.status).toBe(200);
-    expect(await client.smembers(joined)).toEqual(['g2']);
+    expect(await redis.client.smembers(joined)).toEqual(['g2']);
   });
 });
