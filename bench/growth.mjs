@@ -1,7 +1,8 @@
 // How cost grows: with the number of apps, with the kind of request, and from one Redis to a Cluster.
-// Usage: npm run build && node bench/growth.mjs [--quick]
+// Usage: npm run build && node bench/growth.mjs [--quick] [--only apps|categories|nodes]
 // Starts its own redis-server and 3-master Redis Cluster on loopback free ports and stops them by pid.
-// Writes bench/results/growth.{json,md} and growth-{apps,categories,nodes}.svg.
+// Writes bench/results/growth.{json,md} and growth-{apps,categories,nodes}.svg; with --only, runs that
+// table alone and prints it, writing nothing.
 import { execFile, execFileSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { availableParallelism, loadavg } from 'node:os';
@@ -15,6 +16,9 @@ import { barChart } from './plot.mjs';
 import { startCluster, startRedis } from './redis.mjs';
 
 const QUICK = process.argv.includes('--quick');
+const SECTIONS = ['apps', 'categories', 'nodes'];
+const ONLY = process.argv.includes('--only') ? process.argv[process.argv.indexOf('--only') + 1] : undefined;
+if (ONLY !== undefined && !SECTIONS.includes(ONLY)) throw new Error(`--only takes one of ${SECTIONS.join(', ')}`);
 setFlagsFromString('--expose-gc'); // so that `node bench/growth.mjs` needs no flag
 const gc = runInNewContext('gc');
 const startedAt = Date.now();
@@ -52,7 +56,6 @@ const table = Object.fromEntries(
           ...rule,
           ratePerSecond: 1e-3,
           burst: 1e6,
-          ...(category === 'files' ? { clusterDownloadsPerSecond: 1e6 } : {}),
           ...(category === 'messages' ? { dailyPushQuota: 1e9 } : {}),
         },
       ]),
@@ -69,6 +72,7 @@ const limiterFor = (store, maxCachedApps) =>
     table,
     store,
     maxCachedApps,
+    clusterDownloadsPerSecond: 1e6,
     logger,
     // a Redis call waits behind CONCURRENCY others and, with 1M plans held, behind a major GC: no
     // request may fall back to per-process buckets, or the numbers are not the store's
@@ -986,32 +990,45 @@ try {
   single = await redisSide('redis', [redis]);
   clusterSide = await redisSide('cluster', cluster);
 
-  const apps = await appsSection(single);
-  const categories = await categoriesSection([single, clusterSide]);
-  const nodes = await nodesSection([redis], cluster);
-  nodes.scriptAlone = hasRedisBenchmark() ? await scriptAlone([redis], cluster, clusterSide.client) : [];
-  const runSeconds = (Date.now() - startedAt) / 1000;
+  if (ONLY !== undefined) {
+    const tables = {
+      apps: async () => appsTable(await appsSection(single)),
+      categories: async () => categoriesTable(await categoriesSection([single, clusterSide])),
+      nodes: async () => nodesTable(await nodesSection([redis], cluster)),
+    };
+    console.log(await tables[ONLY]());
+    if (warnings.length > 0)
+      console.log(`limiter warnings during the run (numbers may be off):\n${warnings.join('\n')}`);
+    progress(`--only ${ONLY}: wrote nothing`);
+  } else {
+    const apps = await appsSection(single);
+    const categories = await categoriesSection([single, clusterSide]);
+    const nodes = await nodesSection([redis], cluster);
+    nodes.scriptAlone = hasRedisBenchmark() ? await scriptAlone([redis], cluster, clusterSide.client) : [];
+    const runSeconds = (Date.now() - startedAt) / 1000;
 
-  const dir = new URL('./results/', import.meta.url);
-  mkdirSync(dir, { recursive: true });
-  const md = markdown(apps, categories, nodes, runSeconds);
-  const report = {
-    date: new Date().toISOString(),
-    quick: QUICK,
-    node: process.version,
-    cores: availableParallelism(),
-    runSeconds,
-    apps,
-    categories,
-    nodes,
-    warnings,
-  };
-  writeFileSync(new URL('growth.json', dir), `${JSON.stringify(report, null, 2)}\n`);
-  writeFileSync(new URL('growth.md', dir), md);
-  for (const [file, svg] of Object.entries(plots(apps, categories, nodes))) writeFileSync(new URL(file, dir), svg);
-  console.log(md);
-  if (warnings.length > 0) console.log(`limiter warnings during the run (numbers may be off):\n${warnings.join('\n')}`);
-  progress('wrote bench/results/growth.{json,md} and growth-{apps,categories,nodes}.svg');
+    const dir = new URL('./results/', import.meta.url);
+    mkdirSync(dir, { recursive: true });
+    const md = markdown(apps, categories, nodes, runSeconds);
+    const report = {
+      date: new Date().toISOString(),
+      quick: QUICK,
+      node: process.version,
+      cores: availableParallelism(),
+      runSeconds,
+      apps,
+      categories,
+      nodes,
+      warnings,
+    };
+    writeFileSync(new URL('growth.json', dir), `${JSON.stringify(report, null, 2)}\n`);
+    writeFileSync(new URL('growth.md', dir), md);
+    for (const [file, svg] of Object.entries(plots(apps, categories, nodes))) writeFileSync(new URL(file, dir), svg);
+    console.log(md);
+    if (warnings.length > 0)
+      console.log(`limiter warnings during the run (numbers may be off):\n${warnings.join('\n')}`);
+    progress('wrote bench/results/growth.{json,md} and growth-{apps,categories,nodes}.svg');
+  }
 } finally {
   single?.close();
   clusterSide?.close();
