@@ -10,8 +10,9 @@ import { promisify } from 'node:util';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { Cluster, Redis } from 'ioredis';
-import { defaultTable, imRateLimit, MemoryStore, RedisStore } from '../dist/index.js';
+import { MemoryStore, RedisStore } from '../dist/index.js';
 import { takeScript } from '../dist/store/take-script.js';
+import { admittingLimiter, CONCURRENCY, drive, routes } from './drive.mjs';
 import { barChart } from './plot.mjs';
 import { startCluster, startRedis } from './redis.mjs';
 
@@ -29,143 +30,14 @@ const execFileAsync = promisify(execFile);
 const APP_COUNTS = QUICK ? [1, 1_000, 100_000] : [1, 1_000, 100_000, 1_000_000];
 /** Requests measured per row (after a warm-up pass over every app), by store. */
 const MEASURED = QUICK ? { memory: 100_000, redis: 10_000 } : { memory: 400_000, redis: 60_000 };
-/** Requests in flight at once on Redis; the in-memory store answers synchronously. */
-const CONCURRENCY = 64;
 /** The seconds each Redis throughput run lasts (after 1 s not counted), and its callers. */
 const NODE_SECONDS = QUICK ? 2 : 6;
 const NODE_CALLERS = 512;
 const DEFAULT_CACHED_APPS = 10_000;
 
-// ---------------------------------------------------------------------------------------------------
-// The limiter under test: figures that admit every request and keep every bucket not full
-// ---------------------------------------------------------------------------------------------------
-
-/**
- * The default table with every bucket at a rate of 1/1000 s and a burst of 1,000,000: every request
- * is admitted, and every bucket it takes from stays not full (its key lives in the store) for the
- * whole run, as an active app's does. The cluster-wide downloads bucket at 1,000,000/s and a daily
- * quota of 10^9 admit every download and send too. Only figures differ; the checks are the same.
- */
-const table = Object.fromEntries(
-  Object.entries(defaultTable).map(([edition, rules]) => [
-    edition,
-    Object.fromEntries(
-      Object.entries(rules).map(([category, rule]) => [
-        category,
-        {
-          ...rule,
-          ratePerSecond: 1e-3,
-          burst: 1e6,
-          ...(category === 'messages' ? { dailyPushQuota: 1e9 } : {}),
-        },
-      ]),
-    ),
-  ]),
-);
-
 const warnings = [];
 const logger = { warn: (_fields, message) => warnings.push(message) };
-
-const limiterFor = (store, maxCachedApps) =>
-  imRateLimit({
-    edition: 'community',
-    table,
-    store,
-    maxCachedApps,
-    clusterDownloadsPerSecond: 1e6,
-    logger,
-    // a Redis call waits behind CONCURRENCY others and, with 1M plans held, behind a major GC: no
-    // request may fall back to per-process buckets, or the numbers are not the store's
-    storeTimeoutMs: 5_000,
-  });
-
-const routes = {
-  users: { label: 'plain call: GET users', method: 'GET', path: 'users' },
-  send: { label: 'send, daily quota: POST messages/users', method: 'POST', path: 'messages/users' },
-  download: { label: 'download, cluster-wide bucket: GET chatfiles/{uuid}', method: 'GET', path: 'chatfiles/f1' },
-};
-const sendBody = { to: ['alice'], type: 'txt', body: { msg: 'hello' } };
-
-/** A request as Express hands it on: the app in the path, the body parsed (express.json() ran before). */
-const requestFor = (route, app) => ({
-  method: route.method,
-  url: `/org${app}/app/${route.path}`,
-  headers: {},
-  body: route.method === 'POST' ? sendBody : undefined,
-});
-
-/**
- * The least of a response the middleware writes to: headers, `locals`, and `end`, `write`, `emit`,
- * `once` for download pacing. An admitted request's handler answers with `res.end()`, through the
- * pacing and refund wrappers the limiter puts on it.
- */
-class FakeResponse {
-  constructor(finish) {
-    this.statusCode = 200;
-    this.locals = {};
-    this.finish = finish;
-  }
-  setHeader() {}
-  getHeader() {}
-  write() {
-    return true;
-  }
-  emit() {
-    return true;
-  }
-  once() {
-    return this;
-  }
-  on() {
-    return this;
-  }
-  end() {
-    this.done(this.statusCode === 200 ? 'admitted' : 'refused');
-    return this;
-  }
-  done(outcome) {
-    const { finish } = this;
-    this.finish = undefined;
-    finish?.(outcome);
-  }
-}
-
-/**
- * Runs `count` requests through `middleware`, at most `concurrency` at a time: request i names app
- * `(from + i) % apps`. Resolves to how many were admitted, refused, or failed.
- */
-function drive(middleware, route, apps, from, count, concurrency) {
-  return new Promise((resolve) => {
-    const tally = { admitted: 0, refused: 0, errors: 0 };
-    let issued = 0;
-    let finished = 0;
-    let inFlight = 0;
-    let pumping = false;
-    const finish = (outcome) => {
-      tally[outcome]++;
-      inFlight--;
-      finished++;
-      if (finished === count) resolve(tally);
-      else if (!pumping) pump();
-    };
-    const pump = () => {
-      pumping = true;
-      while (inFlight < concurrency && issued < count) {
-        const res = new FakeResponse(finish);
-        const req = requestFor(route, (from + issued++) % apps);
-        inFlight++;
-        middleware(req, res, (error) => {
-          if (error !== undefined) {
-            tally.firstError ??= error;
-            res.done('errors');
-          } else res.end();
-        });
-      }
-      pumping = false;
-    };
-    pump();
-  });
-}
+const limiterFor = (store, maxCachedApps) => admittingLimiter(store, maxCachedApps, logger);
 
 // ---------------------------------------------------------------------------------------------------
 // Measuring: this process's CPU and heap, and a Redis's own CPU, memory and commands
@@ -532,8 +404,8 @@ async function scriptAlone(single, cluster, clusterClient) {
       await resetStats(admins);
       const cpuBefore = await Promise.all(admins.map(redisCpuSeconds));
       const started = performance.now();
-      // one bucket check of the script's arguments: now from Redis TIME, capacity, interval (ms), cost
-      const command = ['evalsha', sha, '1', run.key, '', 'b', '1000000', '1000000', '1'];
+      // one decision of one bucket check: now from Redis TIME, 1 check, its kind, capacity, interval (ms), cost
+      const command = ['evalsha', sha, '1', run.key, '', '1', 'b', '1000000', '1000000', '1'];
       const { stdout } = await execFileAsync('redis-benchmark', [
         ...['-h', '127.0.0.1', '-p', String(run.servers[0].port), '-n', String(requests), '-c', '50', '-P', '16'],
         ...[...run.options, '--csv', ...command],

@@ -1,4 +1,4 @@
-import { ConfigError, StoreError } from '../errors.js';
+import { ConfigError } from '../errors.js';
 import type { Logger } from '../log.js';
 import { checkEviction } from './eviction-check.js';
 import { hashTagOf } from './keys.js';
@@ -6,6 +6,7 @@ import type { MembershipLedger } from './ledger.js';
 import { LuaScript, notAcknowledged, type RedisClient, type ReplicaAck } from './lua-script.js';
 import { RedisLedger } from './redis-ledger.js';
 import type { Check, Progress, Reading, Settings, Store } from './store.js';
+import { encode, readingsAt, TakeBatcher, unexpectedReply } from './take-batch.js';
 import { takeScript } from './take-script.js';
 
 export interface RedisStoreOptions {
@@ -42,7 +43,6 @@ for i = 1, #ARGV, 2 do
 end
 return 1
 `);
-const FIELDS_PER_READING = 4;
 
 /**
  * Limits shared by every process on one Redis, Sentinel set or Redis Cluster. One Lua script
@@ -60,6 +60,8 @@ export class RedisStore implements Store {
   readonly clock?: () => number;
   /** Present when `replicas` is above 0: the writes a failover must not lose wait for them. */
   readonly replicaAck?: ReplicaAck;
+  /** Where decisions wait for the next call of the take script. */
+  private readonly batcher: TakeBatcher;
 
   constructor(options: RedisStoreOptions) {
     this.client = options.client;
@@ -86,6 +88,7 @@ export class RedisStore implements Store {
       }
       this.replicaAck = { replicas, timeoutMs: replicaTimeoutMs };
     }
+    this.batcher = new TakeBatcher(take, this.client, this.clock);
     void checkEviction(this.client, options.logger ?? console);
   }
 
@@ -149,28 +152,21 @@ export class RedisStore implements Store {
     await Promise.allSettled(taken.map((group) => this.run(group.map(refund))));
   }
 
+  /** One request's checks in one slot: in the next batch, unless a failover must not lose them. */
   private run(checks: readonly Check[]): Promise<Reading[]> {
-    const keys = checks.map((check) => check.key);
-    const args: Array<string | number> = [this.clock === undefined ? '' : this.clock()];
-    for (const check of checks) {
-      if (check.type === 'bucket') args.push('b', check.capacity, check.intervalMs, check.cost);
-      else args.push('w', check.limit, check.cost, check.edgesMs.length, ...check.edgesMs);
-    }
-    if (this.replicaAck === undefined || !checks.some(countsAcrossFailover)) {
-      return take.run(this.client, keys, args).then((reply) => parseReply(reply, checks.length));
-    }
-    return this.runAcknowledged(checks, keys, args, this.replicaAck);
+    if (this.replicaAck === undefined || !checks.some(countsAcrossFailover)) return this.batcher.take(checks);
+    return this.runAcknowledged(checks, this.replicaAck);
   }
 
-  /** The take, admitted only once the replicas hold it; otherwise undone, and the call fails. */
-  private async runAcknowledged(
-    checks: readonly Check[],
-    keys: readonly string[],
-    args: ReadonlyArray<string | number>,
-    ack: ReplicaAck,
-  ): Promise<Reading[]> {
+  /** The take in a call of its own, admitted only once the replicas hold it; otherwise undone, and the call fails. */
+  private async runAcknowledged(checks: readonly Check[], ack: ReplicaAck): Promise<Reading[]> {
+    const keys: string[] = [];
+    const args: Array<string | number> = [this.clock === undefined ? '' : this.clock()];
+    encode(checks, keys, args);
     const { reply, acknowledged } = await take.runAcknowledged(this.client, keys, args, ack);
-    const readings = parseReply(reply, checks.length);
+    const readings =
+      Array.isArray(reply) && reply.length === keys.length * 4 ? readingsAt(reply, 0, checks.length) : undefined;
+    if (readings === undefined) throw unexpectedReply(reply);
     if (acknowledged || !readings.every((reading) => reading.allowed)) return readings; // a refusal wrote nothing
     // should the undo fail too, the count stays on this master alone: too high, never too low
     await this.run(checks.map(refund)).catch(() => {});
@@ -195,27 +191,4 @@ function bySlot(checks: readonly Check[]): Check[][] {
     else group.push(check);
   }
   return [...groups.values()];
-}
-
-/** The script's reply, checked: four integers per check, allowed being 0 or 1. */
-export function parseReply(reply: unknown, count: number): Reading[] {
-  if (!Array.isArray(reply) || reply.length !== count * FIELDS_PER_READING || !reply.every(Number.isInteger)) {
-    throw new StoreError(
-      'ERR_STORE_REPLY',
-      `unexpected reply from the Redis script: ${JSON.stringify(reply)?.slice(0, 200)}`,
-    );
-  }
-  const readings: Reading[] = new Array(count);
-  for (let i = 0; i < count; i++) {
-    const at = i * FIELDS_PER_READING;
-    const allowed = reply[at] as number;
-    const remaining = reply[at + 1] as number;
-    const resetMs = reply[at + 2] as number;
-    const retryAfterMs = reply[at + 3] as number;
-    if ((allowed !== 0 && allowed !== 1) || remaining < 0) {
-      throw new StoreError('ERR_STORE_REPLY', `unexpected reading from the Redis script: ${JSON.stringify(reply)}`);
-    }
-    readings[i] = { allowed: allowed === 1, remaining, resetMs, retryAfterMs };
-  }
-  return readings;
 }

@@ -1,0 +1,167 @@
+import { StoreError } from '../errors.js';
+import type { LuaScript, RedisClient } from './lua-script.js';
+import { slotOf } from './slot.js';
+import type { Check, Reading } from './store.js';
+
+/**
+ * Keys and arguments of one call at most: a call decides every decision in it before Redis serves
+ * anyone else, so this bounds how long it holds Redis (about 170 plain calls, or 70 sends).
+ */
+export const MAX_BATCH_ARGUMENTS = 1024;
+const FIELDS_PER_READING = 4;
+
+/**
+ * Decisions asked for in the same turn of the event loop, sent together as one call of the take
+ * script (`take-script.ts`): one command, one write and one reply instead of one each, and Redis
+ * reads the time and each key once. Each decision is still decided on its own checks, all or
+ * nothing, in the order asked, so each is exactly what it would have been alone at that instant.
+ * The batch leaves on `setImmediate`, after every request read in the same poll phase has asked,
+ * or at once when it reaches `MAX_BATCH_ARGUMENTS`. On a Cluster a call holds only keys of one
+ * slot, so decisions are batched per slot. A call that fails fails every decision in it.
+ */
+export class TakeBatcher {
+  /** The batch being filled, per slot (a single slot, 0, when the client is not a Cluster's). */
+  private readonly filling = new Map<number, Batch>();
+  private readonly slotOf: ((key: string) => number) | undefined;
+  private scheduled = false;
+  private readonly flushAll = (): void => {
+    this.scheduled = false;
+    for (const batch of this.filling.values()) this.send(batch);
+    this.filling.clear();
+  };
+
+  constructor(
+    private readonly script: LuaScript,
+    private readonly client: RedisClient,
+    private readonly clock: (() => number) | undefined,
+  ) {
+    if (client.isCluster) this.slotOf = slotOf;
+  }
+
+  /** Every check of one request, decided together: in the next call for their slot. */
+  take(checks: readonly Check[]): Promise<Reading[]> {
+    const slot = this.slotOf === undefined ? 0 : this.slotOf((checks[0] as Check).key);
+    let batch = this.filling.get(slot);
+    if (batch !== undefined && batch.arguments + argumentsOf(checks) > MAX_BATCH_ARGUMENTS) {
+      this.send(batch);
+      batch = undefined;
+    }
+    if (batch === undefined) {
+      batch = new Batch();
+      this.filling.set(slot, batch);
+      if (!this.scheduled) {
+        this.scheduled = true;
+        setImmediate(this.flushAll);
+      }
+    }
+    return batch.add(checks);
+  }
+
+  private send(batch: Batch): void {
+    batch.args[0] = this.clock === undefined ? '' : this.clock();
+    this.script.run(this.client, batch.keys, batch.args).then(
+      (reply) => batch.answer(reply),
+      (error: unknown) => batch.fail(error),
+    );
+  }
+}
+
+/** Keys and arguments a request's checks add to a call. */
+function argumentsOf(checks: readonly Check[]): number {
+  let count = 1; // the number of checks
+  for (const check of checks) count += check.type === 'bucket' ? 5 : 5 + check.edgesMs.length;
+  return count;
+}
+
+/** The decisions of one call: their keys and arguments as the script reads them, and who waits for each. */
+class Batch {
+  readonly keys: string[] = [];
+  /** ARGV; the first, the time, is set when the call leaves. */
+  readonly args: Array<string | number> = [''];
+  /** Keys and arguments so far. */
+  arguments = 1;
+  /** Per decision: its number of checks, and how to settle its promise. */
+  private readonly counts: number[] = [];
+  private readonly resolvers: Array<(readings: Reading[]) => void> = [];
+  private readonly rejecters: Array<(error: unknown) => void> = [];
+
+  add(checks: readonly Check[]): Promise<Reading[]> {
+    const { keys, args } = this;
+    encode(checks, keys, args);
+    this.arguments = keys.length + args.length;
+    this.counts.push(checks.length);
+    return new Promise((resolve, reject) => {
+      this.resolvers.push(resolve);
+      this.rejecters.push(reject);
+    });
+  }
+
+  /** Each decision its readings, read from the reply in one pass. */
+  answer(reply: unknown): void {
+    if (!Array.isArray(reply) || reply.length !== this.keys.length * FIELDS_PER_READING) {
+      this.fail(unexpectedReply(reply));
+      return;
+    }
+    const { counts, resolvers, rejecters } = this;
+    let at = 0;
+    for (let d = 0; d < counts.length; d++) {
+      const count = counts[d] as number;
+      const readings = readingsAt(reply, at, count);
+      at += count * FIELDS_PER_READING;
+      if (readings === undefined) (rejecters[d] as (error: unknown) => void)(unexpectedReply(reply));
+      else (resolvers[d] as (readings: Reading[]) => void)(readings);
+    }
+  }
+
+  fail(error: unknown): void {
+    for (const reject of this.rejecters) reject(error);
+  }
+}
+
+/** A decision's keys and arguments, as the take script reads them, added to `keys` and `args`. */
+export function encode(checks: readonly Check[], keys: string[], args: Array<string | number>): void {
+  args.push(checks.length);
+  for (const check of checks) {
+    keys.push(check.key);
+    if (check.type === 'bucket') args.push('b', check.capacity, check.intervalMs, check.cost);
+    else {
+      const { edgesMs } = check;
+      args.push('w', check.limit, check.cost, edgesMs.length);
+      for (const edge of edgesMs) args.push(edge);
+    }
+  }
+}
+
+/** `count` readings of the script's reply from `at`, or `undefined` if they are not four integers each, allowed 0 or 1. */
+export function readingsAt(reply: readonly unknown[], at: number, count: number): Reading[] | undefined {
+  const readings: Reading[] = new Array(count);
+  for (let i = 0; i < count; i++, at += FIELDS_PER_READING) {
+    const allowed = reply[at];
+    const remaining = reply[at + 1];
+    const resetMs = reply[at + 2];
+    const retryAfterMs = reply[at + 3];
+    if (
+      (allowed !== 0 && allowed !== 1) ||
+      !Number.isInteger(remaining) ||
+      (remaining as number) < 0 ||
+      !Number.isInteger(resetMs) ||
+      !Number.isInteger(retryAfterMs)
+    ) {
+      return undefined;
+    }
+    readings[i] = {
+      allowed: allowed === 1,
+      remaining: remaining as number,
+      resetMs: resetMs as number,
+      retryAfterMs: retryAfterMs as number,
+    };
+  }
+  return readings;
+}
+
+export function unexpectedReply(reply: unknown): StoreError {
+  return new StoreError(
+    'ERR_STORE_REPLY',
+    `unexpected reply from the Redis script: ${JSON.stringify(reply)?.slice(0, 200)}`,
+  );
+}
