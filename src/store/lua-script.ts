@@ -40,8 +40,8 @@ export class LuaScript {
   }
 
   run(client: RedisClient, keys: readonly string[], args: ReadonlyArray<string | number>): Promise<unknown> {
-    // ioredis would queue the call until it connects again, and the failover would report a timeout
-    if (disconnected.has(client.status as string)) return Promise.reject(notConnected(client.status as string));
+    const unreachable = notConnected(client);
+    if (unreachable !== undefined) return Promise.reject(unreachable);
     return client.evalsha(this.sha, keys.length, ...keys, ...args).catch((error: unknown) => {
       if (!String((error as Error | undefined)?.message).startsWith('NOSCRIPT')) throw redisError(error);
       return client.eval(this.source, keys.length, ...keys, ...args).catch((retryError: unknown) => {
@@ -61,7 +61,8 @@ export class LuaScript {
     args: ReadonlyArray<string | number>,
     ack: ReplicaAck,
   ): Promise<AcknowledgedReply> {
-    if (disconnected.has(client.status as string)) throw notConnected(client.status as string);
+    const unreachable = notConnected(client);
+    if (unreachable !== undefined) throw unreachable;
     const send = (command: 'evalsha' | 'eval', script: string) => {
       if (client.pipeline === undefined) throw new StoreError('ERR_STORE', 'the Redis client has no pipeline()');
       return client
@@ -95,7 +96,13 @@ export function notAcknowledged(ack: ReplicaAck): StoreError {
 /** The states of an ioredis client that has lost its connection (refused, reset or closed) and not regained it. */
 const disconnected = new Set(['reconnecting', 'close', 'end']);
 
-function notConnected(status: string): StoreError {
+/**
+ * The error of a call to a client that has lost its connection, or `undefined` when it may be sent:
+ * ioredis would queue the call until it connects again, and the failover would report a timeout.
+ */
+export function notConnected(client: RedisClient): StoreError | undefined {
+  const status = client.status as string;
+  if (!disconnected.has(status)) return undefined;
   return new StoreError(
     'ERR_STORE',
     `Redis is not connected: the connection was refused or closed (ioredis status '${status}')`,

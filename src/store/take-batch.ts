@@ -1,5 +1,5 @@
 import { StoreError } from '../errors.js';
-import type { LuaScript, RedisClient } from './lua-script.js';
+import { type LuaScript, notConnected, type RedisClient } from './lua-script.js';
 import { slotOf } from './slot.js';
 import type { Check, Reading } from './store.js';
 
@@ -40,6 +40,9 @@ export class TakeBatcher {
 
   /** Every check of one request, decided together: in the next call for their slot. */
   take(checks: readonly Check[]): Promise<Reading[]> {
+    // a lost connection fails the request now, not when its batch leaves (see `notConnected`)
+    const unreachable = notConnected(this.client);
+    if (unreachable !== undefined) return Promise.reject(unreachable);
     const slot = this.slotOf === undefined ? 0 : this.slotOf((checks[0] as Check).key);
     let batch = this.filling.get(slot);
     if (batch !== undefined && batch.arguments + argumentsOf(checks) > MAX_BATCH_ARGUMENTS) {
