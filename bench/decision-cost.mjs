@@ -7,7 +7,8 @@
 //   valgrind --tool=callgrind --callgrind-out-file=/tmp/cg.%p node bench/decision-cost.mjs --requests 8000
 // The instructions of one decision are the difference between the two runs over 4,000: start-up, the
 // servers' start and the warm-up cancel out. --store: memory, redis or cluster (a server, or a 3-master
-// Cluster, of its own on a free loopback port, stopped at the end); --route: users, send or download.
+// Cluster, of its own on a free loopback port, stopped at the end); --route: users, send or download;
+// --store-only: the store's take alone, no middleware (see takeDirectly).
 import { Cluster, Redis } from 'ioredis';
 import { MemoryStore, RedisStore } from '../dist/index.js';
 import { admittingLimiter, CONCURRENCY, drive, routes } from './drive.mjs';
@@ -41,6 +42,38 @@ const scriptCalls = async () => {
   }
   return calls;
 };
+/**
+ * --store-only: the store alone, `store.take` of one app bucket (a plain call's check) by `concurrency`
+ * callers, each taking again once answered: what the store adds, without the middleware.
+ */
+const STORE_ONLY = process.argv.includes('--store-only');
+async function takeDirectly(store, from, count, concurrency) {
+  let next = from;
+  const until = from + count;
+  let admitted = 0;
+  const caller = async () => {
+    while (next < until) {
+      const app = next++ % APPS;
+      const readings = await store.take([
+        { type: 'bucket', key: `imrl:{org${app}#app}:users:rate`, capacity: 1e6, intervalMs: 1e6, cost: 1 },
+      ]);
+      if (readings[0].allowed) admitted++;
+    }
+  };
+  await Promise.all(Array.from({ length: concurrency }, caller));
+  return { admitted };
+}
+
+/** Every Redis's CPU (user and system) so far, in seconds. */
+const redisCpuSeconds = async () => {
+  let seconds = 0;
+  for (const admin of admins) {
+    const cpu = await admin.info('cpu');
+    seconds += Number(/used_cpu_user:([\d.]+)/.exec(cpu)[1]) + Number(/used_cpu_sys:([\d.]+)/.exec(cpu)[1]);
+  }
+  return seconds;
+};
+
 const warnings = [];
 try {
   const store = client === undefined ? new MemoryStore() : new RedisStore({ client });
@@ -52,17 +85,24 @@ try {
     { editionCacheMs: 3_600_000, storeTimeoutMs: 60_000 },
   );
   const concurrency = client === undefined ? 1 : CONCURRENCY;
-  await drive(middleware, route, APPS, 0, WARM_UP, concurrency);
+  const run = STORE_ONLY
+    ? (from, count) => takeDirectly(store, from, count, concurrency)
+    : (from, count) => drive(middleware, route, APPS, from, count, concurrency);
+  await run(0, WARM_UP);
   await Promise.all(admins.map((admin) => admin.config('RESETSTAT')));
+  const redisBefore = await redisCpuSeconds();
   const before = process.cpuUsage();
-  const tally = await drive(middleware, route, APPS, WARM_UP, requests, concurrency);
+  const tally = await run(WARM_UP, requests);
   const { user, system } = process.cpuUsage(before);
   if (tally.admitted !== requests) throw new Error(`expected every request admitted: ${JSON.stringify(tally)}`);
+  const redisMicros = ((await redisCpuSeconds()) - redisBefore) * 1e6;
   const calls = client === undefined ? 0 : (await scriptCalls()) / requests;
   console.log(
-    `${storeKind} ${route.label}: ${requests} decisions, ${((user + system) / requests).toFixed(2)} µs CPU each, ` +
-      `${calls.toFixed(3)} script calls each`,
+    `${storeKind} ${route.label}: ${requests} decisions, ${((user + system) / requests).toFixed(2)} µs CPU each ` +
+      `(${(user / requests).toFixed(2)} user, ${(system / requests).toFixed(2)} system), ` +
+      `${calls.toFixed(3)} script calls each, ${(redisMicros / requests).toFixed(2)} µs of Redis CPU each`,
   );
+  if (process.argv.includes('--commands')) for (const admin of admins) console.log(await admin.info('commandstats'));
   if (warnings.length > 0) console.log(`limiter warnings:\n${warnings.join('\n')}`);
 } finally {
   client?.disconnect();

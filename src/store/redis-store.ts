@@ -6,7 +6,7 @@ import type { MembershipLedger } from './ledger.js';
 import { LuaScript, notAcknowledged, type RedisClient, type ReplicaAck } from './lua-script.js';
 import { RedisLedger } from './redis-ledger.js';
 import type { Check, Progress, Reading, Settings, Store } from './store.js';
-import { encode, readingsAt, TakeBatcher, unexpectedReply } from './take-batch.js';
+import { figuresOf, readingsAt, TakeBatcher, unexpectedReply } from './take-batch.js';
 import { takeScript } from './take-script.js';
 
 export interface RedisStoreOptions {
@@ -161,8 +161,7 @@ export class RedisStore implements Store {
   /** The take in a call of its own, admitted only once the replicas hold it; otherwise undone, and the call fails. */
   private async runAcknowledged(checks: readonly Check[], ack: ReplicaAck): Promise<Reading[]> {
     const keys: string[] = [];
-    const args: Array<string | number> = [this.clock === undefined ? '' : this.clock()];
-    encode(checks, keys, args);
+    const args = [this.clock === undefined ? '' : this.clock(), figuresOf(checks, keys)];
     const { reply, acknowledged } = await take.runAcknowledged(this.client, keys, args, ack);
     const readings =
       Array.isArray(reply) && reply.length === keys.length * 4 ? readingsAt(reply, 0, checks.length) : undefined;

@@ -4,10 +4,10 @@ import { slotOf } from './slot.js';
 import type { Check, Reading } from './store.js';
 
 /**
- * Keys and arguments of one call at most: a call decides every decision in it before Redis serves
- * anyone else, so this bounds how long it holds Redis (about 170 plain calls, or 70 sends).
+ * Checks of one call at most: a call decides every decision in it before Redis serves anyone else,
+ * so this bounds how long it holds Redis (a plain call is one check, a send two).
  */
-export const MAX_BATCH_ARGUMENTS = 1024;
+export const MAX_BATCH_CHECKS = 256;
 const FIELDS_PER_READING = 4;
 
 /**
@@ -16,7 +16,7 @@ const FIELDS_PER_READING = 4;
  * reads the time and each key once. Each decision is still decided on its own checks, all or
  * nothing, in the order asked, so each is exactly what it would have been alone at that instant.
  * The batch leaves on `setImmediate`, after every request read in the same poll phase has asked,
- * or at once when it reaches `MAX_BATCH_ARGUMENTS`. On a Cluster a call holds only keys of one
+ * or at once when it holds `MAX_BATCH_CHECKS`. On a Cluster a call holds only keys of one
  * slot, so decisions are batched per slot. A call that fails fails every decision in it.
  */
 export class TakeBatcher {
@@ -45,10 +45,6 @@ export class TakeBatcher {
     if (unreachable !== undefined) return Promise.reject(unreachable);
     const slot = this.slotOf === undefined ? 0 : this.slotOf((checks[0] as Check).key);
     let batch = this.filling.get(slot);
-    if (batch !== undefined && batch.arguments + argumentsOf(checks) > MAX_BATCH_ARGUMENTS) {
-      this.send(batch);
-      batch = undefined;
-    }
     if (batch === undefined) {
       batch = new Batch();
       this.filling.set(slot, batch);
@@ -57,41 +53,35 @@ export class TakeBatcher {
         setImmediate(this.flushAll);
       }
     }
-    return batch.add(checks);
+    const answer = batch.add(checks);
+    if (batch.keys.length >= MAX_BATCH_CHECKS) {
+      this.filling.delete(slot);
+      this.send(batch);
+    }
+    return answer;
   }
 
   private send(batch: Batch): void {
-    batch.args[0] = this.clock === undefined ? '' : this.clock();
-    this.script.run(this.client, batch.keys, batch.args).then(
+    const now = this.clock === undefined ? '' : this.clock();
+    this.script.run(this.client, batch.keys, [now, batch.figures]).then(
       (reply) => batch.answer(reply),
       (error: unknown) => batch.fail(error),
     );
   }
 }
 
-/** Keys and arguments a request's checks add to a call. */
-function argumentsOf(checks: readonly Check[]): number {
-  let count = 1; // the number of checks
-  for (const check of checks) count += check.type === 'bucket' ? 5 : 5 + check.edgesMs.length;
-  return count;
-}
-
-/** The decisions of one call: their keys and arguments as the script reads them, and who waits for each. */
+/** The decisions of one call: their keys and figures as the script reads them, and who waits for each. */
 class Batch {
   readonly keys: string[] = [];
-  /** ARGV; the first, the time, is set when the call leaves. */
-  readonly args: Array<string | number> = [''];
-  /** Keys and arguments so far. */
-  arguments = 1;
+  /** The script's ARGV[2]. */
+  figures = '';
   /** Per decision: its number of checks, and how to settle its promise. */
   private readonly counts: number[] = [];
   private readonly resolvers: Array<(readings: Reading[]) => void> = [];
   private readonly rejecters: Array<(error: unknown) => void> = [];
 
   add(checks: readonly Check[]): Promise<Reading[]> {
-    const { keys, args } = this;
-    encode(checks, keys, args);
-    this.arguments = keys.length + args.length;
+    this.figures += figuresOf(checks, this.keys);
     this.counts.push(checks.length);
     return new Promise((resolve, reject) => {
       this.resolvers.push(resolve);
@@ -121,18 +111,19 @@ class Batch {
   }
 }
 
-/** A decision's keys and arguments, as the take script reads them, added to `keys` and `args`. */
-export function encode(checks: readonly Check[], keys: string[], args: Array<string | number>): void {
-  args.push(checks.length);
+/** A decision's figures in the take script's words (each followed by a space); its keys pushed on `keys`. */
+export function figuresOf(checks: readonly Check[], keys: string[]): string {
+  let figures = `${checks.length} `;
   for (const check of checks) {
     keys.push(check.key);
-    if (check.type === 'bucket') args.push('b', check.capacity, check.intervalMs, check.cost);
+    if (check.type === 'bucket') figures += `b ${check.capacity} ${check.intervalMs} ${check.cost} `;
     else {
       const { edgesMs } = check;
-      args.push('w', check.limit, check.cost, edgesMs.length);
-      for (const edge of edgesMs) args.push(edge);
+      figures += `w ${check.limit} ${check.cost} ${edgesMs.length} `;
+      for (const edge of edgesMs) figures += `${edge} `;
     }
   }
+  return figures;
 }
 
 /** `count` readings of the script's reply from `at`, or `undefined` if they are not four integers each, allowed 0 or 1. */

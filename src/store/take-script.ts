@@ -5,19 +5,21 @@
  * suite holds both to (test/store/contract.ts, decisions coalesced included).
  *
  * KEYS: one per check, decision after decision. ARGV[1]: now in ms, or '' to use the server's TIME
- * (so app servers with skewed clocks agree; a given time is for tests with a fake clock). Then per
- * decision its number of checks, then per check its kind and figures:
- *   bucket: 'b', capacity, intervalMs, cost   (GCRA: the key holds the theoretical arrival time, as
+ * (so app servers with skewed clocks agree; a given time is for tests with a fake clock). ARGV[2]:
+ * the figures, one text of words separated by spaces (a command of a few arguments costs ioredis
+ * and Redis far less than one of hundreds): per decision its number of checks, then per check its
+ * kind and figures:
+ *   bucket: b capacity intervalMs cost   (GCRA: the key holds the theoretical arrival time, as
  *           '<whole ms>.<13 digits of fraction>': see MemoryStore's slackMs for why in two parts)
- *   window: 'w', limit, cost, n, edge1 … edgeN (the window holding now, clamped to the first or
- *           last; the key holds '<window end>:<count>', counted on until that end whatever the
- *           edges sent: see the script)
+ *   window: w limit cost n edge1 … edgeN (the window holding now, clamped to the first or last; the
+ *           key holds '<window end>:<count>', counted on until that end whatever the edges sent:
+ *           see the script)
  * Reply: four integers per check, in the order sent: allowed (1/0), remaining, resetMs, retryAfterMs.
  * Nothing is written for a refused decision, nor for a check of cost 0 (a reading); each key is read
  * once (MGET) and written once, as the last decision left it, expiring when it stops mattering.
  *
- * A kind of check is one function of `decide`: it reads its figures from ARGV at `a` and the key's
- * value as the decisions before left it, and answers what the check would write and read.
+ * A kind of check is one function of `decide`: it reads its figures from `words` at `a` and the
+ * key's value as the decisions before left it, and answers what the check would write and read.
  */
 export const takeScript = `
 local now = tonumber(ARGV[1])
@@ -36,6 +38,12 @@ local nowWhole = math.floor(now)
 local nowFraction = now - nowWhole
 -- how far a bucket's arrival time lies ahead of now, whole ms and fraction apart (a number the
 -- script wrote before the two parts is read as one)
+-- the figures, word by word
+local words, count = {}, 0
+for word in string.gmatch(ARGV[2], '%S+') do
+  count = count + 1
+  words[count] = word
+end
 local function aheadOf(value)
   if not value then return 0 end
   local whole, fraction = string.match(value, '^(%d+)(%.%d+)$')
@@ -43,14 +51,14 @@ local function aheadOf(value)
   return (tonumber(whole) - nowWhole) + (tonumber('0' .. fraction) - nowFraction)
 end
 
--- Each check kind: (its key's value or false, where its figures start in ARGV) -> what it decides, and
+-- Each check kind: (its key's value or false, where its figures start in words) -> what it decides, and
 -- where the next check's figures start. r.pass: admitted; r.left, r.reset, r.retry: its reading if
 -- the decision is admitted (or refused, when r.pass is false); r.stayLeft, r.stayReset: its reading
 -- if another check refuses; r.state, r.ttl: what to write (nothing for a cost of 0, DEL for ttl <= 0).
 local decide = {}
 
 decide.b = function(value, a)
-  local size, span, cost = tonumber(ARGV[a + 1]), tonumber(ARGV[a + 2]), tonumber(ARGV[a + 3])
+  local size, span, cost = tonumber(words[a + 1]), tonumber(words[a + 2]), tonumber(words[a + 3])
   local used = math.max(aheadOf(value), 0)
   local tolerance = size * span
   local owed = math.max(used + cost * span, 0)
@@ -74,12 +82,12 @@ decide.b = function(value, a)
 end
 
 decide.w = function(value, a)
-  local size, cost, edgeCount = tonumber(ARGV[a + 1]), tonumber(ARGV[a + 2]), tonumber(ARGV[a + 3])
-  local e = 2 -- the window ending at edge e holds now (edge e is ARGV[a + 3 + e])
-  while e < edgeCount and now >= tonumber(ARGV[a + 3 + e]) do e = e + 1 end
-  local finish = tonumber(ARGV[a + 3 + e])
+  local size, cost, edgeCount = tonumber(words[a + 1]), tonumber(words[a + 2]), tonumber(words[a + 3])
+  local e = 2 -- the window ending at edge e holds now (edge e is words[a + 3 + e])
+  while e < edgeCount and now >= tonumber(words[a + 3 + e]) do e = e + 1 end
+  local finish = tonumber(words[a + 3 + e])
   -- every day sent has ended by this clock (the caller's is over a day behind): one more day from now
-  if finish <= now then finish = now + finish - tonumber(ARGV[a + 2 + e]) end
+  if finish <= now then finish = now + finish - tonumber(words[a + 2 + e]) end
   local used = 0
   if value then
     -- a window still running by this clock stands, whoever's days it came from (a clock days off, a
@@ -108,15 +116,15 @@ for i = 1, #KEYS do values[KEYS[i]] = read[i] end
 local writes, written = {}, {}
 
 local reply, o = {}, 0
-local a, k = 2, 0 -- the next decision's first argument, and its first key less one
+local a, k = 1, 0 -- the next decision's first word, and its first key less one
 local results = {}
-while a <= #ARGV do
-  local n = tonumber(ARGV[a])
+while a <= count do
+  local n = tonumber(words[a])
   a = a + 1
   local allPass = true
   for i = 1, n do
     local r
-    r, a = decide[ARGV[a]](values[KEYS[k + i]], a)
+    r, a = decide[words[a]](values[KEYS[k + i]], a)
     results[i] = r
     if not r.pass then allPass = false end
   end

@@ -5,7 +5,7 @@ import { RedisStore, StoreError } from '../../src/index.js';
 import type { BucketCheck, Check, WindowCheck } from '../../src/store/index.js';
 import type { RedisClient } from '../../src/store/lua-script.js';
 import { slotOf } from '../../src/store/slot.js';
-import { MAX_BATCH_ARGUMENTS } from '../../src/store/take-batch.js';
+import { MAX_BATCH_CHECKS } from '../../src/store/take-batch.js';
 import { FakeClock } from '../helpers.js';
 import { clusterClient } from '../support/clients.js';
 import { ownRedis } from '../support/own-redis.js';
@@ -80,16 +80,18 @@ describe('RedisStore: decisions asked at once', () => {
     expect(client.sent.evalsha).toBe(2);
   });
 
-  it(`leave in calls of at most ${MAX_BATCH_ARGUMENTS} keys and arguments`, async () => {
+  it(`leave in calls of at most ${MAX_BATCH_CHECKS} checks`, async () => {
     const client = counted(own.client);
     const store = new RedisStore({ client });
     const id = randomUUID();
-    const requests = 500; // 6 keys and arguments each, and the time once per call: 3 calls
+    const requests = 2 * MAX_BATCH_CHECKS + 10; // one check each: 3 calls, the first two full
     const answers = await Promise.all(
-      Array.from({ length: requests }, (_, i) => store.take([bucket(`t:{${id}-${i}}:b`)])),
+      Array.from({ length: requests }, (_, i) => store.take([bucket(`t:{${id}-${i % 100}}:b`)])),
     );
-    expect(answers.every((readings) => readings[0]?.remaining === 9)).toBe(true);
-    expect(client.sent.evalsha).toBe(Math.ceil((requests * 6) / (MAX_BATCH_ARGUMENTS - 1)));
+    expect(answers.map((readings) => readings[0]?.remaining)).toEqual(
+      Array.from({ length: requests }, (_, i) => 9 - Math.floor(i / 100)),
+    );
+    expect(client.sent.evalsha).toBe(3);
   });
 
   it('leave in one call per slot on a Cluster', async () => {
