@@ -39,15 +39,15 @@ export class LuaScript {
     this.sha = createHash('sha1').update(source).digest('hex');
   }
 
+  /** The script's reply; never throws, rejects with a `StoreError` (a client that throws included). */
   run(client: RedisClient, keys: readonly string[], args: ReadonlyArray<string | number>): Promise<unknown> {
     const unreachable = notConnected(client);
     if (unreachable !== undefined) return Promise.reject(unreachable);
-    return client.evalsha(this.sha, keys.length, ...keys, ...args).catch((error: unknown) => {
+    const retried = (error: unknown): Promise<unknown> => {
       if (!String((error as Error | undefined)?.message).startsWith('NOSCRIPT')) throw redisError(error);
-      return client.eval(this.source, keys.length, ...keys, ...args).catch((retryError: unknown) => {
-        throw redisError(retryError);
-      });
-    });
+      return call(() => client.eval(this.source, keys.length, ...keys, ...args)).catch(rethrown);
+    };
+    return call(() => client.evalsha(this.sha, keys.length, ...keys, ...args)).catch(retried);
   }
 
   /**
@@ -108,6 +108,19 @@ export function notConnected(client: RedisClient): StoreError | undefined {
     `Redis is not connected: the connection was refused or closed (ioredis status '${status}')`,
   );
 }
+
+/** A client's call, a synchronous throw included as a rejection. */
+function call(send: () => Promise<unknown>): Promise<unknown> {
+  try {
+    return send();
+  } catch (error) {
+    return Promise.reject(error);
+  }
+}
+
+const rethrown = (error: unknown): never => {
+  throw redisError(error);
+};
 
 function redisError(error: unknown): StoreError {
   return new StoreError('ERR_STORE', `Redis failed: ${(error as Error | undefined)?.message ?? String(error)}`, {

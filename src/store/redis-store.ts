@@ -93,6 +93,7 @@ export class RedisStore implements Store {
   }
 
   take(checks: readonly Check[], progress?: Progress): Promise<readonly Reading[]> {
+    if (checks.length === 0) return Promise.resolve([]); // no key: nothing to ask (an empty MGET fails)
     if (!this.client.isCluster || checks.length === 1) return this.run(checks);
     const groups = bySlot(checks);
     return groups.length === 1 ? this.run(checks) : this.takeSlotBySlot(checks, groups, progress);

@@ -115,6 +115,23 @@ describe('RedisStore: decisions asked at once', () => {
     expect(client.sent).toEqual({ evalsha: 2, eval: 1, pipeline: 0 });
   });
 
+  it('fail with a StoreError when the client throws rather than rejects, and ask nothing for no checks', async () => {
+    const throwing: RedisClient = {
+      evalsha: () => {
+        throw new Error('no such command');
+      },
+      eval: () => {
+        throw new Error('no such command');
+      },
+    };
+    const store = new RedisStore({ client: throwing, logger: { warn() {} } });
+    const asked = [store.take([bucket('t:{x}:a')]), store.take([bucket('t:{y}:b')])];
+    for (const answer of asked) {
+      await expect(answer).rejects.toEqual(new StoreError('ERR_STORE', 'Redis failed: no such command'));
+    }
+    expect(await store.take([])).toEqual([]);
+  });
+
   it('fail together when their call fails, and only they: the other slots are answered', async () => {
     // this client gives up on a call after 200 ms; the paused node holds writes for longer
     const impatient = new Cluster(
