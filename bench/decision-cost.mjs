@@ -74,6 +74,15 @@ const redisCpuSeconds = async () => {
   return seconds;
 };
 
+/** Under bench/decision-callgrind.mjs: tells it where the measured requests start and end, and waits for its answer. */
+const measuring = (at) =>
+  process.send === undefined
+    ? undefined
+    : new Promise((resolve) => {
+        process.once('message', resolve);
+        process.send(at);
+      });
+
 const warnings = [];
 try {
   const store = client === undefined ? new MemoryStore() : new RedisStore({ client });
@@ -90,10 +99,12 @@ try {
     : (from, count) => drive(middleware, route, APPS, from, count, concurrency);
   await run(0, WARM_UP);
   await Promise.all(admins.map((admin) => admin.config('RESETSTAT')));
+  await measuring('start');
   const redisBefore = await redisCpuSeconds();
   const before = process.cpuUsage();
   const tally = await run(WARM_UP, requests);
   const { user, system } = process.cpuUsage(before);
+  await measuring('end');
   if (tally.admitted !== requests) throw new Error(`expected every request admitted: ${JSON.stringify(tally)}`);
   const redisMicros = ((await redisCpuSeconds()) - redisBefore) * 1e6;
   const calls = client === undefined ? 0 : (await scriptCalls()) / requests;

@@ -466,8 +466,6 @@ const progress = (message) =>
   console.error(`[${((Date.now() - startedAt) / 1000).toFixed(0).padStart(3)} s] ${message}`);
 const int = (n) => Math.round(n).toLocaleString('en-US');
 const fixed = (n, digits = 2) => (n === undefined ? '' : n.toFixed(digits));
-/** A count per request in prose: `1` rather than `1.00` when it is whole. */
-const count = (n) => (Math.abs(n - Math.round(n)) < 0.005 ? String(Math.round(n)) : n.toFixed(2));
 /** A projection, to two significant figures. */
 const about = (n) => int(Number(n.toPrecision(2)));
 
@@ -593,21 +591,23 @@ function interpretation(apps, categories, nodes) {
       `${int(memBigDefault.heapBytesPerApp)} bytes per app (the store's bucket, and the cache's 10,000 plans shared out).`,
   );
   lines.push(
-    `- **Apps, Redis.** With every plan cached, a request is ${count(redisBigSized.callsPerRequest)} Redis call at any scale and costs ` +
+    `- **Apps, Redis.** With every plan cached, a request waits for one Redis round trip, the requests in flight sharing each call ` +
+      `(${fixed(redisBigSized.callsPerRequest)} calls per request), at any scale, and costs ` +
       `${fixed(redis1k.cpuMicrosPerRequest)} µs of this process's CPU at 1,000 apps, ${fixed(redisBigSized.cpuMicrosPerRequest)} at ${int(biggest)}; ` +
       `Redis holds ${int(redisBigSized.redisBytesPerApp)} bytes per app (one bucket key, while it is not full). With the default cache, an ` +
-      `app that fell out of it has its run-time settings read again (one \`HGETALL\` script) before its take: ` +
-      `${count(redisBigDefault.callsPerRequest)} calls and ${fixed(redisBigDefault.cpuMicrosPerRequest)} µs per request. ` +
+      `app that fell out of it has its run-time settings read again (one \`HGETALL\` script, a call of its own) before its take: ` +
+      `${fixed(redisBigDefault.callsPerRequest)} calls and ${fixed(redisBigDefault.cpuMicrosPerRequest)} µs per request. ` +
       `(A rotation over every app is the worst case: real traffic, where a few apps send most requests, hits the cache more.) ` +
       `A server that sees more than 10,000 apps within \`editionCacheMs\` should raise \`maxCachedApps\` to about the number of active apps ` +
-      `(about ${int(redisBigSized.heapBytesPerApp)} bytes of heap each), or accept twice the Redis calls.`,
+      `(about ${int(redisBigSized.heapBytesPerApp)} bytes of heap each), or accept a second round trip per request.`,
   );
   const cat = (store, request) => find(categories.rows, { store, request });
   lines.push(
-    `- **Kinds of request.** A send with the daily quota takes two keys in one call (${count(cat('redis', 'send').callsPerRequest)} call, ` +
-      `${count(cat('redis', 'send').commandsInScriptsPerRequest)} commands inside the script, against ${count(cat('redis', 'users').commandsInScriptsPerRequest)} for a plain call). ` +
-      `A download is one call on one Redis, where both keys sit together, and ${count(cat('cluster', 'download').callsPerRequest)} on a Cluster, ` +
-      `where the cluster-wide bucket lives in its own slot: the app's slot first, then \`{global}\`. Its pacing and refund wrappers cost this process ` +
+    `- **Kinds of request.** A send with the daily quota takes two keys in one decision (${fixed(cat('redis', 'send').commandsInScriptsPerRequest)} ` +
+      `commands inside the scripts per request, against ${fixed(cat('redis', 'users').commandsInScriptsPerRequest)} for a plain call: a \`SET\` per key ` +
+      `written, \`TIME\` and \`MGET\` once per call). A download waits for one round trip on one Redis, where both keys sit together, and ` +
+      `two on a Cluster, where the cluster-wide bucket lives in its own slot: the app's slot first, then \`{global}\`, whose calls the downloads ` +
+      `in flight share (${fixed(cat('cluster', 'download').callsPerRequest)} calls per download). Its pacing and refund wrappers cost this process ` +
       `${fixed(cat('memory', 'download').cpuMicrosPerRequest - cat('memory', 'users').cpuMicrosPerRequest)} µs more than a plain call on the memory store.`,
   );
   const node = (target, workload) => find(nodes.rows, { target, workload });
@@ -686,7 +686,9 @@ Every request is driven in process, not over HTTP: the middleware from \`dist/in
 path, the parsed body) and response (\`setHeader\`, \`end\`, the methods download pacing wraps), and an admitted request's handler
 answers \`res.end()\`. CPU per request is this process's (\`process.cpuUsage()\`), net of the harness alone
 (${fixed(apps.harnessMicrosPerRequest, 2)} µs per request, a middleware that only calls \`next()\`); Redis's is \`INFO cpu\` of every
-master; calls are script calls (\`EVALSHA\`) from \`INFO commandstats\`. Every figure of the table is raised so that every request
+master; calls are script calls (\`EVALSHA\`) from \`INFO commandstats\`: the RedisStore sends the requests of one turn of the
+event loop in one call (per Cluster slot), so a request waits for one round trip (a download on a Cluster, two) and calls per request
+fall below 1 as requests share them. Every figure of the table is raised so that every request
 is admitted and every bucket stays not full (rate 1/1000 s, burst 1,000,000; cluster-wide downloads 1,000,000/s; daily quota 10⁹):
 the checks are those of the community edition, their keys live in the store as an active app's do. On Redis the limiter has up
 to ${CONCURRENCY} requests in flight on one ioredis connection (no auto-pipelining), \`storeTimeoutMs\` 5 s so that none falls back.
