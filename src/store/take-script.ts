@@ -22,6 +22,7 @@
  * key's value as the decisions before left it, and answers what the check would write and read.
  */
 export const takeScript = `
+local tonumber, floor, ceil, max, min = tonumber, math.floor, math.ceil, math.max, math.min
 local now = tonumber(ARGV[1])
 -- Redis expires keys by its own clock: under a caller's (fake) clock, keep every key an hour at least
 local minTtl = 3600000
@@ -31,54 +32,58 @@ if not now then
   minTtl = 0
 end
 local EPS = 1e-6
-local function ceilMs(ms, slack) return math.ceil(ms - (slack or EPS)) end
+local function ceilMs(ms, slack) return ceil(ms - slack) end
 -- now is known to its last place (2^-12 ms): a refill of one interval reads as one token (see MemoryStore's slackMs)
-local function slackMs(tolerance, span) return math.min(span / 2, math.max(EPS, tolerance * 1e-12, math.abs(now) * 2.3e-16)) end
-local nowWhole = math.floor(now)
+local nowSlack = math.abs(now) * 2.3e-16
+local function slackMs(tolerance, span) return min(span / 2, max(EPS, tolerance * 1e-12, nowSlack)) end
+local nowWhole = floor(now)
 local nowFraction = now - nowWhole
--- how far a bucket's arrival time lies ahead of now, whole ms and fraction apart (a number the
--- script wrote before the two parts is read as one)
+
 -- the figures, word by word
 local words, count = {}, 0
 for word in string.gmatch(ARGV[2], '%S+') do
   count = count + 1
   words[count] = word
 end
+
+-- how far a bucket's arrival time lies ahead of now, whole ms and fraction apart (a number the
+-- script wrote before the two parts is read as one)
 local function aheadOf(value)
   if not value then return 0 end
-  local whole, fraction = string.match(value, '^(%d+)(%.%d+)$')
+  local whole, digits = string.match(value, '^(%d+)%.(%d+)$')
   if not whole then return (tonumber(value) or now) - now end
-  return (tonumber(whole) - nowWhole) + (tonumber('0' .. fraction) - nowFraction)
+  -- as tonumber would read them, without strtod's slow path: a whole number (strtoul) and 13 digits
+  -- over 1e13, both exact, divided with one rounding
+  local fraction = #digits == 13 and tonumber(digits, 10) / 1e13 or tonumber('0.' .. digits)
+  return (tonumber(whole, 10) - nowWhole) + (fraction - nowFraction)
 end
 
 -- Each check kind: (its key's value or false, where its figures start in words) -> what it decides, and
--- where the next check's figures start. r.pass: admitted; r.left, r.reset, r.retry: its reading if
--- the decision is admitted (or refused, when r.pass is false); r.stayLeft, r.stayReset: its reading
--- if another check refuses; r.state, r.ttl: what to write (nothing for a cost of 0, DEL for ttl <= 0).
+-- where the next check's figures start. pass: admitted; left, reset, retry: its reading if the
+-- decision is admitted (or refused, when pass is false); stayLeft, stayReset: its reading if another
+-- check refuses; state, ttl: what to write (nothing for a cost of 0, DEL for ttl <= 0); slack: the
+-- rounding allowed in its milliseconds.
 local decide = {}
 
 decide.b = function(value, a)
   local size, span, cost = tonumber(words[a + 1]), tonumber(words[a + 2]), tonumber(words[a + 3])
-  local used = math.max(aheadOf(value), 0)
+  local used = max(aheadOf(value), 0)
   local tolerance = size * span
-  local owed = math.max(used + cost * span, 0)
+  local owed = max(used + cost * span, 0)
   local slack = slackMs(tolerance, span)
-  local r = {cost = cost, slack = slack}
-  r.stayLeft, r.stayReset = math.max(0, math.floor((tolerance - used + slack) / span)), used
-  r.pass = owed <= tolerance + slack
-  if r.pass then
-    -- the fraction in 13 digits (a key of 120 bytes, as before), rounded up: a hair more owed, never less
-    local sum = nowFraction + owed
-    local carry = math.floor(sum)
-    local digits = math.ceil((sum - carry) * 1e13)
-    if digits >= 1e13 then carry, digits = carry + 1, 0 end
-    r.left, r.reset, r.retry = math.max(0, math.floor((tolerance - owed + slack) / span)), owed, 0
-    r.state = string.format('%.0f.%013.0f', nowWhole + carry, digits)
-    r.ttl = ceilMs(owed)
-  else
-    r.left, r.reset, r.retry = r.stayLeft, r.stayReset, owed - tolerance
+  local stayLeft = max(0, floor((tolerance - used + slack) / span))
+  if not (owed <= tolerance + slack) then
+    return {pass = false, cost = cost, slack = slack, left = stayLeft, reset = used, retry = owed - tolerance,
+      stayLeft = stayLeft, stayReset = used}, a + 4
   end
-  return r, a + 4
+  -- the fraction in 13 digits (a key of 120 bytes, as before), rounded up: a hair more owed, never less
+  local sum = nowFraction + owed
+  local carry = floor(sum)
+  local digits = ceil((sum - carry) * 1e13)
+  if digits >= 1e13 then carry, digits = carry + 1, 0 end
+  return {pass = true, cost = cost, slack = slack, left = max(0, floor((tolerance - owed + slack) / span)),
+    reset = owed, retry = 0, stayLeft = stayLeft, stayReset = used,
+    state = string.format('%d.%013d', nowWhole + carry, digits), ttl = ceilMs(owed, EPS)}, a + 4
 end
 
 decide.w = function(value, a)
@@ -96,17 +101,15 @@ decide.w = function(value, a)
     savedEnd = tonumber(savedEnd)
     if savedEnd and savedEnd > now then used, finish = tonumber(savedCount), savedEnd end
   end
-  local count = math.max(0, used + cost)
-  local r = {cost = cost, slack = EPS}
-  r.stayLeft, r.stayReset = math.max(0, size - used), finish - now
-  r.pass = count <= size
-  if r.pass then
-    r.left, r.reset, r.retry = size - count, finish - now, 0
-    r.state, r.ttl = string.format('%.17g:%.17g', finish, count), ceilMs(finish - now)
-  else
-    r.left, r.reset, r.retry = r.stayLeft, r.stayReset, finish - now
+  local total = max(0, used + cost)
+  local stayLeft, stayReset = max(0, size - used), finish - now
+  if not (total <= size) then
+    return {pass = false, cost = cost, slack = EPS, left = stayLeft, reset = stayReset, retry = finish - now,
+      stayLeft = stayLeft, stayReset = stayReset}, a + 4 + edgeCount
   end
-  return r, a + 4 + edgeCount
+  return {pass = true, cost = cost, slack = EPS, left = size - total, reset = finish - now, retry = 0,
+    stayLeft = stayLeft, stayReset = stayReset, state = string.format('%.17g:%.17g', finish, total),
+    ttl = ceilMs(finish - now, EPS)}, a + 4 + edgeCount
 end
 
 -- every key's value as the decisions so far have left it (false: none); written once at the end
@@ -150,7 +153,8 @@ end
 
 for _, key in ipairs(written) do
   local r = writes[key]
-  if r.ttl > 0 then redis.call('SET', key, r.state, 'PX', math.max(r.ttl, minTtl)) else redis.call('DEL', key) end
+  -- the TTL as a whole number: Lua would write it with '%.14g', which costs more
+  if r.ttl > 0 then redis.call('SET', key, r.state, 'PX', string.format('%d', max(r.ttl, minTtl))) else redis.call('DEL', key) end
 end
 return reply
 `;
