@@ -6,7 +6,7 @@ import type { MembershipLedger } from './ledger.js';
 import { LuaScript, notAcknowledged, type RedisClient, type ReplicaAck } from './lua-script.js';
 import { RedisLedger } from './redis-ledger.js';
 import type { Check, Progress, Reading, Settings, Store } from './store.js';
-import { figuresOf, readingsAt, TakeBatcher, unexpectedReply } from './take-batch.js';
+import { figuresOf, readingsOf, TakeBatcher } from './take-batch.js';
 import { takeScript } from './take-script.js';
 
 export interface RedisStoreOptions {
@@ -47,7 +47,8 @@ return 1
 /**
  * Limits shared by every process on one Redis, Sentinel set or Redis Cluster. One Lua script
  * decides all the checks of a request (EVALSHA; the script is sent again only on NOSCRIPT, after a
- * restart, failover or SCRIPT FLUSH). Checks under different hash tags on a Cluster (an app's bucket
+ * restart, failover or SCRIPT FLUSH), in one call with the other requests of the same turn of the
+ * event loop (`TakeBatcher`). Checks under different hash tags on a Cluster (an app's bucket
  * and the cluster-wide downloads bucket) are decided one slot after the other; a refusal or a failed
  * call in a later slot gives back what the earlier ones took, so the request still takes all or nothing.
  */
@@ -164,9 +165,7 @@ export class RedisStore implements Store {
     const keys: string[] = [];
     const args = [this.clock === undefined ? '' : this.clock(), figuresOf(checks, keys)];
     const { reply, acknowledged } = await take.runAcknowledged(this.client, keys, args, ack);
-    const readings =
-      Array.isArray(reply) && reply.length === keys.length * 4 ? readingsAt(reply, 0, checks.length) : undefined;
-    if (readings === undefined) throw unexpectedReply(reply);
+    const readings = readingsOf(reply, checks.length);
     if (acknowledged || !readings.every((reading) => reading.allowed)) return readings; // a refusal wrote nothing
     // should the undo fail too, the count stays on this master alone: too high, never too low
     await this.run(checks.map(refund)).catch(() => {});

@@ -153,6 +153,14 @@ export function readingsAt(reply: readonly unknown[], at: number, count: number)
   return readings;
 }
 
+/** The readings of a call of one decision of `count` checks; a reply of anything else is an `ERR_STORE_REPLY`. */
+export function readingsOf(reply: unknown, count: number): Reading[] {
+  const readings =
+    Array.isArray(reply) && reply.length === count * FIELDS_PER_READING ? readingsAt(reply, 0, count) : undefined;
+  if (readings === undefined) throw unexpectedReply(reply);
+  return readings;
+}
+
 export function unexpectedReply(reply: unknown): StoreError {
   return new StoreError(
     'ERR_STORE_REPLY',
