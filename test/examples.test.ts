@@ -5,7 +5,9 @@ import { MemoryStore } from '../src/index.js';
 import { FakeClock } from './helpers.js';
 
 it("runs the README's usage example", async () => {
-  const app = createServer(new MemoryStore({ clock: new FakeClock().now }));
+  const { app, enterprise, overridden, state } = await createServer(new MemoryStore({ clock: new FakeClock().now }));
+  expect({ enterprise, overridden }).toEqual({ enterprise: 30, overridden: 50 });
+  expect(state.categories.messages).toMatchObject({ limit: 100, remaining: 100 });
   const send = () =>
     request(app)
       .post('/acme/chat/messages/users')
@@ -19,4 +21,5 @@ it("runs the README's usage example", async () => {
   let listed = 0;
   for (let i = 0; i < 12; i++) if ((await request(app).get('/v2/acme/chat/rooms')).status === 200) listed++;
   expect(listed).toBe(10);
+  expect((await request(app).get('/admin/apps/acme/chat')).status).toBe(401); // no ADMIN_TOKEN: nobody
 });
