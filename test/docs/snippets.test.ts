@@ -112,8 +112,9 @@ describe('the checks, on a fixture of blocks right and wrong', () => {
   });
 
   it('finds JSON that does not parse', () => {
+    // the parser's own words follow, and differ between Node versions
     expect(jsonProblems(blocks)).toEqual([
-      at(135, 'not JSON: Expected double-quoted property name in JSON at position 26'),
+      expect.stringMatching(/^test\/docs\/fixtures\/snippets\.md:135: not JSON: .*position 26\b/),
     ]);
   });
 
