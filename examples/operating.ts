@@ -53,11 +53,12 @@ export async function runTimeChanges(db: AddOns) {
   await limiter.setOverrides('acme#chat', { messages: { ratePerSecond: 100 } }); // {} for none
   await limiter.setOverrides('acme#chat', undefined); // back to what `overrides` gives
   await limiter.setEdition('acme#chat', 'enterprise');
+  const limits = limiter.rules('acme#chat'); // the effective figures: limits.messages.ratePerSecond is 30
   await limiter.setMode('report'); // every app; setMode('acme#chat', 'enforce') one, undefined removes the choice
   const state = await limiter.inspect('acme#chat'); // the buckets as they stand, and why the app has its limits
   await limiter.reset('acme#chat', 'messages'); // its bucket full again (no category: all); the daily quota stays
   await limiter.resetDaily('acme#chat'); // the day's push quota whole again
-  return state;
+  return { limits, state };
 }
 // #endregion
 

@@ -137,12 +137,13 @@ describe('examples/operating.ts', () => {
 
   it('makes the run-time changes', async () => {
     const asked: string[] = [];
-    const state = await runTimeChanges({
+    const { limits, state } = await runTimeChanges({
       addOnsOf: async (appKey) => {
         asked.push(appKey);
         return { messages: { ratePerSecond: 100 } };
       },
     });
+    expect(limits.messages.ratePerSecond).toBe(30);
     expect(state.edition).toBe('enterprise');
     expect(state.settings.mode).toMatchObject({ everyApp: 'report', app: null, option: 'enforce' });
     expect(asked).toEqual(['acme#chat']);
