@@ -1,5 +1,4 @@
-// The README's usage example: the region `usage` is the README's block, character for character
-// (test/docs/snippets.test.ts); type-checked by `npm run typecheck` and run by test/examples.test.ts.
+// A fuller example of the API in one app (docs/ links to it): type-checked by `npm run typecheck`, run by test/examples.test.ts.
 import { createHash, timingSafeEqual } from 'node:crypto';
 import express, { type Request, type RequestHandler, type Response } from 'express';
 import { imRateLimit, MemoryStore } from 'im-rate-limit';
@@ -14,18 +13,17 @@ function operatorsOnly(token: string | undefined): RequestHandler {
   };
 }
 
-export async function createServer(store = new MemoryStore()) {
-  // #region usage
+export function createServer(store = new MemoryStore()) {
   const limiter = imRateLimit({
     edition: 'community', // or 'enterprise', or (appKey, req) => edition (may be async; cached)
-    store, // a MemoryStore by default; a RedisStore to share limits between processes
+    store, // default: a MemoryStore; a RedisStore to share limits between processes
     overrides: { 'acme#chat': { messages: { ratePerSecond: 100 } } }, // a customer who bought 100/s
     headers: 'draft', // RateLimit-Policy + RateLimit (IETF draft 8); or 'draft-7', 'draft-6', 'legacy', false
     onStoreError: 'fallback', // per-process buckets while the store is down; 'allow' | 'deny' (503)
   });
 
   const app = express();
-  // the admin endpoints (inspect, reset, edition, overrides): before the limiter, behind your authentication
+  // the admin endpoints (inspect, reset, edition, overrides), before the limiter and behind your authentication
   app.use('/admin', operatorsOnly(process.env.ADMIN_TOKEN), limiter.admin());
   app.use(express.json());
   app.use(limiter); // every route of the IM REST catalog, classified and limited
@@ -39,7 +37,7 @@ export async function createServer(store = new MemoryStore()) {
     res.json({ ok: true });
   });
 
-  // class-based controllers: a TC39 method decorator (TypeScript 5+, no experimentalDecorators)
+  // class-based controllers: a TC39 method decorator
   class ChatRooms {
     @limiter.limit('chatrooms')
     list(_req: Request, res: Response) {
@@ -49,10 +47,15 @@ export async function createServer(store = new MemoryStore()) {
   const rooms = new ChatRooms();
   app.get('/v2/:org/:app/rooms', (req, res) => rooms.list(req, res));
 
-  await limiter.setEdition('bigco#im', 'enterprise'); // run-time switch, no restart
-  const enterprise = limiter.rules('bigco#im').messages.ratePerSecond; // 30: the effective limits of one app
-  await limiter.setOverrides('bigco#im', { messages: { ratePerSecond: 50 } }); // every process, within editionCacheMs
-  const state = await limiter.inspect('acme#chat'); // the app's buckets as they stand; limiter.reset(appKey) refills them
-  // #endregion usage
-  return { app, enterprise, overridden: limiter.rules('bigco#im').messages.ratePerSecond, state };
+  // run-time edition switch, no restart; and the effective limits of one app
+  limiter.setEdition('bigco#im', 'enterprise');
+  console.assert(limiter.rules('bigco#im').messages.ratePerSecond === 30);
+  // run-time overrides, seen by every process sharing the store within editionCacheMs; undefined removes them
+  void limiter.setOverrides('bigco#im', { messages: { ratePerSecond: 50 } });
+  console.assert(limiter.rules('bigco#im').messages.ratePerSecond === 50);
+  // an app's buckets as they stand, nothing taken; and refilled
+  void limiter.inspect('acme#chat').then((state) => console.assert(state.categories.messages.limit === 100));
+  void limiter.reset('acme#chat', 'messages');
+
+  return app;
 }
