@@ -272,6 +272,12 @@ describe('the tarball', () => {
   });
 });
 
+/**
+ * A consumer's test, six at once on two cores: up to six compiles (TypeScript 5 takes 6 to 7 s of CPU
+ * on a NestJS project) and two runs; 120 s measured beside other suites on a load of 13.
+ */
+const CONSUMER_TIMEOUT_MS = 300_000;
+
 describe.concurrent('a consumer project', () => {
   const dirs: Record<InstallDir, string> = { plain: '', express4: '', nest: '', ts7: '' };
   /** A compiler's `tsc`, for the projects of install dir `dir`: its own TypeScript 5, or TypeScript 7. */
@@ -329,57 +335,63 @@ describe.concurrent('a consumer project', () => {
   });
 
   // in the NestJS dir, so that `im-rate-limit/nestjs` loads; the other optional peers are absent there too
-  it('every entry point (., ./catalog, ./store, ./nestjs) from ESM, CommonJS and strict TypeScript 5 and 7', async ({
-    expect,
-  }) => {
-    const dir = join(dirs.nest, 'entry-points');
-    await cp(join(fixtures, 'entry-points'), dir, { recursive: true });
-    for (const compiler of compilers) {
-      for (const project of ['tsconfig.json', 'tsconfig.bundler.json', 'tsconfig.node10.json']) {
-        const compiled = await run(process.execPath, [tscOf(compiler, 'nest'), '-p', project], dir);
-        const what = describeRun(`${compiler}: tsc -p ${project}`, compiled);
-        // node10 resolution (typesVersions) is TypeScript 5's alone: 7 refuses the option itself
-        if (compiler === 'typescript 7' && project === 'tsconfig.node10.json')
-          expect.soft(compiled.stdout, what).toMatch(/TS5108/);
-        else expect.soft(compiled.code, what).toBe(0);
+  it(
+    'every entry point (., ./catalog, ./store, ./nestjs) from ESM, CommonJS and strict TypeScript 5 and 7',
+    async ({ expect }) => {
+      const dir = join(dirs.nest, 'entry-points');
+      await cp(join(fixtures, 'entry-points'), dir, { recursive: true });
+      for (const compiler of compilers) {
+        for (const project of ['tsconfig.json', 'tsconfig.bundler.json', 'tsconfig.node10.json']) {
+          const compiled = await run(process.execPath, [tscOf(compiler, 'nest'), '-p', project], dir);
+          const what = describeRun(`${compiler}: tsc -p ${project}`, compiled);
+          // node10 resolution (typesVersions) is TypeScript 5's alone: 7 refuses the option itself
+          if (compiler === 'typescript 7' && project === 'tsconfig.node10.json')
+            expect.soft(compiled.stdout, what).toMatch(/TS5108/);
+          else expect.soft(compiled.code, what).toBe(0);
+        }
       }
-    }
-    for (const entry of ['esm.mjs', 'cjs.cjs']) {
-      const ran = await run(process.execPath, [entry], dir, 60_000);
-      expect(ran.code, describeRun(`node ${entry}`, ran)).toBe(0);
-      expect(ran.stderr, 'no ExperimentalWarning (require(esm) or otherwise)').not.toMatch(/ExperimentalWarning/);
-      expect(JSON.parse(ran.stdout.trim().split('\n').at(-1) ?? ''), entry).toEqual(entryPointNames);
-    }
-  }, 180_000);
+      for (const entry of ['esm.mjs', 'cjs.cjs']) {
+        const ran = await run(process.execPath, [entry], dir, 60_000);
+        expect(ran.code, describeRun(`node ${entry}`, ran)).toBe(0);
+        expect(ran.stderr, 'no ExperimentalWarning (require(esm) or otherwise)').not.toMatch(/ExperimentalWarning/);
+        expect(JSON.parse(ran.stdout.trim().split('\n').at(-1) ?? ''), entry).toEqual(entryPointNames);
+      }
+    },
+    CONSUMER_TIMEOUT_MS,
+  );
 
   for (const fixture of consumers) {
-    it(`${fixture.name}: 10 of a burst of 11 admitted, the 11th refused 429`, async ({ expect }) => {
-      const dir = join(dirs[fixture.install], fixture.name);
-      await cp(join(fixtures, fixture.example ?? fixture.name), dir, { recursive: true });
-      // JavaScript runs once; TypeScript once as each compiler emitted it
-      for (const compiler of fixture.tsc.length === 0 ? [undefined] : compilers) {
-        for (const project of compiler === undefined ? [] : fixture.tsc) {
-          const compiled = await run(
-            process.execPath,
-            [tscOf(compiler as (typeof compilers)[number], fixture.install), '-p', project],
-            dir,
-          );
-          // soft: tsc emits despite type errors, and the run below tells whether the package works at run time too
-          expect.soft(compiled.code, describeRun(`${compiler}: tsc -p ${project}`, compiled)).toBe(0);
+    it(
+      `${fixture.name}: 10 of a burst of 11 admitted, the 11th refused 429`,
+      async ({ expect }) => {
+        const dir = join(dirs[fixture.install], fixture.name);
+        await cp(join(fixtures, fixture.example ?? fixture.name), dir, { recursive: true });
+        // JavaScript runs once; TypeScript once as each compiler emitted it
+        for (const compiler of fixture.tsc.length === 0 ? [undefined] : compilers) {
+          for (const project of compiler === undefined ? [] : fixture.tsc) {
+            const compiled = await run(
+              process.execPath,
+              [tscOf(compiler as (typeof compilers)[number], fixture.install), '-p', project],
+              dir,
+            );
+            // soft: tsc emits despite type errors, and the run below tells whether the package works at run time too
+            expect.soft(compiled.code, describeRun(`${compiler}: tsc -p ${project}`, compiled)).toBe(0);
+          }
+          const ran = await run(process.execPath, [fixture.entry], dir, 60_000);
+          const what = describeRun(`${compiler ?? 'node'}: node ${fixture.entry}`, ran);
+          expect(ran.code, what).toBe(0);
+          expect(ran.stderr, 'no ExperimentalWarning (require(esm) or otherwise)').not.toMatch(/ExperimentalWarning/);
+          const lastLine = ran.stdout.trim().split('\n').at(-1) ?? '';
+          const result = JSON.parse(lastLine) as { statuses: number[]; admitted?: unknown; refused?: unknown };
+          expect(
+            [...result.statuses].sort((a, b) => a - b),
+            what,
+          ).toEqual([...Array<number>(10).fill(200), 429]);
+          expect(result.admitted).toEqual(fixture.answer);
+          expect(result.refused).toMatchObject({ error: 'reach_limit' });
         }
-        const ran = await run(process.execPath, [fixture.entry], dir, 60_000);
-        const what = describeRun(`${compiler ?? 'node'}: node ${fixture.entry}`, ran);
-        expect(ran.code, what).toBe(0);
-        expect(ran.stderr, 'no ExperimentalWarning (require(esm) or otherwise)').not.toMatch(/ExperimentalWarning/);
-        const lastLine = ran.stdout.trim().split('\n').at(-1) ?? '';
-        const result = JSON.parse(lastLine) as { statuses: number[]; admitted?: unknown; refused?: unknown };
-        expect(
-          [...result.statuses].sort((a, b) => a - b),
-          what,
-        ).toEqual([...Array<number>(10).fill(200), 429]);
-        expect(result.admitted).toEqual(fixture.answer);
-        expect(result.refused).toMatchObject({ error: 'reach_limit' });
-      }
-    }, 180_000);
+      },
+      CONSUMER_TIMEOUT_MS,
+    );
   }
 });
