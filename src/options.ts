@@ -149,7 +149,7 @@ export interface Options {
   /**
    * Where the catalog's `/{org}/{app}/…` begins in the full request path: `'/v1'`, `'/api'` (a
    * version or global prefix), or a pattern matched at the path's start (`/^\/v\d+/`). Default none:
-   * the limiter classifies the path below its own mount point. See README → Mounting.
+   * the limiter classifies the path below its own mount point. See docs/mounting.md.
    */
   basePath?: BasePath | undefined;
   /** Whether org, app and user names that differ only in letter case are one name or two. Default `'insensitive'`. */
