@@ -89,21 +89,30 @@ class Batch {
     });
   }
 
-  /** Each decision its readings, read from the reply in one pass. */
+  /** Each decision its readings, read from the reply in one pass: all of them, or the call failed. */
   answer(reply: unknown): void {
-    if (!Array.isArray(reply) || reply.length !== this.keys.length * FIELDS_PER_READING) {
+    const answers = Array.isArray(reply) ? this.read(reply) : undefined;
+    if (answers === undefined) {
       this.fail(unexpectedReply(reply));
       return;
     }
-    const { counts, resolvers, rejecters } = this;
+    const { resolvers } = this;
+    for (let d = 0; d < answers.length; d++) (resolvers[d] as (readings: Reading[]) => void)(answers[d] as Reading[]);
+  }
+
+  /** The decisions' readings, one after the other in `reply`, or `undefined` unless it holds exactly theirs. */
+  private read(reply: readonly unknown[]): Reading[][] | undefined {
+    const { counts } = this;
+    const answers: Reading[][] = new Array(counts.length);
     let at = 0;
     for (let d = 0; d < counts.length; d++) {
       const count = counts[d] as number;
       const readings = readingsAt(reply, at, count);
+      if (readings === undefined) return undefined;
+      answers[d] = readings;
       at += count * FIELDS_PER_READING;
-      if (readings === undefined) (rejecters[d] as (error: unknown) => void)(unexpectedReply(reply));
-      else (resolvers[d] as (readings: Reading[]) => void)(readings);
     }
+    return at === reply.length ? answers : undefined;
   }
 
   fail(error: unknown): void {
