@@ -194,11 +194,13 @@ export class Limiter {
 
   /** Takes checks of negative cost, giving tokens back, through the failover like every store call; never rejects. */
   refund(checks: readonly Check[]): void {
-    // the failover settles every call; a refund's readings tell nothing, but its bucket has a token again
+    // the failover settles every call; a refund's readings tell nothing, but its bucket has a token again:
+    // a refusal this process remembers of it no longer stands, nor one answered while the refund was on its way
+    this.refunded(undefined, checks);
     void andThen(this.store.take(checks), this.refunded, checks);
   }
 
-  /** A refusal this process remembers for a bucket given a token back no longer stands (made once). */
+  /** Forgets the refusals remembered of the buckets given tokens back (made once). */
   private readonly refunded = (_: unknown, checks: readonly Check[]): void => {
     for (const check of checks) this.refusals?.forgetKey(check.key);
   };
