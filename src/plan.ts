@@ -54,7 +54,7 @@ export interface SharedChecks {
  * each refills at `perSecond / shards`; the burst is shared out whole, the first `burst % shards`
  * shards holding one more (so `shards` may not exceed the burst: each shard admits at least one).
  * Over any interval the shards together admit no more than the one bucket could (ARCHITECTURE.md →
- * Decisions: the cluster-wide downloads bucket).
+ * Decisions: the cluster-wide downloads bucket in shards).
  */
 export function sharedChecks(keyPrefix: string, perSecond: number, shards = 1): SharedChecks {
   const burst = clusterDownloadsBurst(perSecond);

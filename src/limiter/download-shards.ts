@@ -3,7 +3,7 @@ import type { RefusalCache } from './refusal-cache.js';
 
 /**
  * Which shard of the cluster-wide downloads bucket a download tries (ARCHITECTURE.md → Decisions:
- * the cluster-wide downloads bucket). Each download starts one shard further on than this process's
+ * the cluster-wide downloads bucket in shards). Each download starts one shard further on than this process's
  * last, so that every shard is tried first once in N downloads and they drain evenly; a shard whose
  * refusal this process remembers is skipped, as the store would refuse it too.
  */
