@@ -490,9 +490,8 @@ export class Limiter {
     const { match, startedAt, checks } = request;
     const plan = request.plan as AppPlan;
     const set = request.set as CheckSet;
-    const download = 'byShard' in set;
     if (readings === undefined) {
-      if (download) this.unanswered(checks);
+      if ('byShard' in set) this.unanswered(checks);
       if (this.failover.policy.admitsUncounted) return this.admit(request, undefined);
       return this.refuse(match, unavailable, () => this.admit(request, undefined));
     }
@@ -504,7 +503,7 @@ export class Limiter {
     if (allowed) return this.admit(request, decided);
     // a refusal of the per-process fallback buckets proves nothing of the shared store's
     const remembers = this.refusals !== undefined && !this.failover.degraded;
-    if (!download) {
+    if (!('byShard' in set)) {
       if (remembers) this.refusals?.remember(checks, readings, request.sentAt);
       return this.refuse(match, decided, () => this.admit(request, decided));
     }

@@ -58,11 +58,6 @@ export class DownloadShards {
     if (!reading.allowed) refusals.remember(this.alone[this.indexOf(shard)] as readonly Check[], [reading], sentAtMs);
   }
 
-  /** Forgets a shard's remembered refusal: a token went back to it, or the call that would tell did not happen. */
-  forget(shard: Check): void {
-    this.refusals?.forgetKey(shard.key);
-  }
-
   indexOf(shard: Check): number {
     return this.shards.indexOf(shard as BucketCheck);
   }
