@@ -433,23 +433,34 @@ export class Limiter {
    * refused here, as the store would refuse it (ARCHITECTURE.md → Remembered refusals).
    */
   private download(request: RequestState, category: CategoryPlan): MaybePromise<Outcome> {
-    const { byShard } = category.download as DownloadSet;
+    const { appBucket } = category.download as DownloadSet;
     const { downloads, refusals } = this;
     const first = downloads.nextTurn();
-    request.checks = byShard[first] as readonly Check[];
-    if (refusals === undefined) return this.send(request, this.judge);
-    const app = category.rate.checks; // the files bucket alone, as an upload takes it
-    const appRefused = refusals.refused(app);
-    if (appRefused !== undefined) return this.refusedHere(request, [appRefused[0] as Reading, notRead]);
-    const shard = downloads.untried(first, byShard.length);
+    if (refusals === undefined) return this.sendDownload(request, appBucket, first, this.judge);
+    const appRefused = refusals.refused(category.rate.checks); // the files bucket alone, as an upload takes it
+    if (appRefused !== undefined) {
+      request.checks = downloads.checksOf(appBucket, first);
+      return this.refusedHere(request, [appRefused[0] as Reading, notRead]);
+    }
+    const shard = downloads.untried(first, downloads.shards.length);
     if (shard === -1) {
       // no call: the app's bucket, which a call would have counted as let through, is read again next time
-      refusals.forgetKey((app[0] as Check).key);
-      request.checks = byShard[downloads.soonest] as readonly Check[];
+      refusals.forgetKey(appBucket.key);
+      request.checks = downloads.checksOf(appBucket, downloads.soonest);
       return this.refusedHere(request, [notRead, downloads.soonestReading as Reading]);
     }
-    request.checks = byShard[shard] as readonly Check[];
-    return this.send(request, this.judge);
+    return this.sendDownload(request, appBucket, shard, this.judge);
+  }
+
+  /** A download's app bucket and one shard to the store. */
+  private sendDownload(
+    request: RequestState,
+    appBucket: BucketCheck,
+    shard: number,
+    judge: (readings: readonly Reading[] | undefined, request: RequestState) => MaybePromise<Outcome>,
+  ): MaybePromise<Outcome> {
+    request.checks = this.downloads.checksOf(appBucket, shard);
+    return this.send(request, judge);
   }
 
   /** The request's checks to the store; `judge` takes its readings. */
@@ -491,7 +502,7 @@ export class Limiter {
     const plan = request.plan as AppPlan;
     const set = request.set as CheckSet;
     if (readings === undefined) {
-      if ('byShard' in set) this.unanswered(checks);
+      if ('appBucket' in set) this.unanswered(checks);
       if (this.failover.policy.admitsUncounted) return this.admit(request, undefined);
       return this.refuse(match, unavailable, () => this.admit(request, undefined));
     }
@@ -503,7 +514,7 @@ export class Limiter {
     if (allowed) return this.admit(request, decided);
     // a refusal of the per-process fallback buckets proves nothing of the shared store's
     const remembers = this.refusals !== undefined && !this.failover.degraded;
-    if (!('byShard' in set)) {
+    if (!('appBucket' in set)) {
       if (remembers) this.refusals?.remember(checks, readings, request.sentAt);
       return this.refuse(match, decided, () => this.admit(request, decided));
     }
@@ -511,12 +522,9 @@ export class Limiter {
     else this.unanswered(checks);
     if (otherShard && (readings[0] as Reading).allowed) {
       // the app's bucket passed and the shard had no token: one other shard before refusing
-      const { byShard } = set as DownloadSet;
-      const other = this.downloads.untried(this.downloads.indexOf(checks[1] as Check) + 1, byShard.length - 1);
-      if (other !== -1) {
-        request.checks = byShard[other] as readonly Check[];
-        return this.send(request, this.judgeLastShard);
-      }
+      const { downloads } = this;
+      const other = downloads.untried(downloads.indexOf(checks[1] as Check) + 1, downloads.shards.length - 1);
+      if (other !== -1) return this.sendDownload(request, (set as DownloadSet).appBucket, other, this.judgeLastShard);
     }
     return this.refuse(match, decided, () => this.admit(request, decided));
   }

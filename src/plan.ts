@@ -28,10 +28,10 @@ export interface CategoryPlan {
   readonly download?: DownloadSet;
 }
 
-/** The checks of a download: `checks` is `byShard[0]`. */
+/** The checks of a download: the app's bucket and one shard of the cluster-wide bucket (`checks`: the first). */
 export interface DownloadSet extends CheckSet {
-  /** Shard by shard (as `SharedChecks.downloadShards`): the app's bucket and that shard, one store call. */
-  readonly byShard: ReadonlyArray<readonly Check[]>;
+  /** The app's files bucket, taken with a shard (`SharedChecks.downloadShards`) in one store call. */
+  readonly appBucket: BucketCheck;
 }
 
 /** Checks every app's plan shares: one figure for the cluster, whatever each app's edition and overrides. */
@@ -146,8 +146,8 @@ function compileCategory(appKey: string, category: Category, rules: EditionRules
     };
   }
   if (category === 'files') {
-    const byShard = shared.downloadShards.map((shard) => [bucket, shard]);
-    plan.download = { checks: byShard[0] as Check[], policies: plan.rate.policies, byShard };
+    const checks = [bucket, shared.downloadShards[0] as BucketCheck];
+    plan.download = { checks, policies: plan.rate.policies, appBucket: bucket };
   }
   return Object.freeze(plan);
 }

@@ -3,9 +3,9 @@ import type { RefusalCache } from './refusal-cache.js';
 
 /**
  * Which shard of the cluster-wide downloads bucket a download tries (ARCHITECTURE.md → Decisions:
- * the cluster-wide downloads bucket in shards). Each download starts one shard further on than this process's
- * last, so that every shard is tried first once in N downloads and they drain evenly; a shard whose
- * refusal this process remembers is skipped, as the store would refuse it too.
+ * the cluster-wide downloads bucket in shards). Each download starts one shard further on than this
+ * process's last, so that every shard is tried first once in N downloads and they drain evenly; a
+ * shard whose refusal this process remembers is skipped, as the store would refuse it too.
  */
 export class DownloadShards {
   /** Each shard as a request's checks of its own: the refusal cache remembers a shard's refusal for every app. */
@@ -32,7 +32,8 @@ export class DownloadShards {
   /**
    * The first of `count` shards from `first` on, round the ring, whose refusal this process does not
    * remember (`RefusalCache.refused`: one let through counts as a token taken, so the caller must
-   * send it, or `forget` it); -1 when every one is remembered, `soonest` then saying until when.
+   * send it, or forget its refusal); -1 when every one is remembered, `soonest` then saying which is
+   * due first.
    */
   untried(first: number, count: number): number {
     const { shards, refusals } = this;
@@ -56,6 +57,11 @@ export class DownloadShards {
     if (refusals === undefined) return;
     refusals.forgetKey(shard.key); // the store's answer replaces what was remembered
     if (!reading.allowed) refusals.remember(this.alone[this.indexOf(shard)] as readonly Check[], [reading], sentAtMs);
+  }
+
+  /** A download's checks with shard `index`: made per download, not kept per app and shard. */
+  checksOf(appBucket: BucketCheck, index: number): readonly Check[] {
+    return [appBucket, this.shards[index] as BucketCheck];
   }
 
   indexOf(shard: Check): number {
