@@ -19,6 +19,7 @@ const child = spawn(
     '--tool=callgrind',
     '--instr-atstart=no',
     `--callgrind-out-file=${join(dir, 'out')}`,
+    `--log-file=${join(dir, 'valgrind.log')}`,
     process.execPath,
     '--single-threaded', // V8's compilers and collector on the one thread measured, none in the background
     new URL('./decision-cost.mjs', import.meta.url).pathname,
@@ -26,7 +27,7 @@ const child = spawn(
     '10000',
     ...options,
   ],
-  { stdio: ['ignore', 'inherit', 'ignore', 'ipc'] },
+  { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] },
 );
 const control = (...flags) => execFileSync('callgrind_control', [...flags, String(child.pid)], { stdio: 'ignore' });
 child.on('message', (message) => {

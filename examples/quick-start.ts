@@ -12,7 +12,8 @@ app.use(imRateLimit({ edition: 'community', store: new RedisStore({ client: redi
 
 // your IM REST API: /{org}/{app}/…
 app.post('/:org/:app/messages/users', (req, res) => {
-  res.json({ data: Object.fromEntries(req.body.to.map((user: string) => [user, 'success'])) });
+  const to: string[] = req.body?.to ?? []; // none without a body (Express 5: req.body undefined) or `to`
+  res.json({ data: Object.fromEntries(to.map((user) => [user, 'success'])) });
 });
 
 export const server = app.listen(Number(process.env.PORT ?? 3000));

@@ -54,6 +54,13 @@ describe('examples/quick-start.ts', () => {
     expect(await redis.client.exists('imrl:{acme#chat}:history:rate')).toBe(1);
   });
 
+  it('answers a send that names no recipient, or has no body, without failing', async () => {
+    const noRecipient = await request(base).post('/acme/nobody/messages/users').send({ type: 'txt' });
+    const noBody = await request(base).post('/acme/nobody/messages/users');
+    expect([noRecipient.status, noRecipient.body]).toEqual([200, { data: {} }]);
+    expect([noBody.status, noBody.body]).toEqual([200, { data: {} }]);
+  });
+
   it('refuses a send whose body is not JSON before taking anything', async () => {
     await request(base).post('/acme/other/messages/users').type('text').send('hi').expect(415);
     expect(await redis.client.exists('imrl:{acme#other}:messages:rate')).toBe(0);
