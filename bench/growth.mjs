@@ -1,9 +1,10 @@
 // How cost grows: with the number of apps, with the kind of request, and from one Redis to a Cluster.
-// Usage: npm run build && node bench/growth.mjs [--quick] [--shards]
+// Usage: npm run build && node bench/growth.mjs [--quick] [--only apps|categories|nodes] [--shards]
 // --shards: only the Cluster rows of the cluster-wide downloads bucket, one shard and several
 // (bench/results/growth-shards.{json,md}; growth.md and the plots are left as they are).
 // Starts its own redis-server and 3-master Redis Cluster on loopback free ports and stops them by pid.
-// Writes bench/results/growth.{json,md} and growth-{apps,categories,nodes}.svg.
+// Writes bench/results/growth.{json,md} and growth-{apps,categories,nodes}.svg; with --only, runs that
+// table alone and prints it, writing nothing.
 import { execFile, execFileSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { availableParallelism, loadavg } from 'node:os';
@@ -11,13 +12,17 @@ import { promisify } from 'node:util';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { Cluster, Redis } from 'ioredis';
-import { defaultTable, imRateLimit, MemoryStore, RedisStore } from '../dist/index.js';
+import { MemoryStore, RedisStore } from '../dist/index.js';
 import { sharedChecks } from '../dist/plan.js';
 import { takeScript } from '../dist/store/take-script.js';
+import { admittingLimiter, CONCURRENCY, drive, routes } from './drive.mjs';
 import { barChart } from './plot.mjs';
 import { startCluster, startRedis } from './redis.mjs';
 
 const QUICK = process.argv.includes('--quick');
+const SECTIONS = ['apps', 'categories', 'nodes'];
+const ONLY = process.argv.includes('--only') ? process.argv[process.argv.indexOf('--only') + 1] : undefined;
+if (ONLY !== undefined && !SECTIONS.includes(ONLY)) throw new Error(`--only takes one of ${SECTIONS.join(', ')}`);
 const SHARDS_ONLY = process.argv.includes('--shards');
 setFlagsFromString('--expose-gc'); // so that `node bench/growth.mjs` needs no flag
 const gc = runInNewContext('gc');
@@ -29,143 +34,14 @@ const execFileAsync = promisify(execFile);
 const APP_COUNTS = QUICK ? [1, 1_000, 100_000] : [1, 1_000, 100_000, 1_000_000];
 /** Requests measured per row (after a warm-up pass over every app), by store. */
 const MEASURED = QUICK ? { memory: 100_000, redis: 10_000 } : { memory: 400_000, redis: 60_000 };
-/** Requests in flight at once on Redis; the in-memory store answers synchronously. */
-const CONCURRENCY = 64;
 /** The seconds each Redis throughput run lasts (after 1 s not counted), and its callers. */
 const NODE_SECONDS = QUICK ? 2 : 6;
 const NODE_CALLERS = 512;
 const DEFAULT_CACHED_APPS = 10_000;
 
-// ---------------------------------------------------------------------------------------------------
-// The limiter under test: figures that admit every request and keep every bucket not full
-// ---------------------------------------------------------------------------------------------------
-
-/**
- * The default table with every bucket at a rate of 1/1000 s and a burst of 1,000,000: every request
- * is admitted, and every bucket it takes from stays not full (its key lives in the store) for the
- * whole run, as an active app's does. The cluster-wide downloads bucket at 1,000,000/s and a daily
- * quota of 10^9 admit every download and send too. Only figures differ; the checks are the same.
- */
-const table = Object.fromEntries(
-  Object.entries(defaultTable).map(([edition, rules]) => [
-    edition,
-    Object.fromEntries(
-      Object.entries(rules).map(([category, rule]) => [
-        category,
-        {
-          ...rule,
-          ratePerSecond: 1e-3,
-          burst: 1e6,
-          ...(category === 'files' ? { clusterDownloadsPerSecond: 1e6 } : {}),
-          ...(category === 'messages' ? { dailyPushQuota: 1e9 } : {}),
-        },
-      ]),
-    ),
-  ]),
-);
-
 const warnings = [];
 const logger = { warn: (_fields, message) => warnings.push(message) };
-
-const limiterFor = (store, maxCachedApps) =>
-  imRateLimit({
-    edition: 'community',
-    table,
-    store,
-    maxCachedApps,
-    logger,
-    // a Redis call waits behind CONCURRENCY others and, with 1M plans held, behind a major GC: no
-    // request may fall back to per-process buckets, or the numbers are not the store's
-    storeTimeoutMs: 5_000,
-  });
-
-const routes = {
-  users: { label: 'plain call: GET users', method: 'GET', path: 'users' },
-  send: { label: 'send, daily quota: POST messages/users', method: 'POST', path: 'messages/users' },
-  download: { label: 'download, cluster-wide bucket: GET chatfiles/{uuid}', method: 'GET', path: 'chatfiles/f1' },
-};
-const sendBody = { to: ['alice'], type: 'txt', body: { msg: 'hello' } };
-
-/** A request as Express hands it on: the app in the path, the body parsed (express.json() ran before). */
-const requestFor = (route, app) => ({
-  method: route.method,
-  url: `/org${app}/app/${route.path}`,
-  headers: {},
-  body: route.method === 'POST' ? sendBody : undefined,
-});
-
-/**
- * The least of a response the middleware writes to: headers, `locals`, and `end`, `write`, `emit`,
- * `once` for download pacing. An admitted request's handler answers with `res.end()`, through the
- * pacing and refund wrappers the limiter puts on it.
- */
-class FakeResponse {
-  constructor(finish) {
-    this.statusCode = 200;
-    this.locals = {};
-    this.finish = finish;
-  }
-  setHeader() {}
-  getHeader() {}
-  write() {
-    return true;
-  }
-  emit() {
-    return true;
-  }
-  once() {
-    return this;
-  }
-  on() {
-    return this;
-  }
-  end() {
-    this.done(this.statusCode === 200 ? 'admitted' : 'refused');
-    return this;
-  }
-  done(outcome) {
-    const { finish } = this;
-    this.finish = undefined;
-    finish?.(outcome);
-  }
-}
-
-/**
- * Runs `count` requests through `middleware`, at most `concurrency` at a time: request i names app
- * `(from + i) % apps`. Resolves to how many were admitted, refused, or failed.
- */
-function drive(middleware, route, apps, from, count, concurrency) {
-  return new Promise((resolve) => {
-    const tally = { admitted: 0, refused: 0, errors: 0 };
-    let issued = 0;
-    let finished = 0;
-    let inFlight = 0;
-    let pumping = false;
-    const finish = (outcome) => {
-      tally[outcome]++;
-      inFlight--;
-      finished++;
-      if (finished === count) resolve(tally);
-      else if (!pumping) pump();
-    };
-    const pump = () => {
-      pumping = true;
-      while (inFlight < concurrency && issued < count) {
-        const res = new FakeResponse(finish);
-        const req = requestFor(route, (from + issued++) % apps);
-        inFlight++;
-        middleware(req, res, (error) => {
-          if (error !== undefined) {
-            tally.firstError ??= error;
-            res.done('errors');
-          } else res.end();
-        });
-      }
-      pumping = false;
-    };
-    pump();
-  });
-}
+const limiterFor = (store, maxCachedApps) => admittingLimiter(store, maxCachedApps, logger);
 
 // ---------------------------------------------------------------------------------------------------
 // Measuring: this process's CPU and heap, and a Redis's own CPU, memory and commands
@@ -572,8 +448,8 @@ async function scriptAlone(single, cluster, clusterClient) {
       await resetStats(admins);
       const cpuBefore = await Promise.all(admins.map(redisCpuSeconds));
       const started = performance.now();
-      // one bucket check of the script's arguments: now from Redis TIME, capacity, interval (ms), cost
-      const command = ['evalsha', sha, '1', run.key, '', 'b', '1000000', '1000000', '1'];
+      // one decision of one bucket check: now from Redis TIME, then the figures: 1 check, a bucket, capacity, interval (ms), cost
+      const command = ['evalsha', sha, '1', run.key, '', '1 b 1000000 1000000 1'];
       const { stdout } = await execFileAsync('redis-benchmark', [
         ...['-h', '127.0.0.1', '-p', String(run.servers[0].port), '-n', String(requests), '-c', '50', '-P', '16'],
         ...[...run.options, '--csv', ...command],
@@ -634,8 +510,6 @@ const progress = (message) =>
   console.error(`[${((Date.now() - startedAt) / 1000).toFixed(0).padStart(3)} s] ${message}`);
 const int = (n) => Math.round(n).toLocaleString('en-US');
 const fixed = (n, digits = 2) => (n === undefined ? '' : n.toFixed(digits));
-/** A count per request in prose: `1` rather than `1.00` when it is whole. */
-const count = (n) => (Math.abs(n - Math.round(n)) < 0.005 ? String(Math.round(n)) : n.toFixed(2));
 /** A projection, to two significant figures. */
 const about = (n) => int(Number(n.toPrecision(2)));
 
@@ -767,21 +641,23 @@ function interpretation(apps, categories, nodes) {
       `${int(memBigDefault.heapBytesPerApp)} bytes per app (the store's bucket, and the cache's 10,000 plans shared out).`,
   );
   lines.push(
-    `- **Apps, Redis.** With every plan cached, a request is ${count(redisBigSized.callsPerRequest)} Redis call at any scale and costs ` +
+    `- **Apps, Redis.** With every plan cached, a request waits for one Redis round trip, the requests in flight sharing each call ` +
+      `(${fixed(redisBigSized.callsPerRequest)} calls per request), at any scale, and costs ` +
       `${fixed(redis1k.cpuMicrosPerRequest)} µs of this process's CPU at 1,000 apps, ${fixed(redisBigSized.cpuMicrosPerRequest)} at ${int(biggest)}; ` +
       `Redis holds ${int(redisBigSized.redisBytesPerApp)} bytes per app (one bucket key, while it is not full). With the default cache, an ` +
-      `app that fell out of it has its run-time settings read again (one \`HGETALL\` script) before its take: ` +
-      `${count(redisBigDefault.callsPerRequest)} calls and ${fixed(redisBigDefault.cpuMicrosPerRequest)} µs per request. ` +
+      `app that fell out of it has its run-time settings read again (one \`HGETALL\` script, a call of its own) before its take: ` +
+      `${fixed(redisBigDefault.callsPerRequest)} calls and ${fixed(redisBigDefault.cpuMicrosPerRequest)} µs per request. ` +
       `(A rotation over every app is the worst case: real traffic, where a few apps send most requests, hits the cache more.) ` +
       `A server that sees more than 10,000 apps within \`editionCacheMs\` should raise \`maxCachedApps\` to about the number of active apps ` +
-      `(about ${int(redisBigSized.heapBytesPerApp)} bytes of heap each), or accept twice the Redis calls.`,
+      `(about ${int(redisBigSized.heapBytesPerApp)} bytes of heap each), or accept a second round trip per request.`,
   );
   const cat = (store, request) => find(categories.rows, { store, request });
   lines.push(
-    `- **Kinds of request.** A send with the daily quota takes two keys in one call (${count(cat('redis', 'send').callsPerRequest)} call, ` +
-      `${count(cat('redis', 'send').commandsInScriptsPerRequest)} commands inside the script, against ${count(cat('redis', 'users').commandsInScriptsPerRequest)} for a plain call). ` +
-      `A download is one call on one Redis, where both keys sit together, and ${count(cat('cluster', 'download').callsPerRequest)} on a Cluster, ` +
-      `where the cluster-wide bucket lives in its own slot: the app's slot first, then \`{global}\`. Its pacing and refund wrappers cost this process ` +
+    `- **Kinds of request.** A send with the daily quota takes two keys in one decision (${fixed(cat('redis', 'send').commandsInScriptsPerRequest)} ` +
+      `commands inside the scripts per request, against ${fixed(cat('redis', 'users').commandsInScriptsPerRequest)} for a plain call: a \`SET\` per key ` +
+      `written, \`TIME\` and \`MGET\` once per call). A download waits for one round trip on one Redis, where both keys sit together, and ` +
+      `two on a Cluster, where the cluster-wide bucket lives in its own slot: the app's slot first, then \`{global}\`, whose calls the downloads ` +
+      `in flight share (${fixed(cat('cluster', 'download').callsPerRequest)} calls per download). Its pacing and refund wrappers cost this process ` +
       `${fixed(cat('memory', 'download').cpuMicrosPerRequest - cat('memory', 'users').cpuMicrosPerRequest)} µs more than a plain call on the memory store.`,
   );
   const node = (target, workload) => find(nodes.rows, { target, workload });
@@ -875,7 +751,9 @@ Every request is driven in process, not over HTTP: the middleware from \`dist/in
 path, the parsed body) and response (\`setHeader\`, \`end\`, the methods download pacing wraps), and an admitted request's handler
 answers \`res.end()\`. CPU per request is this process's (\`process.cpuUsage()\`), net of the harness alone
 (${fixed(apps.harnessMicrosPerRequest, 2)} µs per request, a middleware that only calls \`next()\`); Redis's is \`INFO cpu\` of every
-master; calls are script calls (\`EVALSHA\`) from \`INFO commandstats\`. Every figure of the table is raised so that every request
+master; calls are script calls (\`EVALSHA\`) from \`INFO commandstats\`: the RedisStore sends the requests of one turn of the
+event loop in one call (per Cluster slot), so a request waits for one round trip (a download on a Cluster, two) and calls per request
+fall below 1 as requests share them. Every figure of the table is raised so that every request
 is admitted and every bucket stays not full (rate 1/1000 s, burst 1,000,000; cluster-wide downloads 1,000,000/s; daily quota 10⁹):
 the checks are those of the community edition, their keys live in the store as an active app's do. On Redis the limiter has up
 to ${CONCURRENCY} requests in flight on one ioredis connection (no auto-pipelining), \`storeTimeoutMs\` 5 s so that none falls back.
@@ -1085,32 +963,45 @@ try {
   single = await redisSide('redis', [redis]);
   clusterSide = await redisSide('cluster', cluster);
 
-  const apps = await appsSection(single);
-  const categories = await categoriesSection([single, clusterSide]);
-  const nodes = await nodesSection([redis], cluster);
-  nodes.scriptAlone = hasRedisBenchmark() ? await scriptAlone([redis], cluster, clusterSide.client) : [];
-  const runSeconds = (Date.now() - startedAt) / 1000;
+  if (ONLY !== undefined) {
+    const tables = {
+      apps: async () => appsTable(await appsSection(single)),
+      categories: async () => categoriesTable(await categoriesSection([single, clusterSide])),
+      nodes: async () => nodesTable(await nodesSection([redis], cluster)),
+    };
+    console.log(await tables[ONLY]());
+    if (warnings.length > 0)
+      console.log(`limiter warnings during the run (numbers may be off):\n${warnings.join('\n')}`);
+    progress(`--only ${ONLY}: wrote nothing`);
+  } else {
+    const apps = await appsSection(single);
+    const categories = await categoriesSection([single, clusterSide]);
+    const nodes = await nodesSection([redis], cluster);
+    nodes.scriptAlone = hasRedisBenchmark() ? await scriptAlone([redis], cluster, clusterSide.client) : [];
+    const runSeconds = (Date.now() - startedAt) / 1000;
 
-  const dir = new URL('./results/', import.meta.url);
-  mkdirSync(dir, { recursive: true });
-  const md = markdown(apps, categories, nodes, runSeconds);
-  const report = {
-    date: new Date().toISOString(),
-    quick: QUICK,
-    node: process.version,
-    cores: availableParallelism(),
-    runSeconds,
-    apps,
-    categories,
-    nodes,
-    warnings,
-  };
-  writeFileSync(new URL('growth.json', dir), `${JSON.stringify(report, null, 2)}\n`);
-  writeFileSync(new URL('growth.md', dir), md);
-  for (const [file, svg] of Object.entries(plots(apps, categories, nodes))) writeFileSync(new URL(file, dir), svg);
-  console.log(md);
-  if (warnings.length > 0) console.log(`limiter warnings during the run (numbers may be off):\n${warnings.join('\n')}`);
-  progress('wrote bench/results/growth.{json,md} and growth-{apps,categories,nodes}.svg');
+    const dir = new URL('./results/', import.meta.url);
+    mkdirSync(dir, { recursive: true });
+    const md = markdown(apps, categories, nodes, runSeconds);
+    const report = {
+      date: new Date().toISOString(),
+      quick: QUICK,
+      node: process.version,
+      cores: availableParallelism(),
+      runSeconds,
+      apps,
+      categories,
+      nodes,
+      warnings,
+    };
+    writeFileSync(new URL('growth.json', dir), `${JSON.stringify(report, null, 2)}\n`);
+    writeFileSync(new URL('growth.md', dir), md);
+    for (const [file, svg] of Object.entries(plots(apps, categories, nodes))) writeFileSync(new URL(file, dir), svg);
+    console.log(md);
+    if (warnings.length > 0)
+      console.log(`limiter warnings during the run (numbers may be off):\n${warnings.join('\n')}`);
+    progress('wrote bench/results/growth.{json,md} and growth-{apps,categories,nodes}.svg');
+  }
 } finally {
   single?.close();
   clusterSide?.close();

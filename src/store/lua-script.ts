@@ -39,15 +39,15 @@ export class LuaScript {
     this.sha = createHash('sha1').update(source).digest('hex');
   }
 
+  /** The script's reply; never throws, rejects with a `StoreError` (a client that throws included). */
   run(client: RedisClient, keys: readonly string[], args: ReadonlyArray<string | number>): Promise<unknown> {
-    // ioredis would queue the call until it connects again, and the failover would report a timeout
-    if (disconnected.has(client.status as string)) return Promise.reject(notConnected(client.status as string));
-    return client.evalsha(this.sha, keys.length, ...keys, ...args).catch((error: unknown) => {
+    const unreachable = notConnected(client);
+    if (unreachable !== undefined) return Promise.reject(unreachable);
+    const retried = (error: unknown): Promise<unknown> => {
       if (!String((error as Error | undefined)?.message).startsWith('NOSCRIPT')) throw redisError(error);
-      return client.eval(this.source, keys.length, ...keys, ...args).catch((retryError: unknown) => {
-        throw redisError(retryError);
-      });
-    });
+      return call(() => client.eval(this.source, keys.length, ...keys, ...args)).catch(rethrown);
+    };
+    return call(() => client.evalsha(this.sha, keys.length, ...keys, ...args)).catch(retried);
   }
 
   /**
@@ -61,7 +61,8 @@ export class LuaScript {
     args: ReadonlyArray<string | number>,
     ack: ReplicaAck,
   ): Promise<AcknowledgedReply> {
-    if (disconnected.has(client.status as string)) throw notConnected(client.status as string);
+    const unreachable = notConnected(client);
+    if (unreachable !== undefined) throw unreachable;
     const send = (command: 'evalsha' | 'eval', script: string) => {
       if (client.pipeline === undefined) throw new StoreError('ERR_STORE', 'the Redis client has no pipeline()');
       return client
@@ -95,12 +96,31 @@ export function notAcknowledged(ack: ReplicaAck): StoreError {
 /** The states of an ioredis client that has lost its connection (refused, reset or closed) and not regained it. */
 const disconnected = new Set(['reconnecting', 'close', 'end']);
 
-function notConnected(status: string): StoreError {
+/**
+ * The error of a call to a client that has lost its connection, or `undefined` when it may be sent:
+ * ioredis would queue the call until it connects again, and the failover would report a timeout.
+ */
+export function notConnected(client: RedisClient): StoreError | undefined {
+  const status = client.status as string;
+  if (!disconnected.has(status)) return undefined;
   return new StoreError(
     'ERR_STORE',
     `Redis is not connected: the connection was refused or closed (ioredis status '${status}')`,
   );
 }
+
+/** A client's call, a synchronous throw included as a rejection. */
+function call(send: () => Promise<unknown>): Promise<unknown> {
+  try {
+    return send();
+  } catch (error) {
+    return Promise.reject(error);
+  }
+}
+
+const rethrown = (error: unknown): never => {
+  throw redisError(error);
+};
 
 function redisError(error: unknown): StoreError {
   return new StoreError('ERR_STORE', `Redis failed: ${(error as Error | undefined)?.message ?? String(error)}`, {

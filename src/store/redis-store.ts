@@ -1,4 +1,4 @@
-import { ConfigError, StoreError } from '../errors.js';
+import { ConfigError } from '../errors.js';
 import type { Logger } from '../log.js';
 import { checkEviction } from './eviction-check.js';
 import { hashTagOf } from './keys.js';
@@ -6,6 +6,7 @@ import type { MembershipLedger } from './ledger.js';
 import { LuaScript, notAcknowledged, type RedisClient, type ReplicaAck } from './lua-script.js';
 import { RedisLedger } from './redis-ledger.js';
 import type { Check, Progress, Reading, Settings, Store } from './store.js';
+import { figuresOf, readingsOf, TakeBatcher } from './take-batch.js';
 import { takeScript } from './take-script.js';
 
 export interface RedisStoreOptions {
@@ -42,12 +43,12 @@ for i = 1, #ARGV, 2 do
 end
 return 1
 `);
-const FIELDS_PER_READING = 4;
 
 /**
  * Limits shared by every process on one Redis, Sentinel set or Redis Cluster. One Lua script
  * decides all the checks of a request (EVALSHA; the script is sent again only on NOSCRIPT, after a
- * restart, failover or SCRIPT FLUSH). Checks under different hash tags on a Cluster (an app's bucket
+ * restart, failover or SCRIPT FLUSH), in one call with the other requests of the same turn of the
+ * event loop (`TakeBatcher`). Checks under different hash tags on a Cluster (an app's bucket
  * and the cluster-wide downloads bucket) are decided one slot after the other; a refusal or a failed
  * call in a later slot gives back what the earlier ones took, so the request still takes all or nothing.
  */
@@ -60,6 +61,8 @@ export class RedisStore implements Store {
   readonly clock?: () => number;
   /** Present when `replicas` is above 0: the writes a failover must not lose wait for them. */
   readonly replicaAck?: ReplicaAck;
+  /** Where decisions wait for the next call of the take script. */
+  private readonly batcher: TakeBatcher;
 
   constructor(options: RedisStoreOptions) {
     this.client = options.client;
@@ -86,10 +89,12 @@ export class RedisStore implements Store {
       }
       this.replicaAck = { replicas, timeoutMs: replicaTimeoutMs };
     }
+    this.batcher = new TakeBatcher(take, this.client, this.clock);
     void checkEviction(this.client, options.logger ?? console);
   }
 
   take(checks: readonly Check[], progress?: Progress): Promise<readonly Reading[]> {
+    if (checks.length === 0) return Promise.resolve([]); // no key: nothing to ask (an empty MGET fails)
     if (!this.client.isCluster || checks.length === 1) return this.run(checks);
     const groups = bySlot(checks);
     return groups.length === 1 ? this.run(checks) : this.takeSlotBySlot(checks, groups, progress);
@@ -149,28 +154,18 @@ export class RedisStore implements Store {
     await Promise.allSettled(taken.map((group) => this.run(group.map(refund))));
   }
 
+  /** One request's checks in one slot: in the next batch, unless a failover must not lose them. */
   private run(checks: readonly Check[]): Promise<Reading[]> {
-    const keys = checks.map((check) => check.key);
-    const args: Array<string | number> = [this.clock === undefined ? '' : this.clock()];
-    for (const check of checks) {
-      if (check.type === 'bucket') args.push('b', check.capacity, check.intervalMs, check.cost);
-      else args.push('w', check.limit, check.cost, check.edgesMs.length, ...check.edgesMs);
-    }
-    if (this.replicaAck === undefined || !checks.some(countsAcrossFailover)) {
-      return take.run(this.client, keys, args).then((reply) => parseReply(reply, checks.length));
-    }
-    return this.runAcknowledged(checks, keys, args, this.replicaAck);
+    if (this.replicaAck === undefined || !checks.some(countsAcrossFailover)) return this.batcher.take(checks);
+    return this.runAcknowledged(checks, this.replicaAck);
   }
 
-  /** The take, admitted only once the replicas hold it; otherwise undone, and the call fails. */
-  private async runAcknowledged(
-    checks: readonly Check[],
-    keys: readonly string[],
-    args: ReadonlyArray<string | number>,
-    ack: ReplicaAck,
-  ): Promise<Reading[]> {
+  /** The take in a call of its own, admitted only once the replicas hold it; otherwise undone, and the call fails. */
+  private async runAcknowledged(checks: readonly Check[], ack: ReplicaAck): Promise<Reading[]> {
+    const keys: string[] = [];
+    const args = [this.clock === undefined ? '' : this.clock(), figuresOf(checks, keys)];
     const { reply, acknowledged } = await take.runAcknowledged(this.client, keys, args, ack);
-    const readings = parseReply(reply, checks.length);
+    const readings = readingsOf(reply, checks.length);
     if (acknowledged || !readings.every((reading) => reading.allowed)) return readings; // a refusal wrote nothing
     // should the undo fail too, the count stays on this master alone: too high, never too low
     await this.run(checks.map(refund)).catch(() => {});
@@ -195,27 +190,4 @@ function bySlot(checks: readonly Check[]): Check[][] {
     else group.push(check);
   }
   return [...groups.values()];
-}
-
-/** The script's reply, checked: four integers per check, allowed being 0 or 1. */
-export function parseReply(reply: unknown, count: number): Reading[] {
-  if (!Array.isArray(reply) || reply.length !== count * FIELDS_PER_READING || !reply.every(Number.isInteger)) {
-    throw new StoreError(
-      'ERR_STORE_REPLY',
-      `unexpected reply from the Redis script: ${JSON.stringify(reply)?.slice(0, 200)}`,
-    );
-  }
-  const readings: Reading[] = new Array(count);
-  for (let i = 0; i < count; i++) {
-    const at = i * FIELDS_PER_READING;
-    const allowed = reply[at] as number;
-    const remaining = reply[at + 1] as number;
-    const resetMs = reply[at + 2] as number;
-    const retryAfterMs = reply[at + 3] as number;
-    if ((allowed !== 0 && allowed !== 1) || remaining < 0) {
-      throw new StoreError('ERR_STORE_REPLY', `unexpected reading from the Redis script: ${JSON.stringify(reply)}`);
-    }
-    readings[i] = { allowed: allowed === 1, remaining, resetMs, retryAfterMs };
-  }
-  return readings;
 }

@@ -1,7 +1,16 @@
 import { randomUUID } from 'node:crypto';
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
+import { MemoryStore } from '../../src/index.js';
 import type { BucketCheck, Check, Reading, Store, WindowCheck } from '../../src/store/index.js';
 import { FakeClock } from '../helpers.js';
+
+/** A generated request: one app's keys (each with its own figures), and a cost for each. */
+interface RequestSpec {
+  app: string;
+  keys: ReadonlyArray<'slow' | 'fast' | 'day'>;
+  costs: readonly number[];
+}
 
 /**
  * The store contract (ARCHITECTURE.md → The store port and its contract): every store, fed the
@@ -246,6 +255,46 @@ export function storeContract(name: string, makeStore: (clock: () => number) => 
       expect(await admitted(5, bucket(3, 1))).toBe(3);
       expect(await admitted(3, window(2, every(60_000)))).toBe(2);
       expect((await take(window(2, every(60_000), -1)))[0]).toMatchObject({ allowed: true, remaining: 1 });
+    });
+
+    it('decides requests asked at once as it would one after the other: each all or nothing, in order', async () => {
+      // a store may send concurrent requests together (the RedisStore does: one script call per turn
+      // of the event loop, per Cluster slot); each must still see exactly what the ones before it left
+      const request: fc.Arbitrary<RequestSpec> = fc.record({
+        app: fc.constantFrom('a', 'b', 'c'), // a hash tag each: on a Cluster, a slot each
+        keys: fc.subarray(['slow', 'fast', 'day'] as const, { minLength: 1 }),
+        costs: fc.array(fc.integer({ min: -2, max: 3 }), { minLength: 3, maxLength: 3 }), // refunds, readings (0), takes
+      });
+      const round = fc.record({
+        advanceMs: fc.integer({ min: 0, max: 1500 }),
+        requests: fc.array(request, { minLength: 1, maxLength: 12 }),
+      });
+      await fc.assert(
+        fc.asyncProperty(fc.array(round, { minLength: 1, maxLength: 6 }), async (rounds) => {
+          const clock = new FakeClock();
+          const store = makeStore(clock.now);
+          const sequential = new MemoryStore({ clock: clock.now });
+          const id = randomUUID();
+          for (const { advanceMs, requests } of rounds) {
+            clock.advance(advanceMs);
+            const minute = Math.floor(clock.nowMs / 60_000) * 60_000; // minute-long windows, so that they roll over
+            const edgesMs = [minute - 60_000, minute, minute + 60_000, minute + 120_000];
+            const checksOf = ({ app, keys, costs }: RequestSpec): Check[] =>
+              keys.map((name, i): Check => {
+                const key = `t:{${id}-${app}}:${name}`;
+                const cost = costs[i] as number;
+                if (name === 'day') return { type: 'window', key, limit: 4, edgesMs, cost };
+                return name === 'slow'
+                  ? { type: 'bucket', key, capacity: 2, intervalMs: 1000, cost }
+                  : { type: 'bucket', key, capacity: 5, intervalMs: 1000 / 7, cost };
+              });
+            // every request of the round asked before any answer is awaited
+            const answers = await Promise.all(requests.map((request) => store.take(checksOf(request))));
+            expect(answers).toEqual(requests.map((request) => sequential.take(checksOf(request))));
+          }
+        }),
+        { numRuns: 40 },
+      );
     });
 
     it('keeps keys apart', async () => {

@@ -4,7 +4,7 @@ import { describe, expect, inject, it } from 'vitest';
 import { RedisStore, StoreError } from '../../src/index.js';
 import { dayEdgesMs } from '../../src/limits/calendar.js';
 import type { BucketCheck } from '../../src/store/index.js';
-import { parseReply } from '../../src/store/redis-store.js';
+import { readingsAt, unexpectedReply } from '../../src/store/take-batch.js';
 import { clusterClient, singleClient } from '../support/clients.js';
 import { storeContract } from './contract.js';
 
@@ -50,11 +50,18 @@ describe('RedisStore', () => {
     expect((await store.take([check]))[0]).toMatchObject({ allowed: true, remaining: 2 });
   });
 
-  it('rejects a reply that is not four integers per check', () => {
-    expect(() => parseReply([1, 2, 3], 1)).toThrow(StoreError);
-    expect(() => parseReply('OK', 1)).toThrow(/unexpected reply from the Redis script: "OK"/);
-    expect(() => parseReply([2, 0, 0, 0], 1)).toThrow(/unexpected reading/);
-    expect(parseReply([1, 9, 100, 0], 1)).toEqual([{ allowed: true, remaining: 9, resetMs: 100, retryAfterMs: 0 }]);
+  it('reads four integers per check from the reply, allowed being 0 or 1, and nothing else', () => {
+    expect(readingsAt([1, 9, 100, 0], 0, 1)).toEqual([{ allowed: true, remaining: 9, resetMs: 100, retryAfterMs: 0 }]);
+    expect(readingsAt([1, 9, 100, 0, 0, 0, 5, 5], 4, 1)).toEqual([
+      { allowed: false, remaining: 0, resetMs: 5, retryAfterMs: 5 },
+    ]);
+    expect(readingsAt([1, 2, 3], 0, 1)).toBeUndefined();
+    expect(readingsAt([2, 0, 0, 0], 0, 1)).toBeUndefined();
+    expect(readingsAt([1, -1, 0, 0], 0, 1)).toBeUndefined();
+    expect(readingsAt([1, 0, '7', 0], 0, 1)).toBeUndefined();
+    expect(unexpectedReply('OK')).toEqual(
+      new StoreError('ERR_STORE_REPLY', 'unexpected reply from the Redis script: "OK"'),
+    );
   });
 
   it('on a Cluster, gives the app its token back when the cluster-wide bucket refuses', async () => {

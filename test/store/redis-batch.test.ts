@@ -1,0 +1,229 @@
+import { randomUUID } from 'node:crypto';
+import { Cluster, Redis } from 'ioredis';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { RedisStore, StoreError } from '../../src/index.js';
+import type { BucketCheck, Check, WindowCheck } from '../../src/store/index.js';
+import type { RedisClient } from '../../src/store/lua-script.js';
+import { slotOf } from '../../src/store/slot.js';
+import { MAX_BATCH_CHECKS } from '../../src/store/take-batch.js';
+import { FakeClock } from '../helpers.js';
+import { clusterClient } from '../support/clients.js';
+import { ownRedis } from '../support/own-redis.js';
+import { type RedisProcess, startRedis } from '../support/redis.js';
+
+/**
+ * The RedisStore sends the decisions asked for in one turn of the event loop as one call of the take
+ * script (per Cluster slot). That each stays exact is the contract suite's (test/store/contract.ts,
+ * "asked at once"); here: how many calls leave, what a failed call fails, and what keeps a call of
+ * its own. The calls are counted on the way out of a real ioredis client (`counted`).
+ */
+const own = ownRedis();
+const cluster = clusterClient();
+beforeAll(async () => {
+  // the script loaded, so that a first call is an EVALSHA that succeeds, not one answered NOSCRIPT
+  await new RedisStore({ client: own.client }).take([bucket(`t:{${randomUUID()}}:b`)]);
+});
+
+/** A real client whose script calls and pipelines are counted as they are sent. */
+function counted(client: Redis | Cluster): RedisClient & { sent: { evalsha: number; eval: number; pipeline: number } } {
+  const sent = { evalsha: 0, eval: 0, pipeline: 0 };
+  return {
+    sent,
+    isCluster: client instanceof Cluster,
+    get status() {
+      return client.status;
+    },
+    evalsha: (...args) => {
+      sent.evalsha++;
+      return client.evalsha(...(args as [string, number, ...string[]]));
+    },
+    eval: (...args) => {
+      sent.eval++;
+      return client.eval(...(args as [string, number, ...string[]]));
+    },
+    pipeline: (commands) => {
+      sent.pipeline++;
+      return client.pipeline(commands);
+    },
+  };
+}
+
+const bucket = (key: string, cost = 1, capacity = 10): BucketCheck => ({
+  type: 'bucket',
+  key,
+  capacity,
+  intervalMs: 1000,
+  cost,
+});
+
+describe('RedisStore: decisions asked at once', () => {
+  it('leave in one script call on one Redis, each decided in the order asked', async () => {
+    const client = counted(own.client);
+    const store = new RedisStore({ client });
+    const id = randomUUID();
+    // 20 apps, and one key asked by 5 requests of which 3 fit
+    const answers = await Promise.all([
+      ...Array.from({ length: 20 }, (_, i) => store.take([bucket(`t:{${id}-${i}}:b`)])),
+      ...Array.from({ length: 5 }, () => store.take([bucket(`t:{${id}}:hot`, 1, 3)])),
+    ]);
+    expect(client.sent).toEqual({ evalsha: 1, eval: 0, pipeline: 0 });
+    expect(answers.slice(0, 20).every((readings) => readings[0]?.remaining === 9)).toBe(true);
+    expect(answers.slice(20).map((readings) => readings[0])).toEqual([
+      { allowed: true, remaining: 2, resetMs: 1000, retryAfterMs: 0 },
+      { allowed: true, remaining: 1, resetMs: 2000, retryAfterMs: 0 },
+      { allowed: true, remaining: 0, resetMs: 3000, retryAfterMs: 0 },
+      { allowed: false, remaining: 0, resetMs: 3000, retryAfterMs: 1000 },
+      { allowed: false, remaining: 0, resetMs: 3000, retryAfterMs: 1000 },
+    ]);
+    // the next turn of the event loop: the next call
+    await store.take([bucket(`t:{${id}}:hot`, 0, 3)]);
+    expect(client.sent.evalsha).toBe(2);
+  });
+
+  it(`leave in calls of at most ${MAX_BATCH_CHECKS} checks`, async () => {
+    const client = counted(own.client);
+    const store = new RedisStore({ client });
+    const id = randomUUID();
+    const requests = 2 * MAX_BATCH_CHECKS + 10; // one check each: 3 calls, the first two full
+    const answers = await Promise.all(
+      Array.from({ length: requests }, (_, i) => store.take([bucket(`t:{${id}-${i % 100}}:b`)])),
+    );
+    expect(answers.map((readings) => readings[0]?.remaining)).toEqual(
+      Array.from({ length: requests }, (_, i) => 9 - Math.floor(i / 100)),
+    );
+    expect(client.sent.evalsha).toBe(3);
+  });
+
+  it('leave in one call per slot on a Cluster', async () => {
+    const client = counted(cluster);
+    const store = new RedisStore({ client });
+    const id = randomUUID();
+    const apps = Array.from({ length: 12 }, (_, i) => `${id}-${i % 4}`); // 4 apps, 3 requests each
+    const answers = await Promise.all(apps.map((app) => store.take([bucket(`t:{${app}}:b`)])));
+    expect(client.sent.evalsha).toBe(new Set(apps.map((app) => slotOf(`{${app}}`))).size);
+    expect(answers.map((readings) => readings[0]?.remaining)).toEqual([9, 9, 9, 9, 8, 8, 8, 8, 7, 7, 7, 7]);
+  });
+
+  it('send the script again once after SCRIPT FLUSH, for the whole call', async () => {
+    const client = counted(own.client);
+    const store = new RedisStore({ client });
+    const id = randomUUID();
+    await store.take([bucket(`t:{${id}}:b`)]);
+    await own.client.script('FLUSH');
+    const answers = await Promise.all(Array.from({ length: 4 }, () => store.take([bucket(`t:{${id}}:b`)])));
+    expect(answers.map((readings) => readings[0]?.remaining)).toEqual([8, 7, 6, 5]);
+    expect(client.sent).toEqual({ evalsha: 2, eval: 1, pipeline: 0 });
+  });
+
+  it('fail with a StoreError when the client throws rather than rejects, and ask nothing for no checks', async () => {
+    const throwing: RedisClient = {
+      evalsha: () => {
+        throw new Error('no such command');
+      },
+      eval: () => {
+        throw new Error('no such command');
+      },
+    };
+    const store = new RedisStore({ client: throwing, logger: { warn() {} } });
+    const asked = [store.take([bucket('t:{x}:a')]), store.take([bucket('t:{y}:b')])];
+    for (const answer of asked) {
+      await expect(answer).rejects.toEqual(new StoreError('ERR_STORE', 'Redis failed: no such command'));
+    }
+    expect(await store.take([])).toEqual([]);
+  });
+
+  it('fail together when their call fails, and only they: the other slots are answered', async () => {
+    // this client gives up on a call after 200 ms; the paused node holds writes for longer
+    const impatient = new Cluster(
+      inject('clusterPorts').map((port) => ({ host: '127.0.0.1', port })),
+      { redisOptions: { commandTimeout: 200 } },
+    );
+    const pauser = new Redis({ host: '127.0.0.1', port: inject('clusterPorts')[0] as number });
+    try {
+      const store = new RedisStore({ client: impatient });
+      const id = randomUUID();
+      const keys = Array.from({ length: 30 }, (_, i) => `t:{${id}-${i}}:b`);
+      await Promise.all(keys.map((key) => store.take([bucket(key)]))); // every node knows the script
+      const paused = new Set(await slotsOf(pauser));
+      await pauser.call('CLIENT', 'PAUSE', '10000', 'WRITE');
+      const settled = await Promise.allSettled(keys.map((key) => store.take([bucket(key)])));
+      await pauser.call('CLIENT', 'UNPAUSE');
+      const failed = keys.filter((_, i) => settled[i]?.status === 'rejected');
+      expect(failed).toEqual(keys.filter((key) => paused.has(slotOf(key))));
+      expect(failed.length).toBeGreaterThan(0);
+      expect(failed.length).toBeLessThan(keys.length);
+      for (const outcome of settled) {
+        if (outcome.status === 'rejected') expect(outcome.reason).toBeInstanceOf(StoreError);
+        else expect(outcome.value[0]).toMatchObject({ allowed: true, remaining: 8 });
+      }
+    } finally {
+      await pauser.call('CLIENT', 'UNPAUSE');
+      pauser.disconnect();
+      impatient.disconnect();
+    }
+  });
+});
+
+/** The slots a Cluster node serves. */
+async function slotsOf(node: Redis): Promise<number[]> {
+  const self = ((await node.cluster('MYID')) as string).trim();
+  const ranges = await node.cluster('SLOTS');
+  return ranges
+    .filter((range) => range[2]?.[2] === self)
+    .flatMap(([from, to]) => Array.from({ length: to - from + 1 }, (_, i) => from + i));
+}
+
+describe('RedisStore with replicas: 1', () => {
+  let master: RedisProcess;
+  let replica: RedisProcess;
+  let client: Redis;
+  beforeAll(async () => {
+    master = await startRedis();
+    replica = await startRedis();
+    const direct = new Redis({ port: replica.port, host: '127.0.0.1' });
+    await direct.replicaof('127.0.0.1', master.port);
+    while (!(await direct.info('replication')).includes('master_link_status:up')) {
+      await new Promise((resolve) => setTimeout(resolve, 100)); // polls the first sync
+    }
+    direct.disconnect();
+    client = new Redis({ port: master.port, host: '127.0.0.1' });
+    await new RedisStore({ client }).take([bucket(`t:{${randomUUID()}}:b`)]); // the script loaded
+  });
+  afterAll(async () => {
+    client?.disconnect();
+    await replica?.stop();
+    await master?.stop();
+  });
+
+  it('sends each daily count in a call of its own, with its WAIT, and the rest together', async () => {
+    const sending = counted(client);
+    const clock = new FakeClock();
+    const store = new RedisStore({ client: sending, clock: clock.now, replicas: 1, replicaTimeoutMs: 5000 });
+    const id = randomUUID();
+    const day: WindowCheck = {
+      type: 'window',
+      key: `t:{${id}}:messages:daily`,
+      limit: 100,
+      edgesMs: [clock.nowMs - 86_400_000, clock.nowMs, clock.nowMs + 86_400_000],
+      cost: 1,
+    };
+    const send: Check[] = [bucket(`t:{${id}}:messages:rate`), day];
+    const answers = await Promise.all([
+      store.take(send),
+      store.take([bucket(`t:{${id}}:users:rate`)]),
+      store.take(send),
+      store.take([{ ...day, key: `t:{${id}-other}:messages:daily`, cost: 0 }]), // a reading: nothing to lose
+      store.take([bucket(`t:{${id}-other}:users:rate`)]),
+    ]);
+    // the two sends were decided one after the other, whichever went first
+    expect(answers.map((readings) => readings.map((reading) => reading.remaining)).sort()).toEqual([
+      [100],
+      [8, 98],
+      [9],
+      [9],
+      [9, 99],
+    ]);
+    expect(answers.flat().every((reading) => reading.allowed)).toBe(true);
+    expect(sending.sent).toEqual({ evalsha: 1, eval: 0, pipeline: 2 });
+  });
+});
