@@ -1,4 +1,9 @@
 import { performance } from 'node:perf_hooks';
+import {
+  clearTimeout as clearRealTimeout,
+  setImmediate as setRealImmediate,
+  setTimeout as setRealTimeout,
+} from 'node:timers';
 import { StoreError } from '../errors.js';
 
 /** One call waiting for the store: settled by its answer, or failed once it falls due. */
@@ -29,12 +34,9 @@ class Waiting {
  * made, so one queue and one timer (armed for the oldest call still waiting) serve them all, rather
  * than a timer per call, an object and a list insertion and removal in Node's timers each.
  *
- * Time is the later of two clocks: the process's monotonic clock (from `node:perf_hooks`: a test's
- * fake `performance`, as its fake `Date`, leaves it and the real timers alone), and the time the
- * timer has shown to pass by firing. Under fake timers, which do not move the first, a call made
- * alone still falls due when the timers are moved `ms` past it, as it did with a timer of its own;
- * calls made one after the other fall due once the timers are moved past each one's deadline plus
- * the real time between it and the first.
+ * Its clock and timers are the real ones (`node:perf_hooks`, `node:timers`), which a test's fake
+ * timers leave alone. While fake timers are installed in their place, each call gets a timer of
+ * its own from them (`withTimeout`), as before this queue: a fake clock moves only what it made.
  */
 export class Deadlines {
   private first: Waiting | undefined = undefined;
@@ -42,10 +44,6 @@ export class Deadlines {
   /** Calls not settled yet: when none is left, the timer is cleared, as a call's own timer was. */
   private waiting = 0;
   private timer: ReturnType<typeof setTimeout> | undefined = undefined;
-  /** When the timer was armed, and for how long: its firing proves that much time passed. */
-  private armedAt = 0;
-  private armedFor = 0;
-  private shown = 0;
 
   constructor(
     readonly ms: number,
@@ -63,8 +61,9 @@ export class Deadlines {
     then: (value: T) => R | PromiseLike<R>,
     fail: (error: unknown) => R | PromiseLike<R>,
   ): Promise<R> {
+    if (globalThis.setTimeout !== setRealTimeout) return withTimeout(promise, this.ms, this.who).then(then, fail);
     return new Promise<R>((resolve, reject) => {
-      const call = new Waiting(this.now() + this.ms, resolve as (value: unknown) => void, reject, then, fail);
+      const call = new Waiting(performance.now() + this.ms, resolve as (value: unknown) => void, reject, then, fail);
       this.enqueue(call);
       promise.then(
         (value) => {
@@ -77,17 +76,13 @@ export class Deadlines {
     });
   }
 
-  private now(): number {
-    return Math.max(performance.now(), this.shown);
-  }
-
   private enqueue(call: Waiting): void {
     if (this.last === undefined) this.first = call;
     else this.last.next = call;
     this.last = call;
     this.waiting++;
     // no timer while nothing waited, or while the only calls left were due (their verdicts pending)
-    if (this.timer === undefined) this.arm(this.ms);
+    if (this.timer === undefined) this.timer = setRealTimeout(this.expire, this.ms);
   }
 
   /** Marks a call settled: false if it was already (timed out, or answered before its verdict). */
@@ -96,26 +91,21 @@ export class Deadlines {
     call.settled = true;
     if (--this.waiting === 0) {
       // nothing waits: drop the queue and its timer, so an idle process is not kept alive by it
-      clearTimeout(this.timer);
+      clearRealTimeout(this.timer);
       this.timer = undefined;
       this.first = this.last = undefined;
     } else {
-      // answers come mostly in order: the settled calls at the head leave as they settle
+      // answers come mostly in order: the settled calls at the head leave as they settle (calls
+      // still waiting may be none of the queue's, but those due, awaiting their verdict)
       while (this.first?.settled) this.first = this.first.next;
+      if (this.first === undefined) this.last = undefined;
     }
     return true;
   }
 
-  private arm(ms: number): void {
-    this.armedAt = this.now();
-    this.armedFor = ms;
-    this.timer = setTimeout(this.expire, ms);
-  }
-
   private readonly expire = (): void => {
     this.timer = undefined;
-    this.shown = Math.max(this.shown, this.armedAt + this.armedFor);
-    const now = this.now();
+    const now = performance.now();
     const due: Waiting[] = [];
     let call = this.first;
     while (call !== undefined && (call.settled || call.dueAt <= now)) {
@@ -124,11 +114,12 @@ export class Deadlines {
     }
     this.first = call;
     if (call === undefined) this.last = undefined;
-    else this.arm(Math.max(1, Math.ceil(call.dueAt - now)));
-    if (due.length > 0) setImmediate(this.timedOut, due);
+    // the timers' clock (the event loop's, read once per turn) may lag this one: never early
+    else this.timer = setRealTimeout(this.expire, Math.max(1, Math.ceil(call.dueAt - now)));
+    if (due.length > 0) setRealImmediate(this.timedOut, due);
   };
 
-  private readonly timedOut = (due: ReadonlyArray<Waiting>): void => {
+  private readonly timedOut = (due: readonly Waiting[]): void => {
     for (const call of due) {
       if (this.settle(call)) {
         call.finish(new StoreError('ERR_STORE_TIMEOUT', `${this.who} did not answer within ${this.ms} ms`), true);
