@@ -237,6 +237,16 @@ if (tool === 'gc') {
       `| ${variant} | ${n(a.rest)} | ${n(b.rest)} | ${over} | ${n(a.gc)} | ${n(b.gc)} | ${n(a.compiler)} | ${n(b.compiler)} |`,
     );
   }
+  const events = Object.keys(rows[0]?.windows[0].events ?? {});
+  if (events.length > 0) {
+    console.log('\nSimulated, whole process, per request (mean of the two windows):\n');
+    console.log(`| server | ${events.join(' | ')} |`);
+    console.log(`|---|${events.map(() => '---:').join('|')}|`);
+    for (const { variant, windows } of rows) {
+      const perEvent = events.map((event) => n((windows[0].events[event] + windows[1].events[event]) / 2));
+      console.log(`| ${variant} | ${perEvent.join(' | ')} |`);
+    }
+  }
 } else {
   console.log(`\n### System calls per request (strace -c -f; ${window} requests after ${warmUp}; -c ${CONNECTIONS})\n`);
   const names = [...new Set(rows.flatMap((r) => Object.keys(r.perRequest)))]
