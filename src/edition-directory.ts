@@ -6,7 +6,8 @@ import type { Overrides } from './limits/table.js';
 import { type LogCode, type Logger, logWarning } from './log.js';
 import { andThen, isPending } from './maybe-async.js';
 import type { Edition, Mode } from './options.js';
-import { describe, type FailoverStore, withTimeout } from './store/failover-store.js';
+import { withTimeout } from './store/deadlines.js';
+import { describe, type FailoverStore } from './store/failover-store.js';
 import { settingsKey } from './store/keys.js';
 import type { Settings } from './store/store.js';
 

@@ -4,7 +4,7 @@ import type { RouteMatch } from '../limits/classify.js';
 import type { MembershipKind } from '../limits/routes.js';
 import type { EditionRules } from '../limits/table.js';
 import { all, isPending, type MaybePromise, onRejection } from '../maybe-async.js';
-import { type Failover, type Health, withTimeout } from '../store/failover-store.js';
+import type { Failover, Health } from '../store/failover-store.js';
 import { appTag } from '../store/keys.js';
 import type { MembershipLedger, Reservation } from '../store/ledger.js';
 import { createdIdOf, groupOf, newMembersOf, usersOf } from './extract.js';
@@ -155,7 +155,7 @@ export class MembershipGate {
       return failed(error);
     }
     if (!isPending(done)) return;
-    return withTimeout(done, this.failover.options.timeoutMs).then(ignore, failed);
+    return this.failover.deadlines.race(done, ignore, failed);
   }
 
   /**

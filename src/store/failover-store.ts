@@ -2,6 +2,7 @@ import { monotonicNow } from '../clock.js';
 import { StoreError } from '../errors.js';
 import { type Logger, logWarning } from '../log.js';
 import { andThen, isPending, type MaybePromise, settle } from '../maybe-async.js';
+import { Deadlines } from './deadlines.js';
 import { type FailurePolicy, failurePolicy, type StoreErrorPolicy } from './failure-policy.js';
 import { MemoryStore } from './memory-store.js';
 import type { Check, Progress, Reading, Settings, Store } from './store.js';
@@ -51,10 +52,13 @@ export class Failover {
   private readonly now: () => number;
   /** What a failed call becomes, asked by every caller of the failover. */
   readonly policy: FailurePolicy;
+  /** Every call to the store waits `timeoutMs` at most: one queue of deadlines and one timer for them all. */
+  readonly deadlines: Deadlines;
 
   constructor(readonly options: FailoverOptions) {
     this.now = options.clock ?? monotonicNow;
     this.policy = failurePolicy(options.policy);
+    this.deadlines = new Deadlines(options.timeoutMs);
   }
 
   /** Whether some decisions are being made without the shared store. */
@@ -89,9 +93,10 @@ export class Failover {
       return this.failed(health, error, fallback);
     }
     if (!isPending(answer)) return this.answered(health, answer);
-    return withTimeout(answer, this.options.timeoutMs).then(
+    return this.deadlines.race<T, T | F>(
+      answer,
       (value) => this.answered(health, value),
-      (error: unknown) => this.failed(health, error, fallback),
+      (error) => this.failed(health, error, fallback),
     );
   }
 
@@ -132,7 +137,9 @@ export class Failover {
     } catch (error) {
       return failed(error);
     }
-    return settle(isPending(answer) ? withTimeout(answer, this.options.timeoutMs) : answer, answered, failed);
+    return isPending(answer)
+      ? this.deadlines.race<T, T | F>(answer, answered, failed)
+      : settle(answer, answered, failed);
   }
 
   private answered<T>(health: Health, value: T): T {
@@ -278,33 +285,6 @@ function share(check: Check, processes: number): Check {
     capacity: Math.max(1, Math.floor(check.capacity / processes)),
     intervalMs: check.intervalMs * processes,
   };
-}
-
-/**
- * Rejects when the store has not answered within `ms`. The verdict waits one turn of the event loop
- * past the timer, so a reply that arrived while this process was busy is not mistaken for a timeout.
- */
-export function withTimeout<T>(promise: Promise<T>, ms: number, who = 'the store'): Promise<T> {
-  return new Promise((resolve, reject) => {
-    let settled = false;
-    const timer = setTimeout(() => {
-      setImmediate(() => {
-        if (!settled) reject(new StoreError('ERR_STORE_TIMEOUT', `${who} did not answer within ${ms} ms`));
-      });
-    }, ms);
-    promise.then(
-      (value) => {
-        settled = true;
-        clearTimeout(timer);
-        resolve(value);
-      },
-      (error: unknown) => {
-        settled = true;
-        clearTimeout(timer);
-        reject(error);
-      },
-    );
-  });
 }
 
 export function describe(error: unknown): string {
