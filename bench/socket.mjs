@@ -35,7 +35,11 @@ const keep = process.env.BENCH_SOCKET_KEEP;
 const server = new URL('./server.mjs', import.meta.url).pathname;
 // under valgrind a round trip takes far longer than the default 50 ms: no call may time out
 const extra = JSON.parse(process.env.BENCH_IMRL_OPTIONS ?? '{}');
-const env = { ...process.env, BENCH_IMRL_OPTIONS: JSON.stringify({ storeTimeoutMs: 600_000, ...extra }) };
+const env = {
+  ...process.env,
+  BENCH_IMRL_OPTIONS: JSON.stringify({ storeTimeoutMs: 600_000, ...extra }),
+  BENCH_KEEP_ALIVE_MS: '600000',
+};
 
 const wrappers = {
   callgrind: (out) => [
