@@ -1,5 +1,7 @@
 // How cost grows: with the number of apps, with the kind of request, and from one Redis to a Cluster.
-// Usage: npm run build && node bench/growth.mjs [--quick]
+// Usage: npm run build && node bench/growth.mjs [--quick] [--apps [--app-counts=1000,1000000]]
+// --apps: the apps table alone, printed and written to bench/results/growth-apps-only.json (for a before and
+// after of one change); --app-counts picks its rows by apps in rotation.
 // Starts its own redis-server and 3-master Redis Cluster on loopback free ports and stops them by pid.
 // Writes bench/results/growth.{json,md} and growth-{apps,categories,nodes}.svg.
 import { execFile, execFileSync } from 'node:child_process';
@@ -15,6 +17,8 @@ import { barChart } from './plot.mjs';
 import { startCluster, startRedis } from './redis.mjs';
 
 const QUICK = process.argv.includes('--quick');
+const APPS_ONLY = process.argv.includes('--apps');
+const countsArg = process.argv.find((arg) => arg.startsWith('--app-counts='));
 setFlagsFromString('--expose-gc'); // so that `node bench/growth.mjs` needs no flag
 const gc = runInNewContext('gc');
 const startedAt = Date.now();
@@ -22,7 +26,12 @@ const loadAtStart = loadavg()[0];
 const execFileAsync = promisify(execFile);
 
 /** Apps in rotation; --quick stops at 100,000. */
-const APP_COUNTS = QUICK ? [1, 1_000, 100_000] : [1, 1_000, 100_000, 1_000_000];
+const APP_COUNTS =
+  countsArg !== undefined
+    ? countsArg.slice('--app-counts='.length).split(',').map(Number)
+    : QUICK
+      ? [1, 1_000, 100_000]
+      : [1, 1_000, 100_000, 1_000_000];
 /** Requests measured per row (after a warm-up pass over every app), by store. */
 const MEASURED = QUICK ? { memory: 100_000, redis: 10_000 } : { memory: 400_000, redis: 60_000 };
 /** Requests in flight at once on Redis; the in-memory store answers synchronously. */
@@ -974,19 +983,18 @@ function plots(apps, categories, nodes) {
 
 // ---------------------------------------------------------------------------------------------------
 
-const servers = [];
-let single;
-let clusterSide;
-try {
-  const [redis, cluster] = await Promise.all([startRedis(), startCluster()]);
-  servers.push(redis, ...cluster);
-  progress(
-    `redis-server on ${redis.port}, cluster on ${cluster.map((n) => n.port).join(', ')}${QUICK ? ' (--quick)' : ''}`,
-  );
-  single = await redisSide('redis', [redis]);
-  clusterSide = await redisSide('cluster', cluster);
+/** `--apps`: the apps table alone, printed and kept in growth-apps-only.json (growth.{json,md} are left alone). */
+function reportApps(apps) {
+  const dir = new URL('./results/', import.meta.url);
+  mkdirSync(dir, { recursive: true });
+  const report = { date: new Date().toISOString(), quick: QUICK, node: process.version, apps, warnings };
+  writeFileSync(new URL('growth-apps-only.json', dir), `${JSON.stringify(report, null, 2)}\n`);
+  console.log(appsTable(apps));
+  if (warnings.length > 0) console.log(`limiter warnings during the run (numbers may be off):\n${warnings.join('\n')}`);
+}
 
-  const apps = await appsSection(single);
+/** Every section, then the report: growth.{json,md} and the three plots. */
+async function reportAll(apps, redis, cluster) {
   const categories = await categoriesSection([single, clusterSide]);
   const nodes = await nodesSection([redis], cluster);
   nodes.scriptAlone = hasRedisBenchmark() ? await scriptAlone([redis], cluster, clusterSide.client) : [];
@@ -1012,6 +1020,24 @@ try {
   console.log(md);
   if (warnings.length > 0) console.log(`limiter warnings during the run (numbers may be off):\n${warnings.join('\n')}`);
   progress('wrote bench/results/growth.{json,md} and growth-{apps,categories,nodes}.svg');
+}
+
+const servers = [];
+let single;
+let clusterSide;
+try {
+  // the apps table alone needs no Cluster
+  const [redis, cluster] = await Promise.all([startRedis(), APPS_ONLY ? [] : startCluster()]);
+  servers.push(redis, ...cluster);
+  progress(
+    `redis-server on ${redis.port}, cluster on ${cluster.map((n) => n.port).join(', ') || 'none'}${QUICK ? ' (--quick)' : ''}`,
+  );
+  single = await redisSide('redis', [redis]);
+  if (!APPS_ONLY) clusterSide = await redisSide('cluster', cluster);
+
+  const apps = await appsSection(single);
+  if (APPS_ONLY) reportApps(apps);
+  else await reportAll(apps, redis, cluster);
 } finally {
   single?.close();
   clusterSide?.close();
