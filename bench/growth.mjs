@@ -61,7 +61,6 @@ const table = Object.fromEntries(
           ...rule,
           ratePerSecond: 1e-3,
           burst: 1e6,
-          ...(category === 'files' ? { clusterDownloadsPerSecond: 1e6 } : {}),
           ...(category === 'messages' ? { dailyPushQuota: 1e9 } : {}),
         },
       ]),
@@ -78,6 +77,7 @@ const limiterFor = (store, maxCachedApps) =>
     table,
     store,
     maxCachedApps,
+    clusterDownloadsPerSecond: 1e6, // an option of its own: every app shares it
     logger,
     // a Redis call waits behind CONCURRENCY others and, with 1M plans held, behind a major GC: no
     // request may fall back to per-process buckets, or the numbers are not the store's
