@@ -5,7 +5,7 @@ import { hashTagOf } from './keys.js';
 import type { MembershipLedger } from './ledger.js';
 import { LuaScript, notAcknowledged, type RedisClient, type ReplicaAck } from './lua-script.js';
 import { RedisLedger } from './redis-ledger.js';
-import type { Check, Progress, Reading, Settings, Store } from './store.js';
+import type { Check, Progress, Reading, Settings, SettingsCheck, SettingsDiffer, Store } from './store.js';
 import { takeScript } from './take-script.js';
 
 export interface RedisStoreOptions {
@@ -95,6 +95,20 @@ export class RedisStore implements Store {
     return groups.length === 1 ? this.run(checks) : this.takeSlotBySlot(checks, groups, progress);
   }
 
+  /**
+   * `take` with the app's settings compared in the same script call (check kind 's'). On a Cluster
+   * they go with the first check's slot, the app's: its settings share its hash tag.
+   */
+  takeChecked(
+    checks: readonly Check[],
+    settings: SettingsCheck,
+    progress?: Progress,
+  ): Promise<readonly Reading[] | SettingsDiffer> {
+    if (!this.client.isCluster || checks.length === 1) return this.run(checks, settings);
+    const groups = bySlot(checks);
+    return groups.length === 1 ? this.run(checks, settings) : this.takeSlotBySlot(checks, groups, progress, settings);
+  }
+
   /** Memberships beside the buckets; holds lapse by the store's clock (a test's, or Redis `TIME`). */
   ledger(keyPrefix: string): MembershipLedger {
     return new RedisLedger(this.client, keyPrefix, { clock: this.clock, replicaAck: this.replicaAck });
@@ -119,22 +133,36 @@ export class RedisStore implements Store {
     await writeHash.run(this.client, [key], args);
   }
 
+  private takeSlotBySlot(
+    checks: readonly Check[],
+    groups: ReadonlyArray<readonly Check[]>,
+    progress: Progress | undefined,
+  ): Promise<readonly Reading[]>;
+  private takeSlotBySlot(
+    checks: readonly Check[],
+    groups: ReadonlyArray<readonly Check[]>,
+    progress: Progress | undefined,
+    settings: SettingsCheck,
+  ): Promise<readonly Reading[] | SettingsDiffer>;
+  /** The slots one after the other, the settings (if any) checked with the first: nothing is taken yet if they differ. */
   private async takeSlotBySlot(
     checks: readonly Check[],
     groups: ReadonlyArray<readonly Check[]>,
     progress: Progress | undefined,
-  ): Promise<readonly Reading[]> {
+    settings?: SettingsCheck,
+  ): Promise<readonly Reading[] | SettingsDiffer> {
     const readings = new Map<Check, Reading>();
     for (const [index, group] of groups.entries()) {
       if (progress !== undefined) progress.key = (group[0] as Check).key; // a failure from here on is this slot's
-      let answer: Reading[];
+      let answer: Reading[] | SettingsDiffer;
       try {
-        answer = await this.run(group);
+        answer = await this.run(group, index === 0 ? settings : undefined);
       } catch (error) {
         // the call may have failed before or after its script ran: the earlier slots' tokens go back either way
         await this.giveBack(groups.slice(0, index));
         throw error;
       }
+      if (!Array.isArray(answer)) return answer; // the first slot's call: nothing was taken anywhere
       for (let i = 0; i < group.length; i++) readings.set(group[i] as Check, answer[i] as Reading);
       if (!answer.every((reading) => reading.allowed)) {
         await this.giveBack(groups.slice(0, index));
@@ -149,17 +177,27 @@ export class RedisStore implements Store {
     await Promise.allSettled(taken.map((group) => this.run(group.map(refund))));
   }
 
-  private run(checks: readonly Check[]): Promise<Reading[]> {
+  private run(checks: readonly Check[]): Promise<Reading[]>;
+  private run(checks: readonly Check[], settings: SettingsCheck | undefined): Promise<Reading[] | SettingsDiffer>;
+  private run(checks: readonly Check[], settings?: SettingsCheck): Promise<Reading[] | SettingsDiffer> {
     const keys = checks.map((check) => check.key);
     const args: Array<string | number> = [this.clock === undefined ? '' : this.clock()];
     for (const check of checks) {
       if (check.type === 'bucket') args.push('b', check.capacity, check.intervalMs, check.cost);
       else args.push('w', check.limit, check.cost, check.edgesMs.length, ...check.edgesMs);
     }
-    if (this.replicaAck === undefined || !checks.some(countsAcrossFailover)) {
-      return take.run(this.client, keys, args).then((reply) => parseReply(reply, checks.length));
+    if (settings !== undefined) {
+      keys.push(settings.key);
+      args.push('s', settings.fields.length);
+      for (const field of settings.fields) {
+        const expected = settings.expected[field];
+        args.push(field, expected === undefined ? '' : `=${expected}`);
+      }
     }
-    return this.runAcknowledged(checks, keys, args, this.replicaAck);
+    if (this.replicaAck === undefined || !checks.some(countsAcrossFailover)) {
+      return take.run(this.client, keys, args).then((reply) => parseAnswer(reply, checks.length, settings));
+    }
+    return this.runAcknowledged(checks, keys, args, settings, this.replicaAck);
   }
 
   /** The take, admitted only once the replicas hold it; otherwise undone, and the call fails. */
@@ -167,10 +205,12 @@ export class RedisStore implements Store {
     checks: readonly Check[],
     keys: readonly string[],
     args: ReadonlyArray<string | number>,
+    settings: SettingsCheck | undefined,
     ack: ReplicaAck,
-  ): Promise<Reading[]> {
+  ): Promise<Reading[] | SettingsDiffer> {
     const { reply, acknowledged } = await take.runAcknowledged(this.client, keys, args, ack);
-    const readings = parseReply(reply, checks.length);
+    const readings = parseAnswer(reply, checks.length, settings);
+    if (!Array.isArray(readings)) return readings; // settings that differ: nothing was written
     if (acknowledged || !readings.every((reading) => reading.allowed)) return readings; // a refusal wrote nothing
     // should the undo fail too, the count stays on this master alone: too high, never too low
     await this.run(checks.map(refund)).catch(() => {});
@@ -199,12 +239,48 @@ function bySlot(checks: readonly Check[]): Check[][] {
 
 /** The script's reply, checked: four integers per check, allowed being 0 or 1. */
 export function parseReply(reply: unknown, count: number): Reading[] {
-  if (!Array.isArray(reply) || reply.length !== count * FIELDS_PER_READING || !reply.every(Number.isInteger)) {
-    throw new StoreError(
-      'ERR_STORE_REPLY',
-      `unexpected reply from the Redis script: ${JSON.stringify(reply)?.slice(0, 200)}`,
-    );
+  if (!Array.isArray(reply) || reply.length !== count * FIELDS_PER_READING) throw unexpectedReply(reply);
+  return readingsOf(reply, count);
+}
+
+/**
+ * The reply of a take with the settings checked: the readings then 1 when the settings were as
+ * assumed; else the readings of nothing taken, then 0 and each checked field as held (null: not held).
+ */
+export function parseCheckedReply(
+  reply: unknown,
+  count: number,
+  fields: readonly string[],
+): Reading[] | SettingsDiffer {
+  const at = count * FIELDS_PER_READING;
+  if (!Array.isArray(reply)) throw unexpectedReply(reply);
+  const same = reply[at] === 1 && reply.length === at + 1;
+  if (!same && (reply[at] !== 0 || reply.length !== at + 1 + fields.length)) throw unexpectedReply(reply);
+  const readings = readingsOf(reply, count);
+  if (same) return readings;
+  const stored: Record<string, string> = {};
+  for (let j = 0; j < fields.length; j++) {
+    const held: unknown = reply[at + 1 + j];
+    if (typeof held === 'string') stored[fields[j] as string] = held;
+    else if (held !== null) throw unexpectedReply(reply);
   }
+  return { stored };
+}
+
+function parseAnswer(reply: unknown, count: number, settings: SettingsCheck | undefined): Reading[] | SettingsDiffer {
+  return settings === undefined ? parseReply(reply, count) : parseCheckedReply(reply, count, settings.fields);
+}
+
+function unexpectedReply(reply: unknown): StoreError {
+  return new StoreError(
+    'ERR_STORE_REPLY',
+    `unexpected reply from the Redis script: ${JSON.stringify(reply)?.slice(0, 200)}`,
+  );
+}
+
+/** The first `count` readings of a reply at least that long, four integers each. */
+function readingsOf(reply: readonly unknown[], count: number): Reading[] {
+  for (let i = 0; i < count * FIELDS_PER_READING; i++) if (!Number.isInteger(reply[i])) throw unexpectedReply(reply);
   const readings: Reading[] = new Array(count);
   for (let i = 0; i < count; i++) {
     const at = i * FIELDS_PER_READING;

@@ -9,7 +9,12 @@
  *   window: 'w', limit, cost, n, edge1 … edgeN (the window holding now, clamped to the first or
  *           last; the key holds '<window end>:<count>', counted on until that end whatever the
  *           edges sent: see the script)
- * Reply: four integers per check: allowed (1/0), remaining, resetMs, retryAfterMs.
+ *   settings (Store.takeChecked; last, and at most one): 's', n, field1, expected1 … fieldN, expectedN,
+ *           each expected '' (the field not held) or '=' .. its text: the hash under its key (the app's
+ *           settings, under the app's hash tag) compared with what the caller assumed; it passes when
+ *           every field is as assumed, and writes nothing
+ * Reply: four integers per check: allowed (1/0), remaining, resetMs, retryAfterMs; for the settings
+ * check, 1 when they are as assumed, else 0 then the n fields as held (nil: not held).
  * Nothing is written unless every check passes, nor for a check of cost 0 (a reading); every
  * written key expires when it stops mattering.
  */
@@ -43,7 +48,16 @@ local a = 2 -- where the next check's arguments start
 for i = 1, #KEYS do
   local kind, size = ARGV[a], tonumber(ARGV[a + 1])
   local r = {slack = EPS}
-  if kind == 'b' then
+  if kind == 's' then
+    local fields = {}
+    for j = 1, size do fields[j] = ARGV[a + 2 * j] end
+    local held = redis.call('HMGET', KEYS[i], unpack(fields))
+    r.held, r.pass = held, true
+    for j = 1, size do
+      if (held[j] and '=' .. held[j] or '') ~= ARGV[a + 1 + 2 * j] then r.pass = false end
+    end
+    a = a + 2 + 2 * size
+  elseif kind == 'b' then
     local span, cost = tonumber(ARGV[a + 2]), tonumber(ARGV[a + 3])
     r.cost = cost
     a = a + 4
@@ -100,7 +114,10 @@ end
 local reply = {}
 for i = 1, #KEYS do
   local r, o = results[i], (i - 1) * 4
-  if allPass then
+  if r.held then -- the settings check: as assumed, or how they are held
+    reply[o + 1] = r.pass and 1 or 0
+    if not r.pass then for j = 1, #r.held do reply[o + 1 + j] = r.held[j] end end
+  elseif allPass then
     if r.cost == 0 then -- a reading (inspect): its key keeps the state it has
     elseif r.ttl > 0 then redis.call('SET', KEYS[i], r.state, 'PX', math.max(r.ttl, minTtl))
     else redis.call('DEL', KEYS[i]) end
