@@ -207,6 +207,24 @@ describe.each([
     await request(server.app).post(`/${other.org}/chat/messages/users`).send(SEND).expect(400); // an app of the configured figures: read, and refused all the same
     expect(server.calls).toEqual({ takes: 1, others: 3 });
   });
+
+  it('reads the settings before refusing a send of more pushes than the daily quota the figures assumed have', async () => {
+    const { appKey, org } = appKeyOf();
+    await serverProcess().limiter.setEdition(appKey, 'enterprise'); // no daily quota
+    const server = serverProcess();
+    const group = (i: number) => `g${i}`;
+    const user = (i: number) => `u${i}`;
+    // 60 groups × 400 users: 24,000 pushes, past the community edition's 20,000 a day
+    const body = {
+      to: Array.from({ length: 60 }, (_, i) => group(i)),
+      users: Array.from({ length: 400 }, (_, i) => user(i)),
+    };
+    await request(server.app)
+      .post(`/${org}/chat/messages/chatgroups/users`)
+      .send({ ...body, type: 'txt', body: { msg: 'hi' } })
+      .expect(200);
+    expect(server.calls).toEqual({ takes: 1, others: 2 });
+  });
 });
 
 describe('what Redis runs for a request of a cold app', () => {
