@@ -200,12 +200,18 @@ export class EditionDirectory {
   private readonly everyAppRunTime: AppCache<RunTime>;
   private readonly resolved: AppCache<Edition>;
   private readonly sourced: AppCache<Overrides | undefined>;
+  /**
+   * The `overrides` option by app, in a Map: a property lookup would first intern each app key a
+   * request names (a hash-table insert, and a string kept, per app).
+   */
+  private readonly optionOverrides: ReadonlyMap<string, Overrides>;
 
   constructor(
     private readonly config: Config,
     private readonly store: FailoverStore,
   ) {
     const { editionCacheMs: ttlMs, maxCachedApps: maxEntries, resolverTimeoutMs: timeoutMs, logger } = config;
+    this.optionOverrides = new Map(Object.entries(config.overrides));
     // the store's clock when a test gave it one, so that moving it ages the answers too
     const clock = config.store.clock ?? monotonicNow;
     const warn = throttled(logger, clock);
@@ -264,7 +270,7 @@ export class EditionDirectory {
 
   /** The overrides as far as known without asking anyone. */
   knownOverrides(appKey: string): Overrides | undefined {
-    return this.runTime.known(appKey)?.overrides ?? this.config.overrides[appKey] ?? this.sourced.known(appKey);
+    return this.runTime.known(appKey)?.overrides ?? this.optionOverrides.get(appKey) ?? this.sourced.known(appKey);
   }
 
   /**
@@ -275,8 +281,10 @@ export class EditionDirectory {
    * (`checked` takes the answer), so that a request makes one call whether its app is cached or not.
    */
   settingsOf(appKey: string, req?: Request, request?: SettingsCheckSink): AppSettings | Promise<AppSettings> {
+    const fresh = this.runTime.fresh(appKey);
+    if (fresh !== undefined) return this.withConfigured(appKey, req, fresh);
     if (request !== undefined && this.store.checksSettings) {
-      return this.withConfigured(appKey, req, this.runTime.fresh(appKey) ?? this.assume(appKey, request));
+      return this.withConfigured(appKey, req, this.assume(appKey, request));
     }
     // every app's mode is read after the app's settings, not beside them: while the store is down,
     // the app's read is the one probe, and a refusal, which needs the mode, mostly finds it here
@@ -295,13 +303,16 @@ export class EditionDirectory {
     req: Request | undefined,
     runTime: RunTime | Promise<RunTime>,
   ): AppSettings | Promise<AppSettings> {
-    return andThen(runTime, ({ edition: chosenEdition, overrides: chosenOverrides }) => {
-      const edition = chosenEdition ?? this.configuredEdition(appKey, req);
-      const overrides = chosenOverrides ?? this.configuredOverrides(appKey);
-      if (isPending(edition) || isPending(overrides))
-        return Promise.all([edition, overrides]).then(([e, o]) => ({ edition: e, overrides: o }));
-      return { edition, overrides };
-    });
+    if (isPending(runTime)) return runTime.then((now) => this.configured(appKey, req, now));
+    return this.configured(appKey, req, runTime);
+  }
+
+  private configured(appKey: string, req: Request | undefined, runTime: RunTime): AppSettings | Promise<AppSettings> {
+    const edition = runTime.edition ?? this.configuredEdition(appKey, req);
+    const overrides = runTime.overrides ?? this.configuredOverrides(appKey);
+    if (isPending(edition) || isPending(overrides))
+      return Promise.all([edition, overrides]).then(([e, o]) => ({ edition: e, overrides: o }));
+    return { edition, overrides };
   }
 
   /** The app's settings as last known (or none), to be checked by the request's store call. */
@@ -402,8 +413,11 @@ export class EditionDirectory {
   }
 
   private everyApp(): RunTime | Promise<RunTime> {
-    return this.everyAppRunTime.get(EVERY_APP, (previous) => this.readRunTime(EVERY_APP, previous));
+    return this.everyAppRunTime.fresh(EVERY_APP) ?? this.everyAppRunTime.get(EVERY_APP, this.readEveryApp);
   }
+
+  private readonly readEveryApp = (previous: RunTime | undefined): RunTime | Promise<RunTime> =>
+    this.readRunTime(EVERY_APP, previous);
 
   /** What `setMode` chose, for the app and for every app, as far as known without asking. */
   knownModes(appKey: string): { app: Mode | undefined; everyApp: Mode | undefined } {
@@ -418,7 +432,7 @@ export class EditionDirectory {
 
   /** The overrides `setOverrides` chose, and the configured ones (the option's, or the source's last answer). */
   knownOverrideSources(appKey: string): { runTime: Overrides | undefined; configured: Overrides | undefined } {
-    const configured = this.config.overrides[appKey] ?? this.sourced.known(appKey);
+    const configured = this.optionOverrides.get(appKey) ?? this.sourced.known(appKey);
     return { runTime: this.runTime.known(appKey)?.overrides, configured };
   }
 
@@ -456,7 +470,7 @@ export class EditionDirectory {
 
   private configuredOverrides(appKey: string): Overrides | undefined | Promise<Overrides | undefined> {
     const source = this.config.overridesSource;
-    if (source === undefined) return this.config.overrides[appKey];
+    if (source === undefined) return this.optionOverrides.get(appKey);
     return this.sourced.get(appKey, () =>
       andThen(source.get(appKey), (answer: unknown) => (answer === undefined ? undefined : parseOverrides(answer, ''))),
     );
