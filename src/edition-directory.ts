@@ -105,10 +105,18 @@ class AppCache<T> {
     return this.entries.get(appKey)?.settled;
   }
 
-  /** The answer (perhaps pending) while it stands, without asking; `undefined` once it is due to be asked again. */
-  fresh(appKey: string): T | Promise<T> | undefined {
+  /**
+   * The answer (perhaps pending) while it stands; once it is due to be asked again, what `stale`
+   * makes of the last answer, asking no one and keeping nothing.
+   */
+  freshOr<C>(
+    appKey: string,
+    stale: (appKey: string, previous: T | undefined, context: C) => T,
+    context: C,
+  ): T | Promise<T> {
     const cached = this.entries.get(appKey);
-    return cached !== undefined && cached.expiresAt > this.options.clock() ? cached.value : undefined;
+    if (cached !== undefined && cached.expiresAt > this.options.clock()) return cached.value;
+    return stale(appKey, cached?.settled, context);
   }
 
   get choices(): number {
@@ -133,7 +141,8 @@ class AppCache<T> {
     return value;
   }
 
-  get(appKey: string, ask: (previous: T | undefined) => T | Promise<T>): T | Promise<T> {
+  /** The answer while it stands, else `ask`'s (given the last answer and `context`: a caller on the hot path makes `ask` once). */
+  get<C>(appKey: string, ask: (previous: T | undefined, context: C) => T | Promise<T>, context?: C): T | Promise<T> {
     const now = this.options.clock();
     const cached = this.entries.get(appKey);
     if (cached !== undefined && cached.expiresAt > now) return cached.value;
@@ -141,7 +150,7 @@ class AppCache<T> {
     // `value` is the pending answer, set once asked: the entry is what a late answer settles
     const entry: Entry<T> = { value: previous as T, settled: previous, expiresAt: now + this.options.ttlMs };
     this.put(appKey, entry);
-    entry.value = this.ask(appKey, ask, entry, previous);
+    entry.value = this.ask(appKey, ask, context as C, entry, previous);
     return entry.value;
   }
 
@@ -157,9 +166,10 @@ class AppCache<T> {
     this.entries.set(appKey, entry);
   }
 
-  private ask(
+  private ask<C>(
     appKey: string,
-    ask: (previous: T | undefined) => T | Promise<T>,
+    ask: (previous: T | undefined, context: C) => T | Promise<T>,
+    context: C,
     entry: Entry<T>,
     previous: T | undefined,
   ): T | Promise<T> {
@@ -172,14 +182,18 @@ class AppCache<T> {
       entry.expiresAt = this.options.clock() + RETRY_FAILED_MS;
       return settle(this.options.fallback(appKey, describe(error), previous));
     };
+    let answer: T | Promise<T>;
     try {
-      const answer = ask(previous);
-      if (!isPending(answer)) return settle(answer);
-      const { timeoutMs } = this.options;
-      return (timeoutMs === undefined ? answer : withTimeout(answer, timeoutMs, 'it')).then(settle, fail);
+      answer = ask(previous, context);
     } catch (error) {
       return fail(error);
     }
+    if (!isPending(answer)) {
+      entry.settled = answer; // `value` is set to it by `get`
+      return answer;
+    }
+    const { timeoutMs } = this.options;
+    return (timeoutMs === undefined ? answer : withTimeout(answer, timeoutMs, 'it')).then(settle, fail);
   }
 }
 
@@ -281,21 +295,25 @@ export class EditionDirectory {
    * (`checked` takes the answer), so that a request makes one call whether its app is cached or not.
    */
   settingsOf(appKey: string, req?: Request, request?: SettingsCheckSink): AppSettings | Promise<AppSettings> {
-    const fresh = this.runTime.fresh(appKey);
-    if (fresh !== undefined) return this.withConfigured(appKey, req, fresh);
-    if (request !== undefined && this.store.checksSettings) {
-      return this.withConfigured(appKey, req, this.assume(appKey, request));
-    }
-    // every app's mode is read after the app's settings, not beside them: while the store is down,
-    // the app's read is the one probe, and a refusal, which needs the mode, mostly finds it here
-    const runTime = this.runTime.get(appKey, (previous) =>
-      andThen(this.readRunTime(appKey, previous), (read) => {
-        this.everyApp();
-        return read;
-      }),
-    );
+    const runTime =
+      request !== undefined && this.store.checksSettings
+        ? this.runTime.freshOr(appKey, this.assume, request)
+        : this.runTime.get(appKey, this.readAppRunTime, appKey);
     return this.withConfigured(appKey, req, runTime);
   }
+
+  /**
+   * The app's settings from the store; every app's mode is read after them, not beside them: while
+   * the store is down, the app's read is the one probe, and a refusal, which needs the mode, mostly
+   * finds it here.
+   */
+  private readonly readAppRunTime = (previous: RunTime | undefined, appKey: string): RunTime | Promise<RunTime> =>
+    andThen(this.readRunTime(appKey, previous), this.thenEveryApp);
+
+  private readonly thenEveryApp = (read: RunTime): RunTime => {
+    this.everyApp();
+    return read;
+  };
 
   /** The run-time choices, else the configured edition and overrides. */
   private withConfigured(
@@ -316,12 +334,11 @@ export class EditionDirectory {
   }
 
   /** The app's settings as last known (or none), to be checked by the request's store call. */
-  private assume(appKey: string, request: SettingsCheckSink): RunTime {
-    const previous = this.runTime.known(appKey);
+  private readonly assume = (appKey: string, previous: RunTime | undefined, request: SettingsCheckSink): RunTime => {
     const assumed = previous ?? NONE;
     request.settingsCheck = this.checkOf(appKey, previous, assumed, 1);
     return assumed;
-  }
+  };
 
   private checkOf(appKey: string, previous: RunTime | undefined, assumed: RunTime, call: number): AssumedSettings {
     const key = settingsKey(this.config.keyPrefix, appKey);
@@ -413,7 +430,7 @@ export class EditionDirectory {
   }
 
   private everyApp(): RunTime | Promise<RunTime> {
-    return this.everyAppRunTime.fresh(EVERY_APP) ?? this.everyAppRunTime.get(EVERY_APP, this.readEveryApp);
+    return this.everyAppRunTime.get(EVERY_APP, this.readEveryApp);
   }
 
   private readonly readEveryApp = (previous: RunTime | undefined): RunTime | Promise<RunTime> =>
@@ -489,8 +506,9 @@ export class EditionDirectory {
 
   /** Stored settings checked as the options are: a value this process's table cannot take is ignored, with a warning. */
   private runTimeOf(appKey: string, settings: Settings, previous: RunTime | undefined): RunTime {
-    const runTime: { -readonly [K in keyof RunTime]: RunTime[K] } = { stored: settings };
     const { edition, mode, overrides: text } = settings;
+    if (edition === undefined && mode === undefined && text === undefined) return NONE;
+    const runTime: { -readonly [K in keyof RunTime]: RunTime[K] } = { stored: settings };
     const ignore = (what: string, why: string): void =>
       this.warn('WRN_SETTINGS_IGNORED', `the store holds ${what} for ${JSON.stringify(appKey)} (${why}); ignored`, {
         appKey,
