@@ -201,6 +201,37 @@ describe("RedisStore.takeChecked: a take and the app's settings in one call", ()
     ]);
   });
 
+  it('with replicas to wait for, answers settings that differ at once (nothing was written), and undoes a take not acknowledged', async () => {
+    const store = new RedisStore({ client: single, replicas: 1, replicaTimeoutMs: 10 }); // this server has no replica
+    const tag = `{checked-${randomUUID()}}`;
+    const settings = `t:${tag}:settings`;
+    const bucket: BucketCheck = {
+      type: 'bucket',
+      key: `t:${tag}:messages:rate`,
+      capacity: 5,
+      intervalMs: 1e9,
+      cost: 1,
+    };
+    const day = {
+      type: 'window',
+      key: `t:${tag}:messages:daily`,
+      limit: 5,
+      edgesMs: dayEdgesMs('UTC', Date.now()),
+      cost: 1,
+    } as const;
+    await single.hset(settings, 'edition', 'pro');
+    expect(await store.takeChecked([bucket, day], checkOf(settings, {}))).toEqual({ stored: { edition: 'pro' } });
+    await expect(store.takeChecked([bucket, day], checkOf(settings, { edition: 'pro' }))).rejects.toThrow(
+      'fewer than 1 replica(s) acknowledged the write within 10 ms; it was undone',
+    );
+    expect(
+      await store.take([
+        { ...bucket, cost: 0 },
+        { ...day, cost: 0 },
+      ]),
+    ).toMatchObject([{ remaining: 5 }, { remaining: 5 }]);
+  });
+
   it("rejects a reply that is not the readings then the settings' answer", () => {
     const reading = [1, 9, 100, 0];
     expect(parseCheckedReply([...reading, 1], 1, fields)).toEqual([
