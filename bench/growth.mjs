@@ -1,6 +1,8 @@
 // How cost grows: with the number of apps, with the kind of request, and from one Redis to a Cluster.
-// Usage: npm run build && node bench/growth.mjs [--quick] [--apps [--app-counts=1000,1000000]]
-// --apps: the apps table alone, printed and written to bench/results/growth-apps-only.json (for a before and
+// Usage: npm run build && node bench/growth.mjs [--quick] [--shards | --apps [--app-counts=1000,1000000]]
+// --shards: only the Cluster rows of the cluster-wide downloads bucket, one shard and several
+// (bench/results/growth-shards.{json,md}; growth.md and the plots are left as they are).
+// --apps: only the apps table, printed and written to bench/results/growth-apps-only.json (for a before and
 // after of one change); --app-counts picks its rows by apps in rotation.
 // Starts its own redis-server and 3-master Redis Cluster on loopback free ports and stops them by pid.
 // Writes bench/results/growth.{json,md} and growth-{apps,categories,nodes}.svg.
@@ -12,6 +14,7 @@ import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { Cluster, Redis } from 'ioredis';
 import { defaultTable, imRateLimit, MemoryStore, RedisStore } from '../dist/index.js';
+import { sharedChecks } from '../dist/plan.js';
 import { takeScript } from '../dist/store/take-script.js';
 import { barChart } from './plot.mjs';
 import { startCluster, startRedis } from './redis.mjs';
@@ -19,6 +22,7 @@ import { startCluster, startRedis } from './redis.mjs';
 const QUICK = process.argv.includes('--quick');
 const APPS_ONLY = process.argv.includes('--apps');
 const countsArg = process.argv.find((arg) => arg.startsWith('--app-counts='));
+const SHARDS_ONLY = process.argv.includes('--shards');
 setFlagsFromString('--expose-gc'); // so that `node bench/growth.mjs` needs no flag
 const gc = runInNewContext('gc');
 const startedAt = Date.now();
@@ -407,14 +411,44 @@ const appBucket = (app, category) => ({
   cost: 1,
 });
 const globalBucket = { type: 'bucket', key: 'imrl:{global}:files:downloads', capacity: 1e6, intervalMs: 1e-3, cost: 1 };
+/**
+ * The cluster-wide bucket's `n` shards (`clusterDownloadsShards`), at figures that admit every take:
+ * a download takes one, the next in turn, as the limiter's downloads of one process do.
+ */
+const shardsOf = (n) =>
+  sharedChecks('imrl', 1e6, n).downloadShards.map((shard) => ({ ...shard, capacity: 1e6, intervalMs: 1e-3 }));
+const SHARD_COUNTS = [3, 16];
 const workloads = {
   apps: { label: 'one app bucket, 100,000 apps', checks: (app) => [appBucket(app, 'users')] },
   downloads: {
     label: 'download: app bucket + cluster-wide bucket',
+    shards: [globalBucket],
     checks: (app) => [appBucket(app, 'files'), globalBucket],
   },
-  global: { label: 'cluster-wide bucket alone (one key)', checks: () => [globalBucket] },
+  global: { label: 'cluster-wide bucket alone (one key)', shards: [globalBucket], checks: () => [globalBucket] },
 };
+for (const n of SHARD_COUNTS) {
+  const shards = shardsOf(n);
+  workloads[`downloads${n}`] = {
+    label: `download: app bucket + 1 of ${n} shards`,
+    shards,
+    clusterOnly: true,
+    checks: (app) => [appBucket(app, 'files'), shards[app % n]],
+  };
+  workloads[`global${n}`] = {
+    label: `cluster-wide bucket alone, ${n} shards`,
+    shards,
+    clusterOnly: true,
+    checks: (i) => [shards[i % n]],
+  };
+}
+/** `--shards`: the downloads and cluster-wide workloads, on the Cluster only. */
+const shardWorkloads = [
+  'downloads',
+  ...SHARD_COUNTS.map((n) => `downloads${n}`),
+  'global',
+  ...SHARD_COUNTS.map((n) => `global${n}`),
+];
 
 /** `NODE_CALLERS` callers each taking one request's checks after the other, for `seconds`. */
 async function hammer(store, workload, seconds) {
@@ -432,12 +466,13 @@ async function hammer(store, workload, seconds) {
   return ops;
 }
 
-async function nodesSection(single, cluster) {
+async function nodesSection(single, cluster, only) {
   const rows = [];
-  for (const [target, servers] of [
+  const targets = [
     ['1 node', single],
     ['3 masters', cluster],
-  ]) {
+  ];
+  for (const [target, servers] of single === undefined ? targets.slice(1) : targets) {
     const admins = servers.map((server) => new Redis({ port: server.port, host: '127.0.0.1' }));
     const client =
       servers.length > 1
@@ -449,6 +484,8 @@ async function nodesSection(single, cluster) {
     const store = new RedisStore({ client });
     try {
       for (const [name, workload] of Object.entries(workloads)) {
+        if (only !== undefined && !only.includes(name)) continue;
+        if (workload.clusterOnly && servers.length === 1) continue; // shards on one node: one core all the same
         await Promise.all(admins.map((admin) => admin.flushall()));
         await hammer(store, workload, 1); // warm-up: connections, the script loaded on every master
         await resetStats(admins);
@@ -461,6 +498,12 @@ async function nodesSection(single, cluster) {
         const redisCpu = (await Promise.all(admins.map(redisCpuSeconds))).map((s, i) => s - redisBefore[i]);
         const masters = await commandsOf(admins);
         const globalSlotPort = servers.length > 1 ? await masterOf(client, globalBucket.key) : servers[0].port;
+        const shardPorts =
+          workload.shards === undefined
+            ? []
+            : servers.length > 1
+              ? await Promise.all(workload.shards.map((shard) => masterOf(client, shard.key)))
+              : workload.shards.map(() => servers[0].port);
         const row = {
           target,
           workload: name,
@@ -471,6 +514,7 @@ async function nodesSection(single, cluster) {
           masters: masters.map((m, i) => ({
             port: servers[i].port,
             holdsGlobalBucket: servers[i].port === globalSlotPort,
+            shardsHeld: shardPorts.filter((port) => port === servers[i].port).length,
             callShare: m.calls / masters.reduce((sum, x) => sum + x.calls, 0),
             calls: m.calls,
             keys: m.keys,
@@ -686,11 +730,17 @@ function nodesTable({ rows }) {
       r.masters
         .map(
           (m) =>
-            `${(m.callShare * 100).toFixed(0)}%, ${int(m.keys)}, ${(m.busyShare * 100).toFixed(0)}%${m.holdsGlobalBucket && r.target !== '1 node' ? ' (global)' : ''}`,
+            `${(m.callShare * 100).toFixed(0)}%, ${int(m.keys)}, ${(m.busyShare * 100).toFixed(0)}%${r.target === '1 node' ? '' : heldMark(r, m)}`,
         )
         .join(' · '),
     ]),
   );
+}
+
+/** Which part of the cluster-wide bucket a master holds: `{global}`, or its shards of the row's. */
+function heldMark(row, master) {
+  if ((workloads[row.workload].shards?.length ?? 1) === 1) return master.holdsGlobalBucket ? ' (global)' : '';
+  return ` (${master.shardsHeld} shard${master.shardsHeld === 1 ? '' : 's'})`;
 }
 
 function scriptAloneTable(rows) {
@@ -783,14 +833,29 @@ function interpretation(apps, categories, nodes) {
       `${about(1e6 / ceiling.redisCpuMicrosPerOp)}/s with a core of its own on this machine. Through the library it ran ` +
       `${int(node('1 node', 'global').opsPerSecond)}/s on one node and ${int(node('3 masters', 'global').opsPerSecond)}/s on the Cluster. ` +
       `That is far above the 300 downloads/s the table admits, but refused attempts cost the same call, so a flood of downloads from ` +
-      `many apps meets it first, and with it everything else on that master. At that scale, shard the bucket: N keys under N hash tags ` +
-      `(\`imrl:{global:0}:files:downloads\` … \`{global:N-1}\`, spread over the masters), each with 1/N of the rate, a download taking ` +
-      `from one chosen at random (or by app); one shard may then refuse while another has tokens (trying a second before refusing ` +
-      `bounds that). Or lease: each app server takes k tokens in one call (a take of cost k) and spends them locally, giving back ` +
-      `what it has not used after a short while; that divides the calls on the key by k, at the price of up to k tokens per server ` +
-      `held away from the others.`,
+      `many apps meets it first, and with it everything else on that master.`,
   );
+  lines.push(shardsMeaning(nodes.rows));
   return lines.map((line) => wrap(line)).join('\n');
+}
+
+/** What the rows of the cluster-wide bucket in shards say (`clusterDownloadsShards`), on the Cluster. */
+function shardsMeaning(rows) {
+  const row = (workload) => rows.find((r) => r.target === '3 masters' && r.workload === workload);
+  const pct = (share) => `${(share * 100).toFixed(0)} %`;
+  const shares = (r) => r.masters.map((m) => pct(m.callShare)).join(', ');
+  const most = (r) => pct(Math.max(...r.masters.map((m) => m.callShare)));
+  const [few, many] = SHARD_COUNTS;
+  return (
+    `- **In shards** (\`clusterDownloadsShards\`: N buckets under hash tags spread over the masters, each with 1/N of the rate; ` +
+    `a download takes one, the next in turn). With downloads the masters took ${shares(row(`downloads${few}`))} of the calls ` +
+    `with ${few} shards and ${shares(row(`downloads${many}`))} with ${many} (at most ${most(row(`downloads${few}`))} and ` +
+    `${most(row(`downloads${many}`))}, against ${most(row('downloads'))} on the master of one bucket), still 2 calls a download. ` +
+    `The cluster-wide bucket alone: ${int(row('global').opsPerSecond)} takes/s as one key, ${int(row(`global${few}`).opsPerSecond)} in ` +
+    `${few} shards and ${int(row(`global${many}`).opsPerSecond)} in ${many}, its calls spread ${shares(row(`global${few}`))} and ` +
+    `${shares(row(`global${many}`))}: through the library on ${availableParallelism()} cores the Node client is the limit here, ` +
+    `but its ceiling is now every master's core rather than one's.`
+  );
 }
 
 /** A bullet wrapped at `width` columns, its continuation lines indented under its text. */
@@ -859,7 +924,8 @@ ${nodesTable(nodes)}
 
 - The library's \`RedisStore.take()\` called directly (no Express, no limiter), by ${NODE_CALLERS} concurrent callers on one ioredis
   client with auto-pipelining, ${nodes.seconds} s per row after 1 s of warm-up; ${int(NODE_APPS)} apps in rotation. _busy_: the master's CPU
-  over the run's wall time; _(global)_ marks the master holding \`{global}\`.
+  over the run's wall time; _(global)_ marks the master holding \`{global}\`, _(k shards)_ how many of the row's
+  shards (\`clusterDownloadsShards\`) a master holds, taken in turn as one process's downloads take them.
 
 ${
   nodes.scriptAlone.length === 0
@@ -957,7 +1023,11 @@ function plots(apps, categories, nodes) {
       {
         title: 'decisions per second',
         groups: names,
-        series: ['1 node', '3 masters'].map((t) => ({ name: t, values: names.map((w) => nodeRow(t, w).opsPerSecond) })),
+        // a shard workload runs on the Cluster alone: no bar on one node
+        series: ['1 node', '3 masters'].map((t) => ({
+          name: t,
+          values: names.map((w) => nodeRow(t, w)?.opsPerSecond ?? 0),
+        })),
       },
       {
         title: 'share of calls per master, % (3 masters)',
@@ -982,6 +1052,31 @@ function plots(apps, categories, nodes) {
 }
 
 // ---------------------------------------------------------------------------------------------------
+
+/** `--shards`: the cluster-wide bucket's rows alone, on the Cluster; written to growth-shards.{json,md}. */
+async function shardsOnly() {
+  const cluster = await startCluster();
+  try {
+    progress(`cluster on ${cluster.map((n) => n.port).join(', ')}${QUICK ? ' (--quick)' : ''}`);
+    const nodes = await nodesSection(undefined, cluster, shardWorkloads);
+    const md = `${nodesTable(nodes)}\n\n${wrap(shardsMeaning(nodes.rows))}\n`;
+    const dir = new URL('./results/', import.meta.url);
+    mkdirSync(dir, { recursive: true });
+    const report = {
+      date: new Date().toISOString(),
+      quick: QUICK,
+      node: process.version,
+      cores: availableParallelism(),
+      nodes,
+    };
+    writeFileSync(new URL('growth-shards.json', dir), `${JSON.stringify(report, null, 2)}\n`);
+    writeFileSync(new URL('growth-shards.md', dir), md);
+    console.log(md);
+    progress('wrote bench/results/growth-shards.{json,md}');
+  } finally {
+    await Promise.all(cluster.map((server) => server.stop()));
+  }
+}
 
 /** `--apps`: the apps table alone, printed and kept in growth-apps-only.json (growth.{json,md} are left alone). */
 function reportApps(apps) {
@@ -1025,6 +1120,10 @@ async function reportAll(apps, redis, cluster) {
 const servers = [];
 let single;
 let clusterSide;
+if (SHARDS_ONLY) {
+  await shardsOnly();
+  process.exit(0);
+}
 try {
   // the apps table alone needs no Cluster
   const [redis, cluster] = await Promise.all([startRedis(), APPS_ONLY ? [] : startCluster()]);

@@ -1,6 +1,7 @@
 // What the benchmark scripts share: a redis-server of their own, the servers under test, the load.
 import { fork, spawn } from 'node:child_process';
 import { createServer } from 'node:net';
+import { loadavg } from 'node:os';
 import autocannon from 'autocannon';
 
 export const CONNECTIONS = 50;
@@ -46,3 +47,29 @@ export const load = (port, seconds) =>
     connections: CONNECTIONS,
     duration: seconds,
   });
+
+/** The machine's 1-minute load average, as the tables print it beside each run. */
+export const loadAverage = () => loadavg()[0].toFixed(1);
+
+export const median = (values) => {
+  const sorted = [...values].sort((a, b) => a - b);
+  const middle = Math.floor(sorted.length / 2);
+  return sorted.length % 2 ? sorted[middle] : (sorted[middle - 1] + sorted[middle]) / 2;
+};
+
+/** [min, max] of the rounds' values. */
+export const range = (values) => [Math.min(...values), Math.max(...values)];
+
+/**
+ * What a row's lead (or gap) over another row is worth: when the spread between its own rounds is
+ * wider than the gap between the two medians, the rounds do not settle which is ahead, and the row says so.
+ */
+export function spreadNote(value, [low, high], other, otherName) {
+  const gap = value - other;
+  const spread = high - low;
+  const verdict =
+    gap >= 0 ? `ahead of ${otherName} by ${gap.toFixed(2)}` : `behind ${otherName} by ${(-gap).toFixed(2)}`;
+  return spread > Math.abs(gap)
+    ? `${verdict}; spread ${spread.toFixed(2)} is wider: not settled`
+    : `${verdict}; spread ${spread.toFixed(2)}`;
+}

@@ -6,6 +6,7 @@ import { match } from 'path-to-regexp';
 import { Registry } from 'prom-client';
 import { Bench } from 'tinybench';
 import { checkPayload } from '../dist/limits/payload.js';
+import { loadAverage, median, range } from './lib.mjs';
 
 const catalog = JSON.parse(readFileSync(new URL('../test/fixtures/routes.json', import.meta.url), 'utf8'));
 const values = {
@@ -128,23 +129,43 @@ bench
   .add('the middleware, admitted, onDecision and metrics', () => {
     both(sendRequest(), response(), next);
   });
-await bench.run();
+// every task once a round, the rounds one after the other: a task's spread is how far its rounds differ
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
+const loadBefore = loadAverage();
+const throughputs = new Map(bench.tasks.map((task) => [task.name, []]));
+for (let round = 0; round < ROUNDS; round++) {
+  await bench.run();
+  for (const task of bench.tasks) throughputs.get(task.name).push(task.result.throughput.mean);
+}
 
-const perSecond = (task) => task.result.throughput.mean;
-const rows = bench.tasks.map((task) => ({
-  task: task.name,
-  'ops/s': Math.round(perSecond(task)),
-  'ns/op': Math.round(1e9 / perSecond(task)),
-}));
-console.log('\n### micro-benchmarks\n');
-console.log('| task | ops/s | ns/op |');
-console.log('|---|---:|---:|');
-for (const row of rows) console.log(`| ${row.task} | ${row['ops/s'].toLocaleString('en-US')} | ${row['ns/op']} |`);
+const perSecond = (task) => median(throughputs.get(task.name));
+console.log(
+  `\n### micro-benchmarks (${ROUNDS} rounds; medians, min–max over the rounds; load average ${loadBefore} before, ${loadAverage()} after)\n`,
+);
+console.log('| task | rounds | ops/s | ns/op | ns/op min–max |');
+console.log('|---|---:|---:|---:|---:|');
+for (const task of bench.tasks) {
+  const [low, high] = range(throughputs.get(task.name));
+  console.log(
+    `| ${task.name} | ${ROUNDS} | ${Math.round(perSecond(task)).toLocaleString('en-US')} | ${Math.round(1e9 / perSecond(task))} | ${Math.round(1e9 / high)}–${Math.round(1e9 / low)} |`,
+  );
+}
 const [trie, scan] = bench.tasks;
-console.log(`\nclassify(): ${(perSecond(trie) / perSecond(scan)).toFixed(1)} × the linear regex scan`);
+const classifyRatios = throughputs.get(trie.name).map((t, i) => t / throughputs.get(scan.name)[i]);
+const [lowRatio, highRatio] = range(classifyRatios);
+console.log(
+  `\nclassify(): ${median(classifyRatios).toFixed(1)} × the linear regex scan (rounds ${lowRatio.toFixed(1)}–${highRatio.toFixed(1)})`,
+);
 
-/** CPU per request of bare Express over HTTP on this machine (BENCHMARKS.md, admitted, 'express'). */
-const EXPRESS_CPU_NS = 280_000;
+/** Bare Express's CPU per request over HTTP, from the HTTP rounds that `npm run bench` runs first (bench/results/http.json). */
+const EXPRESS_CPU_NS = (() => {
+  try {
+    const http = JSON.parse(readFileSync(new URL('./results/http.json', import.meta.url), 'utf8'));
+    return http.modes.admitted.rows.find((row) => row.variant === 'express').cpuMicrosPerRequest * 1000;
+  } catch {
+    return undefined;
+  }
+})();
 const nsOf = (name) => 1e9 / perSecond(bench.tasks.find((task) => task.name === name));
 const plain = nsOf('the middleware, admitted (MemoryStore, no HTTP)');
 console.log('\nobserving decisions, over the plain admitted middleware:');
@@ -154,8 +175,9 @@ for (const name of [
   'the middleware, admitted, onDecision and metrics',
 ]) {
   const extra = nsOf(name) - plain;
-  console.log(
-    `- ${name.replace('the middleware, admitted, ', '')}: +${Math.round(extra)} ns/request, ` +
-      `${((100 * extra) / EXPRESS_CPU_NS).toFixed(2)} % of a request's CPU (${EXPRESS_CPU_NS / 1000} µs)`,
-  );
+  const share =
+    EXPRESS_CPU_NS === undefined
+      ? 'no HTTP rounds to compare with (run bench/run.mjs first)'
+      : `${((100 * extra) / EXPRESS_CPU_NS).toFixed(2)} % of bare Express's CPU per request over HTTP (${(EXPRESS_CPU_NS / 1000).toFixed(1)} µs)`;
+  console.log(`- ${name.replace('the middleware, admitted, ', '')}: +${Math.round(extra)} ns/request, ${share}`);
 }

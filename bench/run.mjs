@@ -3,7 +3,7 @@
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { Redis } from 'ioredis';
-import { CONNECTIONS, load, startRedis, startServer } from './lib.mjs';
+import { CONNECTIONS, load, loadAverage, median, range, spreadNote, startRedis, startServer } from './lib.mjs';
 
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5);
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 10);
@@ -53,12 +53,6 @@ async function measure(server) {
   };
 }
 
-const median = (values) => {
-  const sorted = [...values].sort((a, b) => a - b);
-  const middle = Math.floor(sorted.length / 2);
-  return sorted.length % 2 ? sorted[middle] : (sorted[middle - 1] + sorted[middle]) / 2;
-};
-
 const redis = await startRedis();
 const admin = new Redis({ port: redis.port, host: '127.0.0.1' });
 const report = {
@@ -71,6 +65,7 @@ const report = {
 try {
   for (const mode of process.env.BENCH_MODES?.split(',') ?? ['admitted', 'refused']) {
     const servers = await Promise.all(variants.map((variant) => startServer(variant, mode, redis.port)));
+    const loadBefore = loadAverage();
     const samples = Object.fromEntries(variants.map((v) => [v, []]));
     for (let round = 0; round < ROUNDS; round++) {
       // alternate the order: each round starts one further along, every other round backwards
@@ -86,22 +81,36 @@ try {
     }
     for (const server of servers) server.child.disconnect();
     const base = samples.express;
-    report.modes[mode] = variants.map((variant) => {
+    const rows = variants.map((variant) => {
       const own = samples[variant];
+      const speedRatios = own.map((s, i) => base[i].cpuMicrosPerRequest / s.cpuMicrosPerRequest);
+      const rpsRatios = own.map((s, i) => s.rps / base[i].rps);
       return {
         variant,
         rps: median(own.map((s) => s.rps)),
         p50: median(own.map((s) => s.p50)),
         p99: median(own.map((s) => s.p99)),
-        rpsRatio: median(own.map((s, i) => s.rps / base[i].rps)),
+        rpsRatio: median(rpsRatios),
+        rpsRatioRange: range(rpsRatios),
         cpuMicrosPerRequest: median(own.map((s) => s.cpuMicrosPerRequest)),
         cpuRatio: median(own.map((s, i) => s.cpuMicrosPerRequest / base[i].cpuMicrosPerRequest)),
         // the issue's measure: bare Express's CPU per request over this server's, higher is better
-        speedRatio: median(own.map((s, i) => base[i].cpuMicrosPerRequest / s.cpuMicrosPerRequest)),
+        speedRatio: median(speedRatios),
+        speedRatioRange: range(speedRatios),
+        speedRatios,
         refusedShare: median(own.map((s) => s.refusedShare)),
         redisCallsPerRequest: median(own.map((s) => s.redisCallsPerRequest)),
       };
     });
+    // a limiter's row claims a lead (or a gap) over the best peer on the same store: say when its spread is wider
+    for (const row of rows) {
+      const store = row.variant.split(' ')[1];
+      const peers = rows.filter((r) => r.variant.split(' ')[1] === store && !r.variant.startsWith('im-rate-limit'));
+      if (!row.variant.startsWith('im-rate-limit') || peers.length === 0) continue;
+      const best = peers.reduce((a, b) => (b.speedRatio > a.speedRatio ? b : a));
+      row.note = spreadNote(row.speedRatio, row.speedRatioRange, best.speedRatio, best.variant);
+    }
+    report.modes[mode] = { loadBefore, loadAfter: loadAverage(), rows };
   }
 } finally {
   admin.disconnect();
@@ -110,17 +119,18 @@ try {
 
 mkdirSync(new URL('./results/', import.meta.url), { recursive: true });
 writeFileSync(new URL('./results/http.json', import.meta.url), JSON.stringify(report, null, 2));
-for (const [mode, rows] of Object.entries(report.modes)) {
+const fixed2 = ([low, high]) => `${low.toFixed(2)}–${high.toFixed(2)}`;
+for (const [mode, { loadBefore, loadAfter, rows }] of Object.entries(report.modes)) {
   console.log(
-    `\n### ${mode} (${ROUNDS} rounds × ${SECONDS} s, -c ${CONNECTIONS}; medians; ratios to bare Express in the same round)\n`,
+    `\n### ${mode} (${ROUNDS} rounds × ${SECONDS} s, -c ${CONNECTIONS}; medians, min–max over the rounds; ratios to bare Express in the same round; load average ${loadBefore} before, ${loadAfter} after)\n`,
   );
   console.log(
-    '| server | req/s | ratio | p50 ms | p99 ms | CPU µs/req | CPU ratio | Express CPU / own | refused | Redis commands/req |',
+    '| server | rounds | req/s | ratio (min–max) | p50 ms | p99 ms | CPU µs/req | CPU ratio | Express CPU / own (min–max) | refused | Redis commands/req | spread against the gap |',
   );
-  console.log('|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|');
+  console.log('|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|');
   for (const r of rows) {
     console.log(
-      `| ${r.variant} | ${r.rps.toFixed(0)} | ${r.rpsRatio.toFixed(2)} | ${r.p50} | ${r.p99} | ${r.cpuMicrosPerRequest.toFixed(1)} | ${r.cpuRatio.toFixed(2)} | ${r.speedRatio.toFixed(2)} | ${(r.refusedShare * 100).toFixed(1)}% | ${r.variant.endsWith('redis') ? r.redisCallsPerRequest.toFixed(3) : ''} |`,
+      `| ${r.variant} | ${ROUNDS} | ${r.rps.toFixed(0)} | ${r.rpsRatio.toFixed(2)} (${fixed2(r.rpsRatioRange)}) | ${r.p50} | ${r.p99} | ${r.cpuMicrosPerRequest.toFixed(1)} | ${r.cpuRatio.toFixed(2)} | ${r.speedRatio.toFixed(2)} (${fixed2(r.speedRatioRange)}) | ${(r.refusedShare * 100).toFixed(1)}% | ${r.variant.endsWith('redis') ? r.redisCallsPerRequest.toFixed(3) : ''} | ${r.note ?? ''} |`,
     );
   }
 }

@@ -410,17 +410,17 @@ const generic: Handler = (req, res) => {
   reply(req, res, { data: { result: true, ...params } });
 };
 
-/** Admits only `Authorization: Bearer <token>`, compared in constant time (digests of equal length). */
+/**
+ * Admits only `Authorization: Bearer <token>`, compared in constant time (digests of equal length);
+ * anything else is a 401 in the IM error body, like every other error of the demo.
+ */
 function bearer(token: string): RequestHandler {
   const digest = (text: string): Buffer => createHash('sha256').update(text).digest();
   const expected = digest(`Bearer ${token}`);
   return (req, res, next) => {
-    if (timingSafeEqual(digest(req.headers.authorization ?? ''), expected)) next();
-    else
-      res.status(401).set('WWW-Authenticate', 'Bearer').json({
-        error: 'unauthorized',
-        error_description: 'the admin endpoints need Authorization: Bearer <ADMIN_TOKEN>',
-      });
+    if (timingSafeEqual(digest(req.headers.authorization ?? ''), expected)) return next();
+    res.set('WWW-Authenticate', 'Bearer');
+    refuse(res, 401, 'unauthorized', 'the admin endpoints need Authorization: Bearer <ADMIN_TOKEN>');
   };
 }
 

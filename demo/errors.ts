@@ -6,6 +6,7 @@ const exceptions = {
   unsupported_media_type: 'UnsupportedMediaTypeException',
   service_resource_not_found: 'ServiceResourceNotFoundException',
   internal_server_error: 'InternalServerErrorException',
+  unauthorized: 'UnauthorizedException',
 } as const;
 
 export type ImError = keyof typeof exceptions;

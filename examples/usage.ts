@@ -1,4 +1,4 @@
-// The README's usage example, type-checked by `npm run typecheck` and run by test/examples.test.ts.
+// A fuller example of the API in one app (docs/ links to it): type-checked by `npm run typecheck`, run by test/examples.test.ts.
 import { createHash, timingSafeEqual } from 'node:crypto';
 import express, { type Request, type RequestHandler, type Response } from 'express';
 import { imRateLimit, MemoryStore } from 'im-rate-limit';

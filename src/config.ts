@@ -2,7 +2,14 @@ import type { RequestHandler } from 'express';
 import { z } from 'zod';
 import { ConfigError, warningCodes } from './errors.js';
 import { canonicalAppKey, type NameCase, nameCases } from './limits/app-key.js';
-import { type Category, categories, defaultTable, type Overrides, type QuotaTable } from './limits/table.js';
+import {
+  type Category,
+  categories,
+  clusterDownloadsBurst,
+  defaultTable,
+  type Overrides,
+  type QuotaTable,
+} from './limits/table.js';
 import { categoryRuleSchemas, positive, sharedFigures, tableSchema } from './limits/table-schema.js';
 import type { Logger } from './log.js';
 import {
@@ -31,6 +38,9 @@ const quoted = (values: readonly string[]): string => values.map((value) => `'${
 /** `'a', 'b' or 'c'`. */
 const either = (values: readonly string[]): string => `${quoted(values.slice(0, -1))} or '${values.at(-1)}'`;
 
+/** Shards of the cluster-wide downloads bucket: their hash tags are found at start-up (`spreadTags`). */
+const MAX_DOWNLOAD_SHARDS = 1024;
+
 const positiveInt = (what = 'must be a positive integer') => z.number({ error: what }).int(what).positive(what);
 /** The type an option takes, `undefined` aside. */
 type Given<K extends keyof Options> = NonNullable<Options[K]>;
@@ -49,6 +59,9 @@ const optionsSchema = z.strictObject({
   editionCacheMs: positiveInt().default(60_000),
   table: tableSchema.optional(),
   clusterDownloadsPerSecond: positive.default(300),
+  clusterDownloadsShards: positiveInt('must be a whole number from 1 to 1024')
+    .max(MAX_DOWNLOAD_SHARDS, 'must be a whole number from 1 to 1024')
+    .default(1),
   // a source (`OverridesSource`) is taken out before the schema runs (see parseOptions)
   overrides: z.record(z.string(), overridesSchema).default({}),
   store: z
@@ -203,6 +216,14 @@ export function parseOptions(options: unknown = {}): Config {
   if (editions.length === 0) throw new ConfigError('ERR_INVALID_OPTION', 'table', 'must name at least one edition');
   const { edition, bodyParser, nameCase, ...rest } = parsed.data;
   if (typeof edition === 'string') assertEdition(editions, edition, 'edition');
+  const burst = clusterDownloadsBurst(rest.clusterDownloadsPerSecond);
+  if (rest.clusterDownloadsShards > burst) {
+    throw new ConfigError(
+      'ERR_INVALID_OPTION',
+      'clusterDownloadsShards',
+      `must be at most ${burst}, the cluster-wide bucket's burst (clusterDownloadsPerSecond rounded down), so that every shard admits at least one download (got ${rest.clusterDownloadsShards})`,
+    );
+  }
   return Object.freeze({
     ...rest,
     edition,

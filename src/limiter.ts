@@ -4,6 +4,7 @@ import { BoundedMap } from './bounded-map.js';
 import { assertEdition, assertMode, type Config, parseOverrides } from './config.js';
 import type { AppSettings, AssumedSettings, EditionDirectory } from './edition-directory.js';
 import { StoreError } from './errors.js';
+import { DownloadShards } from './limiter/download-shards.js';
 import type { RefusalCache } from './limiter/refusal-cache.js';
 import { dayEdgesMs } from './limits/calendar.js';
 import type { RouteMatch } from './limits/classify.js';
@@ -15,7 +16,16 @@ import { logWarning } from './log.js';
 import { andThen, type MaybePromise } from './maybe-async.js';
 import type { MembershipGate, MembershipStep, PendingMembership } from './membership/gate.js';
 import type { Edition, Mode } from './options.js';
-import { AppPlan, type CheckSet, categoryKeys, type Policy, type SharedChecks, sharedChecks } from './plan.js';
+import {
+  AppPlan,
+  type CategoryPlan,
+  type CheckSet,
+  categoryKeys,
+  type DownloadSet,
+  type Policy,
+  type SharedChecks,
+  sharedChecks,
+} from './plan.js';
 import type { Failover, FailoverStore, SettingsUnread } from './store/failover-store.js';
 import type { BucketCheck, Check, Reading, SettingsDiffer, WindowCheck } from './store/store.js';
 
@@ -57,6 +67,11 @@ export type Outcome =
   | { readonly kind: 'unlimited'; readonly admission?: Admission };
 
 const unavailable: Refusing = Object.freeze({ kind: 'unavailable' });
+/**
+ * A check of a download refused in this process that nothing read: the app's bucket when every shard
+ * is remembered empty, the shard when the app's bucket is (as a Cluster reports a check it did not reach).
+ */
+const notRead: Reading = Object.freeze({ allowed: true, remaining: 0, resetMs: 0, retryAfterMs: 0 });
 const unlimited: Outcome = Object.freeze({ kind: 'unlimited' });
 
 type Decided = Extract<Outcome, { kind: 'decided' }>;
@@ -142,6 +157,8 @@ export class Limiter {
   private readonly store: FailoverStore;
   private readonly plans: BoundedMap<string, AppPlan>;
   private readonly shared: SharedChecks;
+  /** Which shard of the cluster-wide downloads bucket each download tries. */
+  private readonly downloads: DownloadShards;
   private readonly memberships: MembershipGate | undefined;
   /** Whether anyone reads decisions: only then is the store call timed. */
   private readonly observed: boolean;
@@ -155,13 +172,14 @@ export class Limiter {
     parts: LimiterParts,
   ) {
     this.observed = config.onDecision !== undefined || config.metrics !== undefined;
-    this.shared = sharedChecks(config.keyPrefix, config.clusterDownloadsPerSecond);
+    this.shared = sharedChecks(config.keyPrefix, config.clusterDownloadsPerSecond, config.clusterDownloadsShards);
     this.plans = new BoundedMap(config.maxCachedApps);
     this.failover = parts.failover;
     this.store = parts.store;
     this.editions = parts.editions;
     this.memberships = parts.memberships;
     this.refusals = parts.refusals;
+    this.downloads = new DownloadShards(this.shared.downloadShards, parts.refusals);
     this.refusalClock = parts.refusalClock;
     this.audit = parts.audit;
   }
@@ -178,8 +196,16 @@ export class Limiter {
 
   /** Takes checks of negative cost, giving tokens back, through the failover like every store call; never rejects. */
   refund(checks: readonly Check[]): void {
-    void this.store.take(checks); // the failover settles every call; a refund's readings tell nothing
+    // the failover settles every call; a refund's readings tell nothing, but its bucket has a token again:
+    // a refusal this process remembers of it no longer stands, nor one answered while the refund was on its way
+    this.refunded(undefined, checks);
+    void andThen(this.store.take(checks), this.refunded, checks);
   }
+
+  /** Forgets the refusals remembered of the buckets given tokens back (made once). */
+  private readonly refunded = (_: unknown, checks: readonly Check[]): void => {
+    for (const check of checks) this.refusals?.forgetKey(check.key);
+  };
 
   /** Records a membership change once the IM server has answered; never rejects. */
   conclude(pending: PendingMembership, succeeded: boolean, responseBody: string): MaybePromise<void> {
@@ -391,34 +417,17 @@ export class Limiter {
       }
       checks = this.withDailyCost(set.checks, pushes);
     } else if (downloadsFile && category.download !== undefined) {
-      set = category.download;
-      checks = set.checks;
+      request.set = category.download;
+      return this.download(request, category);
     }
     request.set = set;
     request.checks = checks;
-    // a token given back later (a download the IM server refused) would void a remembered refusal
-    const remembers = this.refusals !== undefined && !('refundOnRejection' in set);
-    if (remembers) {
-      const standing = this.refusals?.refused(checks);
-      if (standing !== undefined) {
-        const { edition } = plan;
-        const refused: Decided = {
-          kind: 'decided',
-          allowed: false,
-          edition,
-          policies: set.policies,
-          readings: standing,
-          checks,
-          storeMs: 0,
-        };
-        return this.refuse(match, refused, () => this.admit(request, refused));
-      }
+    const { refusals } = this;
+    if (refusals !== undefined) {
+      const standing = refusals.refused(checks);
+      if (standing !== undefined) return this.refusedHere(request, standing);
     }
-    request.startedAt = this.observed ? performance.now() : 0;
-    request.sentAt = remembers ? this.refusalClock() : 0;
-    const check = request.settingsCheck;
-    if (check === undefined) return andThen(this.store.take(checks), this.judge, request);
-    return andThen(this.store.takeChecked(checks, check), this.checked, request);
+    return this.send(request, this.judge);
   };
 
   /**
@@ -443,17 +452,92 @@ export class Limiter {
     if ('stored' in answer) {
       return andThen(this.editions.differ(check, answer.stored, request.req, request), this.limit, request);
     }
+    request.settingsCheck = undefined; // a download's second shard checks them no more
     const unread = 'unread' in answer;
     this.editions.checked(check, !unread);
     return this.judge(unread ? answer.unread : answer, request);
   };
 
+  /**
+   * A download: the app's files bucket and one shard of the cluster-wide bucket in one store call,
+   * then a second shard if the first had no token. It starts one shard further on than this
+   * process's last download, past the shards whose refusal is remembered; when every one is, it is
+   * refused here, as the store would refuse it (ARCHITECTURE.md → Remembered refusals).
+   */
+  private download(request: RequestState, category: CategoryPlan): MaybePromise<Outcome> {
+    const { appBucket } = category.download as DownloadSet;
+    const { downloads, refusals } = this;
+    const first = downloads.nextTurn();
+    if (refusals === undefined) return this.sendDownload(request, appBucket, first, this.judge);
+    const appRefused = refusals.refused(category.rate.checks); // the files bucket alone, as an upload takes it
+    if (appRefused !== undefined) {
+      request.checks = downloads.checksOf(appBucket, first);
+      return this.refusedHere(request, [appRefused[0] as Reading, notRead]);
+    }
+    const shard = downloads.untried(first, downloads.shards.length);
+    if (shard === -1) {
+      // no call: the app's bucket, which a call would have counted as let through, is read again next time
+      refusals.forgetKey(appBucket.key);
+      request.checks = downloads.checksOf(appBucket, downloads.soonest);
+      return this.refusedHere(request, [notRead, downloads.soonestReading as Reading]);
+    }
+    return this.sendDownload(request, appBucket, shard, this.judge);
+  }
+
+  /** A download's app bucket and one shard to the store. */
+  private sendDownload(
+    request: RequestState,
+    appBucket: BucketCheck,
+    shard: number,
+    judge: (readings: readonly Reading[] | undefined, request: RequestState) => MaybePromise<Outcome>,
+  ): MaybePromise<Outcome> {
+    request.checks = this.downloads.checksOf(appBucket, shard);
+    return this.send(request, judge);
+  }
+
+  /** The request's checks to the store; `judge` takes its readings. */
+  private send(
+    request: RequestState,
+    judge: (readings: readonly Reading[] | undefined, request: RequestState) => MaybePromise<Outcome>,
+  ): MaybePromise<Outcome> {
+    // a download's second shard is timed from its first
+    if (judge === this.judge) request.startedAt = this.observed ? performance.now() : 0;
+    request.sentAt = this.refusals === undefined ? 0 : this.refusalClock();
+    // the app's settings only assumed: checked in the same call (the first: its `judge` is `this.judge`)
+    const check = request.settingsCheck;
+    if (check !== undefined) return andThen(this.store.takeChecked(request.checks, check), this.checked, request);
+    return andThen(this.store.take(request.checks), judge, request);
+  }
+
+  /** A refusal that stands in this process for exactly these checks, answered without the store. */
+  private refusedHere(request: RequestState, readings: readonly Reading[]): MaybePromise<Outcome> {
+    const { match, checks } = request;
+    const { edition } = request.plan as AppPlan;
+    const { policies } = request.set as CheckSet;
+    const refused: Decided = { kind: 'decided', allowed: false, edition, policies, readings, checks, storeMs: 0 };
+    return this.refuse(match, refused, () => this.admit(request, refused));
+  }
+
   /** The store's readings as an outcome; admitted requests go on to `admit`. Made once, as `limit`. */
-  private readonly judge = (readings: readonly Reading[] | undefined, request: RequestState): MaybePromise<Outcome> => {
+  private readonly judge = (readings: readonly Reading[] | undefined, request: RequestState): MaybePromise<Outcome> =>
+    this.verdict(readings, request, true);
+
+  /** As `judge`, for a download's second shard: it tries no third. */
+  private readonly judgeLastShard = (
+    readings: readonly Reading[] | undefined,
+    request: RequestState,
+  ): MaybePromise<Outcome> => this.verdict(readings, request, false);
+
+  private verdict(
+    readings: readonly Reading[] | undefined,
+    request: RequestState,
+    otherShard: boolean,
+  ): MaybePromise<Outcome> {
     const { match, startedAt, checks } = request;
     const plan = request.plan as AppPlan;
     const set = request.set as CheckSet;
     if (readings === undefined) {
+      if ('appBucket' in set) this.unanswered(checks);
       if (this.failover.policy.admitsUncounted) return this.admit(request, undefined);
       return this.refuse(match, unavailable, () => this.admit(request, undefined));
     }
@@ -464,10 +548,44 @@ export class Limiter {
     const decided: Decided = { kind: 'decided', allowed, edition, policies: set.policies, readings, checks, storeMs };
     if (allowed) return this.admit(request, decided);
     // a refusal of the per-process fallback buckets proves nothing of the shared store's
-    if (!('refundOnRejection' in set) && !this.failover.degraded)
-      this.refusals?.remember(checks, readings, request.sentAt);
+    const remembers = this.refusals !== undefined && !this.failover.degraded;
+    if (!('appBucket' in set)) {
+      if (remembers) this.refusals?.remember(checks, readings, request.sentAt);
+      return this.refuse(match, decided, () => this.admit(request, decided));
+    }
+    if (remembers) this.rememberDownload(request, readings);
+    else this.unanswered(checks);
+    if (otherShard && (readings[0] as Reading).allowed) {
+      // the app's bucket passed and the shard had no token: one other shard before refusing
+      const { downloads } = this;
+      const other = downloads.untried(downloads.indexOf(checks[1] as Check) + 1, downloads.shards.length - 1);
+      if (other !== -1) return this.sendDownload(request, (set as DownloadSet).appBucket, other, this.judgeLastShard);
+    }
     return this.refuse(match, decided, () => this.admit(request, decided));
-  };
+  }
+
+  /**
+   * A download's refusal, remembered check by check: the app's bucket under its own key (as an
+   * upload's), the shard under the shard's, for every app's downloads. What the store said replaces
+   * what was remembered: a check that passed (or that a Cluster did not reach) is forgotten, since
+   * the cache counted it as let through and it took nothing.
+   */
+  private rememberDownload(request: RequestState, readings: readonly Reading[]): void {
+    const refusals = this.refusals as RefusalCache;
+    const [app, shard] = request.checks as [Check, Check];
+    const appReading = readings[0] as Reading;
+    refusals.forgetKey(app.key);
+    if (!appReading.allowed) {
+      const files = (request.plan as AppPlan).category(request.match.category).rate.checks;
+      refusals.remember(files, [appReading], request.sentAt);
+    }
+    this.downloads.answered(shard, readings[1] as Reading, request.sentAt);
+  }
+
+  /** A download the store did not answer: what the cache counted as let through took nothing it knows of. */
+  private unanswered(checks: readonly Check[]): void {
+    for (const check of checks) this.refusals?.forgetKey(check.key);
+  }
 
   /** The mode a request of `category` is held to: `setMode`'s for the app, else for every app, else the option's. */
   modeOf(appKey: string, category: Category): Mode | Promise<Mode> {
@@ -516,12 +634,11 @@ export class Limiter {
       decided === undefined ? { kind: 'unlimited', admission } : { ...decided, admission };
     if (match.route.downloadsFile) {
       const paceBytesPerSecond = plan.rules.files.downloadBytesPerSecond;
-      const refundOnRejection = plan.category(match.category).download?.refundOnRejection;
       // only what the store took can be given back: nothing was under `allow`, nor for a refusal reported
+      if (decided?.allowed !== true) return admitted({ paceBytesPerSecond });
+      const refundOnRejection = this.shared.downloadRefunds[this.downloads.indexOf(request.checks[1] as Check)];
       return admitted(
-        decided?.allowed !== true || refundOnRejection === undefined
-          ? { paceBytesPerSecond }
-          : { paceBytesPerSecond, refundOnRejection },
+        refundOnRejection === undefined ? { paceBytesPerSecond } : { paceBytesPerSecond, refundOnRejection },
       );
     }
     const { memberships } = this;

@@ -103,6 +103,13 @@ export interface Options {
    */
   clusterDownloadsPerSecond?: number | undefined;
   /**
+   * Buckets the cluster-wide downloads bucket is split into, under hash tags spread over a Redis
+   * Cluster's masters, each with its share of the rate and burst: a download takes from one (a
+   * second when that one has none). 1 to 1,024, at most the burst (`clusterDownloadsPerSecond`
+   * rounded down). Default 1: one bucket, exact, on one master. See README → Cluster-wide downloads on a Redis Cluster.
+   */
+  clusterDownloadsShards?: number | undefined;
+  /**
    * Figures by app key (`{ 'acme#chat': { messages: { ratePerSecond: 100 } } }`), or a source asked
    * per app. Default none.
    */
@@ -149,7 +156,7 @@ export interface Options {
   /**
    * Where the catalog's `/{org}/{app}/…` begins in the full request path: `'/v1'`, `'/api'` (a
    * version or global prefix), or a pattern matched at the path's start (`/^\/v\d+/`). Default none:
-   * the limiter classifies the path below its own mount point. See README → Mounting.
+   * the limiter classifies the path below its own mount point. See docs/mounting.md.
    */
   basePath?: BasePath | undefined;
   /** Whether org, app and user names that differ only in letter case are one name or two. Default `'insensitive'`. */

@@ -1,6 +1,7 @@
-import { burstOf, type Category, type EditionRules, type Overrides } from './limits/table.js';
+import { burstOf, type Category, clusterDownloadsBurst, type EditionRules, type Overrides } from './limits/table.js';
 import type { Edition } from './options.js';
 import { appTag, clusterDownloadsKey, keyOf } from './store/keys.js';
+import { spreadTags } from './store/slot.js';
 import type { BucketCheck, Check, WindowCheck } from './store/store.js';
 
 const DAY_SECONDS = 86_400;
@@ -23,31 +24,59 @@ export interface CategoryPlan {
   readonly rate: CheckSet;
   /** Message sends in an edition with a daily push quota: the bucket and the day's window. */
   readonly send?: CheckSet;
-  /** File downloads: the bucket and the cluster-wide downloads bucket (not reported in headers). */
-  readonly download?: CheckSet & {
-    /** What a download the IM server refused gives back: its cluster-wide token, so invented apps cannot drain it. */
-    readonly refundOnRejection: readonly Check[];
-  };
+  /** File downloads: the bucket and a shard of the cluster-wide downloads bucket (not reported in headers). */
+  readonly download?: DownloadSet;
+}
+
+/** The checks of a download: the app's bucket and one shard of the cluster-wide bucket (`checks`: the first). */
+export interface DownloadSet extends CheckSet {
+  /** The app's files bucket, taken with a shard (`SharedChecks.downloadShards`) in one store call. */
+  readonly appBucket: BucketCheck;
 }
 
 /** Checks every app's plan shares: one figure for the cluster, whatever each app's edition and overrides. */
 export interface SharedChecks {
   readonly keyPrefix: string;
-  /** The cluster-wide downloads bucket, at the `clusterDownloadsPerSecond` option. */
-  readonly downloads: BucketCheck;
-  /** What a download the IM server refused gives back: its cluster-wide token, so invented apps cannot drain it. */
-  readonly downloadRefund: readonly Check[];
+  /**
+   * The cluster-wide downloads bucket, at the `clusterDownloadsPerSecond` option, split into
+   * `clusterDownloadsShards` buckets under hash tags of their own (one, `{global}`, by default).
+   */
+  readonly downloadShards: readonly BucketCheck[];
+  /**
+   * Shard by shard, what a download the IM server refused gives back: its cluster-wide token, so
+   * invented apps cannot drain it.
+   */
+  readonly downloadRefunds: ReadonlyArray<readonly Check[]>;
 }
 
-export function sharedChecks(keyPrefix: string, clusterDownloadsPerSecond: number): SharedChecks {
-  const downloads: BucketCheck = Object.freeze({
-    type: 'bucket',
-    key: clusterDownloadsKey(keyPrefix),
-    capacity: Math.max(1, Math.floor(clusterDownloadsPerSecond)),
-    intervalMs: 1000 / clusterDownloadsPerSecond,
-    cost: 1,
+/**
+ * The cluster-wide downloads bucket in `shards` buckets whose rates and bursts add up to the whole:
+ * each refills at `perSecond / shards`; the burst is shared out whole, the first `burst % shards`
+ * shards holding one more (so `shards` may not exceed the burst: each shard admits at least one).
+ * Over any interval the shards together admit no more than the one bucket could (ARCHITECTURE.md →
+ * Decisions: the cluster-wide downloads bucket in shards).
+ */
+export function sharedChecks(keyPrefix: string, perSecond: number, shards = 1): SharedChecks {
+  const burst = clusterDownloadsBurst(perSecond);
+  if (!Number.isSafeInteger(shards) || shards < 1 || shards > burst) {
+    throw new RangeError(`the cluster-wide downloads bucket (burst ${burst}) cannot be split into ${shards} shards`);
+  }
+  const downloadShards = spreadTags('global', shards).map(
+    (tag, k): BucketCheck =>
+      Object.freeze({
+        type: 'bucket',
+        key: clusterDownloadsKey(keyPrefix, tag),
+        capacity: Math.floor(burst / shards) + (k < burst % shards ? 1 : 0),
+        intervalMs: (1000 * shards) / perSecond,
+        cost: 1,
+      }),
+  );
+  const downloadRefunds = downloadShards.map((shard) => Object.freeze([Object.freeze({ ...shard, cost: -1 })]));
+  return Object.freeze({
+    keyPrefix,
+    downloadShards: Object.freeze(downloadShards),
+    downloadRefunds: Object.freeze(downloadRefunds),
   });
-  return Object.freeze({ keyPrefix, downloads, downloadRefund: Object.freeze([{ ...downloads, cost: -1 }]) });
 }
 
 /**
@@ -167,7 +196,7 @@ function compileCategory(appKey: string, category: Category, rules: EditionRules
   if (category === 'files') {
     return {
       rate,
-      download: { checks: [bucket, shared.downloads], policies, refundOnRejection: shared.downloadRefund },
+      download: { checks: [bucket, shared.downloadShards[0] as BucketCheck], policies, appBucket: bucket },
     };
   }
   return { rate };

@@ -2,13 +2,14 @@ import request from 'supertest';
 import { describe, expect, it } from 'vitest';
 import { createDemoApp } from '../demo/app.js';
 import { MemoryStore } from '../src/index.js';
-import { FakeClock } from './helpers.js';
+import { FakeClock, imError } from './helpers.js';
 
 const send = { to: ['alice'], type: 'txt', body: { msg: 'hello' } };
-const unauthorized = {
-  error: 'unauthorized',
-  error_description: 'the admin endpoints need Authorization: Bearer <ADMIN_TOKEN>',
-};
+const unauthorized = imError(
+  'unauthorized',
+  'UnauthorizedException',
+  'the admin endpoints need Authorization: Bearer <ADMIN_TOKEN>',
+);
 
 describe("the demo's admin endpoints", () => {
   const demo = (adminToken?: string) =>

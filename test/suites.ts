@@ -5,6 +5,8 @@
  * `test/suites.test.ts` checks that no unit test reaches for a server.
  */
 export const integrationTests: readonly string[] = [
+  'test/docs/commands.test.ts', // runs the documentation's <!-- run --> shell blocks
+  'test/examples-redis.test.ts', // the README's quick start and docs/redis.md's examples, on real Redis
   'test/limiter/*.test.ts', // every limiter test runs on both stores, the RedisStore included
   'test/membership/caps.test.ts',
   'test/membership/dissolve-large.test.ts',

@@ -136,6 +136,12 @@ export class RefusalCache {
     while (this.bytes > this.limits.maxBytes && this.refusals.size > 0) this.refusals.evictOldest();
   }
 
+  /** Forgets the refusal remembered under `key` (a request's first check): a token was given back to it. */
+  forgetKey(key: string): void {
+    const refusal = this.refusals.get(key);
+    if (refusal !== undefined) this.forget(key, refusal);
+  }
+
   /** Forgets every refusal: the buckets were reset, or an app's figures changed. */
   clear(): void {
     this.refusals.clear();

@@ -64,7 +64,7 @@ export const categoryRuleSchemas = {
  * Figures of a bucket every app shares: each is set once, as the option of the same name, never per
  * app or per edition (apps taking one bucket at their own rates would each refill it at theirs).
  */
-export const sharedFigures: readonly string[] = ['clusterDownloadsPerSecond'];
+export const sharedFigures: readonly string[] = ['clusterDownloadsPerSecond', 'clusterDownloadsShards'];
 
 /** Each schema takes exactly the figures `RulesByCategory` declares for its category: checked at compile time. */
 type Holds<T extends true> = T;

@@ -99,6 +99,11 @@ export function burstOf(rules: { ratePerSecond: number; burst?: number | undefin
   return rules.burst ?? Math.max(1, Math.floor(rules.ratePerSecond));
 }
 
+/** Capacity of the cluster-wide downloads bucket (all its shards together): one second's worth, at least one. */
+export function clusterDownloadsBurst(perSecond: number): number {
+  return burstOf({ ratePerSecond: perSecond });
+}
+
 function deepFreeze<T>(value: T): T {
   if (value && typeof value === 'object' && !Object.isFrozen(value)) {
     Object.freeze(value);

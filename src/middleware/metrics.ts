@@ -7,7 +7,7 @@ import type { Failover } from '../store/failover-store.js';
 
 type PromClient = typeof import('prom-client');
 
-/** The metrics' names, as the README and the dashboard name them. */
+/** The metrics' names, as docs/operating.md and the dashboard name them. */
 export const metricNames = {
   requests: 'im_rate_limit_requests_total',
   storeDuration: 'im_rate_limit_store_duration_seconds',

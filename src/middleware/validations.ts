@@ -78,7 +78,7 @@ export class Validations {
         'WRN_NOTHING_CLASSIFIED',
         () =>
           `${UNCLASSIFIED_LIMIT} requests reached the limiter and none was a route of the IM REST catalog ` +
-          `(/{org}/{app}/…); it saw ${[...this.paths].join(', ')}. ${advice} (README → Mounting)`,
+          `(/{org}/{app}/…); it saw ${[...this.paths].join(', ')}. ${advice} (docs/mounting.md → Mount points and basePath)`,
       );
       this.paths.clear();
       this.prefixes.clear();

@@ -23,7 +23,7 @@ const LOSSES = {
 
 const ADVICE =
   'Set maxmemory-policy noeviction: a full Redis then refuses writes, which onStoreError handles, ' +
-  'and no count is lost (README → Sharing limits)';
+  'and no count is lost (docs/redis.md → maxmemory-policy noeviction)';
 
 /**
  * Reads `maxmemory-policy` on the server (each master of a Cluster) once the client is ready, and
@@ -69,7 +69,7 @@ async function inspect(redis: RedisClient & Inspectable, logger: Logger): Promis
       'WRN_REDIS_EVICTION_UNCHECKED',
       `could not read maxmemory-policy on Redis ${unchecked.map(({ node, why }) => `${node} (${why})`).join(', ')}: ` +
         "make sure it is noeviction, or the limiter's keys may be evicted and their counts forgotten " +
-        '(README → Sharing limits)',
+        '(docs/redis.md → maxmemory-policy noeviction)',
       { nodes: unchecked.map(({ node }) => node) },
     );
 }

@@ -26,9 +26,13 @@ export function settingsKey(prefix: string, appKey: string): string {
   return `${prefix}:${appTag(appKey)}:settings`;
 }
 
-/** The bucket every app and every process shares for file downloads (300/s across the cluster). */
-export function clusterDownloadsKey(prefix: string): string {
-  return `${prefix}:{global}:files:downloads`;
+/**
+ * The bucket every app and every process shares for file downloads (300/s across the cluster), or
+ * one of its shards: `{global}` when it is one bucket, else a tag of `spreadTags('global', n)`
+ * (`store/slot.ts`), which spread the shards over a Cluster's masters.
+ */
+export function clusterDownloadsKey(prefix: string, tag = 'global'): string {
+  return `${prefix}:{${tag}}:files:downloads`;
 }
 
 /** The hash tag of a key (what Redis Cluster hashes), or the whole key when it has none. */

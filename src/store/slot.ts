@@ -28,3 +28,26 @@ function crc16(bytes: Uint8Array): number {
   for (const byte of bytes) crc = ((crc << 8) ^ (table[((crc >> 8) ^ byte) & 0xff] as number)) & 0xffff;
   return crc % SLOTS;
 }
+
+/**
+ * `n` hash tags that spread over the masters of a Cluster as evenly as its slots do: tag k hashes
+ * into the middle half of the k-th of `n` equal slot ranges, `base:<n>:<j>` with the first numbers j
+ * that fill each range. `redis-cli --cluster create` gives M masters M equal slot ranges, so when M
+ * divides `n` each master holds `n / M` tags (the quarter-range margin absorbs its rounding), and
+ * `n` = M puts one on each. One tag is `base` itself.
+ */
+export function spreadTags(base: string, n: number): string[] {
+  if (n === 1) return [base];
+  const tags: Array<string | undefined> = new Array(n).fill(undefined);
+  for (let j = 0, found = 0; found < n; j++) {
+    const tag = `${base}:${n}:${j}`;
+    const position = (slotOf(`{${tag}}`) * n) / SLOTS; // which of the n ranges, and where in it
+    const range = Math.floor(position);
+    const within = position - range;
+    if (tags[range] === undefined && within >= 0.25 && within < 0.75) {
+      tags[range] = tag;
+      found++;
+    }
+  }
+  return tags as string[];
+}

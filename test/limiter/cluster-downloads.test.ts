@@ -132,4 +132,38 @@ describe('a figure every app shares is set once, for the cluster', () => {
     );
     expect(() => imRateLimit({ clusterDownloadsPerSecond: 1000 })).not.toThrow();
   });
+
+  it('takes clusterDownloadsShards as an option: a whole number from 1 to 1024, at most the bucket’s burst', () => {
+    const invalid = (options: unknown, message: string) =>
+      expect(() => imRateLimit(options as Options)).toThrow(
+        expect.objectContaining({
+          name: 'ConfigError',
+          code: 'ERR_INVALID_OPTION',
+          path: 'clusterDownloadsShards',
+          message: `clusterDownloadsShards: ${message}`,
+        }),
+      );
+    for (const shards of [0, 2.5, 1025, '3', null]) {
+      invalid({ clusterDownloadsShards: shards }, 'must be a whole number from 1 to 1024');
+    }
+    // every shard must admit at least one: 10.5 a second is a burst of 10
+    invalid(
+      { clusterDownloadsPerSecond: 10.5, clusterDownloadsShards: 11 },
+      "must be at most 10, the cluster-wide bucket's burst (clusterDownloadsPerSecond rounded down), so that every shard admits at least one download (got 11)",
+    );
+    invalid(
+      { clusterDownloadsShards: 301 },
+      "must be at most 300, the cluster-wide bucket's burst (clusterDownloadsPerSecond rounded down), so that every shard admits at least one download (got 301)",
+    );
+    expect(() => imRateLimit({ clusterDownloadsPerSecond: 10.5, clusterDownloadsShards: 10 })).not.toThrow();
+    expect(() => imRateLimit({ clusterDownloadsShards: 1024, clusterDownloadsPerSecond: 1024 })).not.toThrow();
+    const overrides = { 'acme#chat': { files: { clusterDownloadsShards: 3 } } };
+    expect(() => imRateLimit({ overrides } as unknown as Options)).toThrow(
+      expect.objectContaining({
+        path: 'overrides.acme#chat.files.clusterDownloadsShards',
+        message:
+          'overrides.acme#chat.files.clusterDownloadsShards: is shared by every app: set it once for the cluster, as the option clusterDownloadsShards, not per app or per edition',
+      }),
+    );
+  });
 });

@@ -76,5 +76,41 @@ describe.each(expressVersions)('$name', ({ express }) => {
       expect(admitted).toBe(300);
       expect((await download(app)).headers['retry-after']).toBe('1'); // now the cluster-wide bucket is empty
     });
+
+    it('void a refusal this process remembers of the cluster-wide bucket: the token given back is admitted at once', async () => {
+      const { store, app } = setup();
+      const ghost = `${app}-ghost`;
+      let answerGhost = () => {};
+      let ghostHeld = () => {};
+      const held = new Promise<void>((resolve) => {
+        ghostHeld = resolve;
+      });
+      const server = await serving(
+        express().use(
+          // a bucket of 2, and a prefix of its own: Redis keeps the cluster-wide bucket of the other tests
+          imRateLimit({ store, clusterDownloadsPerSecond: 2, keyPrefix: `t-${app}`, storeTimeoutMs: 10_000 }),
+          (req, res) => {
+            if (!req.path.includes('-ghost')) {
+              res.end('file bytes');
+              return;
+            }
+            answerGhost = () => res.status(404).end(); // once the test says so
+            ghostHeld();
+          },
+        ),
+      );
+      const download = (name: string) =>
+        request(server).get(`/acme/${name}/chatfiles/8f7c6b2a-1d2e-11ee-9c5b-0242ac120002`);
+      const ghostAnswered = download(ghost).then((response) => response.status);
+      await held; // the ghost's download took a token and waits for its answer
+      expect((await download(app)).status).toBe(200);
+      const refused = await download(app); // the bucket is empty: remembered until its next token, half a second on
+      expect([refused.status, refused.headers['retry-after']]).toEqual([429, '1']);
+      expect((await download(app)).status).toBe(429); // refused in this process
+      answerGhost(); // the IM server refuses the ghost's download: its token goes back
+      expect(await ghostAnswered).toBe(404);
+      expect((await download(app)).status).toBe(200);
+      expect((await download(app)).status).toBe(429);
+    });
   });
 });

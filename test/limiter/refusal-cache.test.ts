@@ -179,6 +179,51 @@ describe('a limiter that remembers refusals', () => {
   });
 });
 
+describe('a limiter that remembers download refusals', () => {
+  /** As `twins` above, for downloads: two apps and a ghost the IM server answers 404 (its token goes back). */
+  const twins = (clock: FakeClock) => {
+    const app = (options: Options) => {
+      const limiter = imRateLimit({
+        store: new MemoryStore({ clock: clock.now }),
+        clusterDownloadsPerSecond: 6,
+        overrides: { 'acme#chat': { files: { ratePerSecond: 4, burst: 2 } } },
+        ...options,
+      });
+      return express().use(limiter, (req, res) => {
+        res.status(req.path.startsWith('/acme/ghost/') ? 404 : 200).end();
+      });
+    };
+    return [app({}), app({ refusalCache: false })] as const;
+  };
+  const file = 'chatfiles/8f7c6b2a-1d2e-11ee-9c5b-0242ac120002';
+  const paths = [`/acme/chat/${file}`, `/acme/other/${file}`, `/acme/ghost/${file}`, '/acme/chat/chatfiles'];
+
+  it('admits exactly the downloads one that does not admits, given back or not (property)', async () => {
+    await fc.assert(
+      fc.asyncProperty(
+        fc.array(
+          fc.tuple(
+            fc.constantFrom(...paths),
+            fc.oneof(fc.constantFrom(0, 0, 0, 1000 / 6, 250, 1500), fc.double({ min: 0, max: 200, noNaN: true })),
+          ),
+          { minLength: 20, maxLength: 80 },
+        ),
+        async (steps) => {
+          const clock = new FakeClock();
+          const [remembering, forgetting] = twins(clock);
+          const [a, b] = [serving(remembering), serving(forgetting)];
+          for (const [path, advanceMs] of steps) {
+            clock.advance(advanceMs);
+            const [x, y] = await Promise.all([request(await a).get(path), request(await b).get(path)]);
+            expect({ path, status: x.status }).toStrictEqual({ path, status: y.status });
+          }
+        },
+      ),
+      { numRuns: 40 },
+    );
+  });
+});
+
 describe('a flood of one app on Redis', () => {
   const client = singleClient();
 

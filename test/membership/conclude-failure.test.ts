@@ -19,7 +19,7 @@ const failing = (error: unknown): MembershipLedger => ({
 });
 
 describe('a membership change the ledger fails to record', () => {
-  it('is counted among the store failures, by code, as the README says ("membership ledger included")', async () => {
+  it('is counted among the store failures, by code, as docs/operating.md says ("membership ledger included")', async () => {
     const registry = new Registry();
     const { app } = appWith({
       membership: failing(new StoreError('ERR_STORE', 'Redis failed: gone')),

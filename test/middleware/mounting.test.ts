@@ -153,7 +153,7 @@ describe('mounted anywhere', () => {
     expect(warnings).toStrictEqual([
       'im-rate-limit: WRN_NOTHING_CLASSIFIED: 100 requests reached the limiter and none was a route of the IM ' +
         'REST catalog (/{org}/{app}/…); it saw "/v2/acme/chat/users". Below "/v2" they are catalog routes: ' +
-        'give that prefix as the basePath option (README → Mounting)',
+        'give that prefix as the basePath option (docs/mounting.md → Mount points and basePath)',
     ]);
   });
 

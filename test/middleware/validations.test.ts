@@ -42,7 +42,7 @@ const mistakes: Record<WarningCode, { make: (validate?: Validate) => Promise<str
       'im-rate-limit: WRN_NOTHING_CLASSIFIED: 100 requests reached the limiter and none was a route of the IM ' +
       `REST catalog (/{org}/{app}/…); it saw "/api/acme/chat/users/${'x'.repeat(39)}…", ` +
       '"/api/acme/chat/users/alice", "/health", "/api/acme/chat/chatgroups/3", "/api/acme/chat/chatgroups/4". ' +
-      'Below "/api" they are catalog routes: give that prefix as the basePath option (README → Mounting)',
+      'Below "/api" they are catalog routes: give that prefix as the basePath option (docs/mounting.md → Mount points and basePath)',
   },
   WRN_MEMORY_STORE_MULTI_PROCESS: {
     make: async (validate) => {

@@ -8,7 +8,7 @@ import { type RedisProcess, startCluster, startRedis } from '../support/redis.js
 
 const ADVICE =
   'Set maxmemory-policy noeviction: a full Redis then refuses writes, which onStoreError handles, ' +
-  'and no count is lost (README → Sharing limits)';
+  'and no count is lost (docs/redis.md → maxmemory-policy noeviction)';
 
 /** Servers of this file's own: their policy is changed here. */
 let server: RedisProcess;
@@ -101,7 +101,7 @@ describe("the Redis eviction check, at the store's start", () => {
           new RegExp(
             `^im-rate-limit: WRN_REDIS_EVICTION_UNCHECKED: could not read maxmemory-policy on Redis ${node} ` +
               `\\(ERR unknown command 'CONFIG'.*\\): make sure it is noeviction, or the limiter's keys may be ` +
-              'evicted and their counts forgotten \\(README → Sharing limits\\)$',
+              'evicted and their counts forgotten \\(docs/redis.md → maxmemory-policy noeviction\\)$',
           ),
         ),
       ]);

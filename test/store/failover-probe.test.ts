@@ -12,7 +12,7 @@ import { type RedisProcess, startRedis } from '../support/redis.js';
 /**
  * What one process does while its Redis is down, counted against a real redis-server: store calls
  * per probe interval (under a fake clock), requests that waited on the store, the codes reported,
- * the lines logged. The client is configured as the README says: it reconnects forever, queues
+ * the lines logged. The client is configured as docs/redis.md says: it reconnects forever, queues
  * commands meanwhile, and has an `error` handler.
  */
 let redis: RedisProcess;
@@ -21,7 +21,7 @@ let client: Redis;
 beforeEach(async () => {
   redis = await startRedis();
   client = new Redis({ port: redis.port, host: '127.0.0.1', maxRetriesPerRequest: null });
-  client.on('error', () => {}); // the README's snippet: the library logs the outage
+  client.on('error', () => {}); // as docs/redis.md's clients: the library logs the outage
   await client.ping();
 });
 afterEach(async () => {
