@@ -4,8 +4,9 @@
 // (bench/results/growth-shards.{json,md}; growth.md and the plots are left as they are).
 // Starts its own redis-server and 3-master Redis Cluster on loopback free ports and stops them by pid.
 // Writes bench/results/growth.{json,md} and growth-{apps,categories,nodes}.svg; with --only, runs that
-// table alone and prints it, writing nothing (--apps: --only apps, for a before and after of one change; it
-// starts no Cluster). --app-counts picks the apps table's rows by apps in rotation.
+// table alone and prints it, writing nothing (--apps: --only apps, also written to
+// bench/results/growth-apps-only.json; the apps table starts no Cluster). --app-counts picks the apps
+// table's rows by apps in rotation.
 import { execFile, execFileSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { availableParallelism, loadavg } from 'node:os';
@@ -22,7 +23,9 @@ import { startCluster, startRedis } from './redis.mjs';
 
 const QUICK = process.argv.includes('--quick');
 const SECTIONS = ['apps', 'categories', 'nodes'];
-const ONLY = process.argv.includes('--apps')
+/** --apps: --only apps, its rows also kept in bench/results/growth-apps-only.json (a before and after of one change). */
+const APPS_JSON = process.argv.includes('--apps');
+const ONLY = APPS_JSON
   ? 'apps'
   : process.argv.includes('--only')
     ? process.argv[process.argv.indexOf('--only') + 1]
@@ -977,14 +980,25 @@ try {
 
   if (ONLY !== undefined) {
     const tables = {
-      apps: async () => appsTable(await appsSection(single)),
+      apps: async () => {
+        const apps = await appsSection(single);
+        if (APPS_JSON) {
+          mkdirSync(new URL('./results/', import.meta.url), { recursive: true });
+          const report = { date: new Date().toISOString(), quick: QUICK, node: process.version, apps, warnings };
+          writeFileSync(
+            new URL('./results/growth-apps-only.json', import.meta.url),
+            `${JSON.stringify(report, null, 2)}\n`,
+          );
+        }
+        return appsTable(apps);
+      },
       categories: async () => categoriesTable(await categoriesSection([single, clusterSide])),
       nodes: async () => nodesTable(await nodesSection([redis], cluster)),
     };
     console.log(await tables[ONLY]());
     if (warnings.length > 0)
       console.log(`limiter warnings during the run (numbers may be off):\n${warnings.join('\n')}`);
-    progress(`--only ${ONLY}: wrote nothing`);
+    progress(APPS_JSON ? '--apps: wrote bench/results/growth-apps-only.json' : `--only ${ONLY}: wrote nothing`);
   } else {
     const apps = await appsSection(single);
     const categories = await categoriesSection([single, clusterSide]);

@@ -452,9 +452,9 @@ export class Limiter {
     if ('stored' in answer) {
       return andThen(this.editions.differ(check, answer.stored, request.req, request), this.limit, request);
     }
+    request.settingsCheck = undefined; // a download's second shard checks them no more
     const unread = 'unread' in answer;
     this.editions.checked(check, !unread);
-    request.settingsCheck = undefined; // checked: a download's second shard is a plain take
     return this.judge(unread ? answer.unread : answer, request);
   };
 
@@ -503,10 +503,10 @@ export class Limiter {
     // a download's second shard is timed from its first
     if (judge === this.judge) request.startedAt = this.observed ? performance.now() : 0;
     request.sentAt = this.refusals === undefined ? 0 : this.refusalClock();
+    // the app's settings only assumed: checked in the same call (the first: its `judge` is `this.judge`)
     const check = request.settingsCheck;
-    if (check === undefined) return andThen(this.store.take(request.checks), judge, request);
-    // settings assumed: checked in the same call, and the request judged as first sent (`checked`)
-    return andThen(this.store.takeChecked(request.checks, check), this.checked, request);
+    if (check !== undefined) return andThen(this.store.takeChecked(request.checks, check), this.checked, request);
+    return andThen(this.store.take(request.checks), judge, request);
   }
 
   /** A refusal that stands in this process for exactly these checks, answered without the store. */

@@ -72,9 +72,9 @@ function interposed(store: RedisStore, between: () => Promise<unknown>): Store {
 }
 
 describe.each([
-  ['one redis-server', () => own.client as Redis | Cluster],
-  ['a 3-node Redis Cluster', () => cluster],
-])('run-time settings checked in the take, on %s', (_where, clientOf) => {
+  ['one redis-server', () => own.client as Redis | Cluster, false],
+  ['a 3-node Redis Cluster', () => cluster, true],
+])('run-time settings checked in the take, on %s', (_where, clientOf, isCluster) => {
   let client: Redis | Cluster;
   beforeAll(async () => {
     client = clientOf();
@@ -125,6 +125,19 @@ describe.each([
     }
     expect(statuses).toEqual([...Array(30).fill(200), 429]);
     expect(server.calls).toEqual({ takes: 32, others: 1 });
+  });
+
+  it("checks a download's settings with its app's bucket, before the cluster-wide bucket is reached", async () => {
+    const { appKey, org } = appKeyOf();
+    await serverProcess().limiter.setEdition(appKey, 'enterprise');
+    const server = serverProcess();
+    const response = await request(server.app).get(`/${org}/chat/chatfiles/f1`).expect(200);
+    expect(response.headers['ratelimit-policy']).toBe('"files";q=30;w=1');
+    // one script call that found other settings and took nothing, then the download's: on a Cluster
+    // the first reached the app's slot only, and the download is a call to each of its two slots
+    expect(server.calls).toEqual({ takes: isCluster ? 3 : 2, others: 1 });
+    await request(server.app).get(`/${org}/chat/chatfiles/f2`).expect(200);
+    expect(server.calls).toEqual({ takes: isCluster ? 5 : 3, others: 1 });
   });
 
   it('decides in one call an app whose settings are as last read when they are due again', async () => {
