@@ -1,10 +1,12 @@
 // How cost grows: with the number of apps, with the kind of request, and from one Redis to a Cluster.
-// Usage: npm run build && node bench/growth.mjs [--quick] [--only apps|categories|nodes] [--shards]
+// Usage: npm run build && node bench/growth.mjs [--quick] [--only apps|categories|nodes | --apps] [--app-counts=1000,1000000] [--shards]
 // --shards: only the Cluster rows of the cluster-wide downloads bucket, one shard and several
 // (bench/results/growth-shards.{json,md}; growth.md and the plots are left as they are).
 // Starts its own redis-server and 3-master Redis Cluster on loopback free ports and stops them by pid.
 // Writes bench/results/growth.{json,md} and growth-{apps,categories,nodes}.svg; with --only, runs that
-// table alone and prints it, writing nothing.
+// table alone and prints it, writing nothing (--apps: --only apps, also written to
+// bench/results/growth-apps-only.json; the apps table starts no Cluster). --app-counts picks the apps
+// table's rows by apps in rotation.
 import { execFile, execFileSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { availableParallelism, loadavg } from 'node:os';
@@ -21,7 +23,14 @@ import { startCluster, startRedis } from './redis.mjs';
 
 const QUICK = process.argv.includes('--quick');
 const SECTIONS = ['apps', 'categories', 'nodes'];
-const ONLY = process.argv.includes('--only') ? process.argv[process.argv.indexOf('--only') + 1] : undefined;
+/** --apps: --only apps, its rows also kept in bench/results/growth-apps-only.json (a before and after of one change). */
+const APPS_JSON = process.argv.includes('--apps');
+const ONLY = APPS_JSON
+  ? 'apps'
+  : process.argv.includes('--only')
+    ? process.argv[process.argv.indexOf('--only') + 1]
+    : undefined;
+const countsArg = process.argv.find((arg) => arg.startsWith('--app-counts='));
 if (ONLY !== undefined && !SECTIONS.includes(ONLY)) throw new Error(`--only takes one of ${SECTIONS.join(', ')}`);
 const SHARDS_ONLY = process.argv.includes('--shards');
 setFlagsFromString('--expose-gc'); // so that `node bench/growth.mjs` needs no flag
@@ -31,7 +40,12 @@ const loadAtStart = loadavg()[0];
 const execFileAsync = promisify(execFile);
 
 /** Apps in rotation; --quick stops at 100,000. */
-const APP_COUNTS = QUICK ? [1, 1_000, 100_000] : [1, 1_000, 100_000, 1_000_000];
+const APP_COUNTS =
+  countsArg !== undefined
+    ? countsArg.slice('--app-counts='.length).split(',').map(Number)
+    : QUICK
+      ? [1, 1_000, 100_000]
+      : [1, 1_000, 100_000, 1_000_000];
 /** Requests measured per row (after a warm-up pass over every app), by store. */
 const MEASURED = QUICK ? { memory: 100_000, redis: 10_000 } : { memory: 400_000, redis: 60_000 };
 /** The seconds each Redis throughput run lasts (after 1 s not counted), and its callers. */
@@ -955,24 +969,36 @@ if (SHARDS_ONLY) {
   process.exit(0);
 }
 try {
-  const [redis, cluster] = await Promise.all([startRedis(), startCluster()]);
+  // the apps table alone needs no Cluster
+  const [redis, cluster] = await Promise.all([startRedis(), ONLY === 'apps' ? [] : startCluster()]);
   servers.push(redis, ...cluster);
   progress(
-    `redis-server on ${redis.port}, cluster on ${cluster.map((n) => n.port).join(', ')}${QUICK ? ' (--quick)' : ''}`,
+    `redis-server on ${redis.port}, cluster on ${cluster.map((n) => n.port).join(', ') || 'none'}${QUICK ? ' (--quick)' : ''}`,
   );
   single = await redisSide('redis', [redis]);
-  clusterSide = await redisSide('cluster', cluster);
+  if (ONLY !== 'apps') clusterSide = await redisSide('cluster', cluster);
 
   if (ONLY !== undefined) {
     const tables = {
-      apps: async () => appsTable(await appsSection(single)),
+      apps: async () => {
+        const apps = await appsSection(single);
+        if (APPS_JSON) {
+          mkdirSync(new URL('./results/', import.meta.url), { recursive: true });
+          const report = { date: new Date().toISOString(), quick: QUICK, node: process.version, apps, warnings };
+          writeFileSync(
+            new URL('./results/growth-apps-only.json', import.meta.url),
+            `${JSON.stringify(report, null, 2)}\n`,
+          );
+        }
+        return appsTable(apps);
+      },
       categories: async () => categoriesTable(await categoriesSection([single, clusterSide])),
       nodes: async () => nodesTable(await nodesSection([redis], cluster)),
     };
     console.log(await tables[ONLY]());
     if (warnings.length > 0)
       console.log(`limiter warnings during the run (numbers may be off):\n${warnings.join('\n')}`);
-    progress(`--only ${ONLY}: wrote nothing`);
+    progress(APPS_JSON ? '--apps: wrote bench/results/growth-apps-only.json' : `--only ${ONLY}: wrote nothing`);
   } else {
     const apps = await appsSection(single);
     const categories = await categoriesSection([single, clusterSide]);

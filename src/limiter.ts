@@ -2,7 +2,7 @@ import type { Request } from 'express';
 import type { AdminChange } from './admin-change.js';
 import { BoundedMap } from './bounded-map.js';
 import { assertEdition, assertMode, type Config, parseOverrides } from './config.js';
-import type { AppSettings, EditionDirectory } from './edition-directory.js';
+import type { AppSettings, AssumedSettings, EditionDirectory } from './edition-directory.js';
 import { StoreError } from './errors.js';
 import { DownloadShards } from './limiter/download-shards.js';
 import type { RefusalCache } from './limiter/refusal-cache.js';
@@ -26,8 +26,8 @@ import {
   type SharedChecks,
   sharedChecks,
 } from './plan.js';
-import type { Failover, FailoverStore } from './store/failover-store.js';
-import type { BucketCheck, Check, Reading, WindowCheck } from './store/store.js';
+import type { Failover, FailoverStore, SettingsUnread } from './store/failover-store.js';
+import type { BucketCheck, Check, Reading, SettingsDiffer, WindowCheck } from './store/store.js';
 
 /** What follows an admitted request: its body paced, its membership change concluded. */
 export interface Admission {
@@ -89,8 +89,10 @@ export interface RequestState {
   readonly req: Request;
   /** The parsed body, when the route's checks read it. */
   body: unknown;
-  /** The app's plan, once its settings are known. */
+  /** The app's plan, once its settings are known (or assumed). */
   plan: AppPlan | undefined;
+  /** The app's settings as assumed, when not read within `editionCacheMs`: its store call checks them. */
+  settingsCheck: AssumedSettings | undefined;
   /** The checks the request takes, and the set they come from (rate, send or download). */
   set: CheckSet | undefined;
   checks: readonly Check[];
@@ -386,7 +388,7 @@ export class Limiter {
     const { match } = request;
     const violation = checkAppNames(match, this.config.appNameMaxChars);
     if (violation !== undefined) return this.refuse(match, { kind: 'payload', violation }, nothingAdmitted);
-    return andThen(this.editions.settingsOf(match.appKey, request.req), this.limit, request);
+    return andThen(this.editions.settingsOf(match.appKey, request.req, request), this.limit, request);
   }
 
   /** The request held to the app's plan: its payload, then one store call. Made once: no closure per request. */
@@ -396,6 +398,7 @@ export class Limiter {
     request.plan = plan;
     const violation = checkPayload(match, body, plan.rules);
     if (violation !== undefined) {
+      if (request.settingsCheck !== undefined) return this.readSettingsFirst(request);
       // reported, it takes no tokens (as it takes none refused), but keeps the ledger and is paced
       return this.refuse(match, { kind: 'payload', violation }, () => this.admit(request, undefined));
     }
@@ -408,6 +411,7 @@ export class Limiter {
       const pushes = this.config.dailyQuota.countBy === 'call' ? 1 : pushesOf(sends, body);
       const never = checkPushes(pushes, (set.checks[1] as WindowCheck).limit);
       if (never !== undefined) {
+        if (request.settingsCheck !== undefined) return this.readSettingsFirst(request);
         // a payload refusal like any other: reported, it goes on taking nothing
         return this.refuse(match, { kind: 'payload', violation: never }, () => this.admit(request, undefined));
       }
@@ -424,6 +428,34 @@ export class Limiter {
       if (standing !== undefined) return this.refusedHere(request, standing);
     }
     return this.send(request, this.judge);
+  };
+
+  /**
+   * A payload refused under settings only assumed: the app's settings are read (a call of their own)
+   * and the request decided again, since the figures it was refused by may not be the app's.
+   */
+  private readSettingsFirst(request: RequestState): MaybePromise<Outcome> {
+    request.settingsCheck = undefined;
+    return andThen(this.editions.settingsOf(request.match.appKey, request.req), this.limit, request);
+  }
+
+  /**
+   * The answer of a take that checked the app's settings: as assumed, the readings are judged; other
+   * than assumed, nothing was taken and the request is decided again by the settings the store holds;
+   * not answered, the fallback's readings (if any) are judged.
+   */
+  private readonly checked = (
+    answer: readonly Reading[] | SettingsDiffer | SettingsUnread,
+    request: RequestState,
+  ): MaybePromise<Outcome> => {
+    const check = request.settingsCheck as AssumedSettings;
+    if ('stored' in answer) {
+      return andThen(this.editions.differ(check, answer.stored, request.req, request), this.limit, request);
+    }
+    request.settingsCheck = undefined; // a download's second shard checks them no more
+    const unread = 'unread' in answer;
+    this.editions.checked(check, !unread);
+    return this.judge(unread ? answer.unread : answer, request);
   };
 
   /**
@@ -471,6 +503,9 @@ export class Limiter {
     // a download's second shard is timed from its first
     if (judge === this.judge) request.startedAt = this.observed ? performance.now() : 0;
     request.sentAt = this.refusals === undefined ? 0 : this.refusalClock();
+    // the app's settings only assumed: checked in the same call (the first: its `judge` is `this.judge`)
+    const check = request.settingsCheck;
+    if (check !== undefined) return andThen(this.store.takeChecked(request.checks, check), this.checked, request);
     return andThen(this.store.take(request.checks), judge, request);
   }
 

@@ -85,7 +85,19 @@ export function sharedChecks(keyPrefix: string, perSecond: number, shards = 1): 
  * first request of each: most apps use a few of the ten, and the limiter caches a plan per app.
  */
 export class AppPlan {
-  private readonly compiled: { [C in Category]?: CategoryPlan } = {};
+  /** Every category named, so that every plan has one shape and finding a category stays one fast load. */
+  private readonly compiled: { [C in Category]: CategoryPlan | undefined } = {
+    users: undefined,
+    contacts: undefined,
+    blocks: undefined,
+    bans: undefined,
+    offline: undefined,
+    history: undefined,
+    files: undefined,
+    messages: undefined,
+    groups: undefined,
+    chatrooms: undefined,
+  };
 
   constructor(
     private readonly appKey: string,
@@ -111,52 +123,81 @@ export function categoryKeys(appKey: string, category: Category, keyPrefix: stri
   return { rate: keyOf(keyPrefix, tag, category, 'rate'), daily: keyOf(keyPrefix, tag, category, 'daily') };
 }
 
-/** The checks one category's requests make for one app. */
-function compileCategory(appKey: string, category: Category, rules: EditionRules, shared: SharedChecks): CategoryPlan {
-  const keys = categoryKeys(appKey, category, shared.keyPrefix);
-  const rule = rules[category];
-  const capacity = burstOf(rule);
-  const bucket: BucketCheck = {
-    type: 'bucket',
-    key: flat(keys.rate),
-    capacity,
-    intervalMs: 1000 / rule.ratePerSecond,
-    cost: 1,
-  };
-  const policy: Policy = {
-    name: category,
-    limit: capacity,
-    windowSeconds: Math.ceil(capacity / rule.ratePerSecond - 1e-9), // 30 ÷ 30/s is 1 s, not 1.0000000000000002
-  };
-  const plan: { -readonly [K in keyof CategoryPlan]: CategoryPlan[K] } = {
-    rate: { checks: [bucket], policies: [policy] },
-  };
-  if (category === 'messages' && rules.messages.dailyPushQuota !== null) {
-    const limit = rules.messages.dailyPushQuota;
-    const day: WindowCheck = {
-      type: 'window',
-      key: flat(keys.daily),
-      limit,
-      edgesMs: [], // the days around now, set per request
-      cost: 1,
-    };
-    plan.send = {
-      checks: [bucket, day],
-      policies: [policy, { name: 'messages-daily', limit, windowSeconds: DAY_SECONDS }],
-    };
-  }
-  if (category === 'files') {
-    const checks = [bucket, shared.downloadShards[0] as BucketCheck];
-    plan.download = { checks, policies: plan.rate.policies, appBucket: bucket };
-  }
-  return Object.freeze(plan);
+/** What a category's checks are made of under one set of rules, whatever the app. */
+interface CategoryFigures {
+  readonly capacity: number;
+  readonly intervalMs: number;
+  readonly policies: readonly Policy[];
+  /** A send's: the bucket's and the day's, when the category has a daily push quota. */
+  readonly daily?: { readonly limit: number; readonly policies: readonly Policy[] };
 }
 
 /**
- * A key as one flat string. Built by concatenation, a key is a tree of V8 cons strings (the prefix,
- * the tag, the app key and its parts): about 160 bytes more than its characters, held as long as the
- * MemoryStore holds its bucket, long after the plan has left the cache.
+ * Figures by rules and category, worked out once: every app without overrides has its edition's
+ * rules (the table's row), so a plan compiled for an app the cache had let go costs only its keys
+ * and checks. The rules of an app with overrides are its own, and go with its plan.
  */
-function flat(key: string): string {
-  return Buffer.from(key).toString();
+const figuresByRules = new WeakMap<EditionRules, { [C in Category]?: CategoryFigures }>();
+
+function figuresOf(rules: EditionRules, category: Category): CategoryFigures {
+  let byCategory = figuresByRules.get(rules);
+  if (byCategory === undefined) {
+    byCategory = {};
+    figuresByRules.set(rules, byCategory);
+  }
+  let figures = byCategory[category];
+  if (figures === undefined) {
+    const rule = rules[category];
+    const capacity = burstOf(rule);
+    const policy: Policy = Object.freeze({
+      name: category,
+      limit: capacity,
+      windowSeconds: Math.ceil(capacity / rule.ratePerSecond - 1e-9), // 30 ÷ 30/s is 1 s, not 1.0000000000000002
+    });
+    const policies = Object.freeze([policy]);
+    const limit = category === 'messages' ? rules.messages.dailyPushQuota : null;
+    const day =
+      limit === null ? undefined : Object.freeze({ name: 'messages-daily', limit, windowSeconds: DAY_SECONDS });
+    figures = Object.freeze({
+      capacity,
+      intervalMs: 1000 / rule.ratePerSecond,
+      policies,
+      ...(day === undefined
+        ? {}
+        : { daily: Object.freeze({ limit: day.limit, policies: Object.freeze([policy, day]) }) }),
+    });
+    byCategory[category] = figures;
+  }
+  return figures;
+}
+
+/** The checks one category's requests make for one app. */
+function compileCategory(appKey: string, category: Category, rules: EditionRules, shared: SharedChecks): CategoryPlan {
+  const { capacity, intervalMs, policies, daily } = figuresOf(rules, category);
+  const tag = appTag(appKey);
+  const bucket: BucketCheck = {
+    type: 'bucket',
+    key: keyOf(shared.keyPrefix, tag, category, 'rate'),
+    capacity,
+    intervalMs,
+    cost: 1,
+  };
+  const rate: CheckSet = { checks: [bucket], policies };
+  if (daily !== undefined) {
+    const day: WindowCheck = {
+      type: 'window',
+      key: keyOf(shared.keyPrefix, tag, category, 'daily'),
+      limit: daily.limit,
+      edgesMs: [], // the days around now, set per request
+      cost: 1,
+    };
+    return { rate, send: { checks: [bucket, day], policies: daily.policies } };
+  }
+  if (category === 'files') {
+    return {
+      rate,
+      download: { checks: [bucket, shared.downloadShards[0] as BucketCheck], policies, appBucket: bucket },
+    };
+  }
+  return { rate };
 }

@@ -19,6 +19,7 @@ export class RequestContext implements RequestState {
   waited = false;
   body: unknown = undefined;
   plan: AppPlan | undefined = undefined;
+  settingsCheck: RequestState['settingsCheck'] = undefined;
   set: CheckSet | undefined = undefined;
   checks: readonly Check[] = noChecks;
   startedAt = 0;

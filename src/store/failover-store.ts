@@ -5,7 +5,7 @@ import { andThen, isPending, type MaybePromise, settle } from '../maybe-async.js
 import { Deadlines } from './deadlines.js';
 import { type FailurePolicy, failurePolicy, type StoreErrorPolicy } from './failure-policy.js';
 import { MemoryStore } from './memory-store.js';
-import type { Check, Progress, Reading, Settings, Store } from './store.js';
+import type { Check, Progress, Reading, Settings, SettingsCheck, SettingsDiffer, Store } from './store.js';
 
 /** While a part of the store is failing, one call in this long probes it; the rest go straight to the policy. */
 const PROBE_INTERVAL_MS = 1000;
@@ -191,19 +191,49 @@ export class FailoverStore {
   private fallback: MemoryStore | undefined;
   /** Where run-time settings live when the store cannot keep them: this process only. */
   private ownSettings: MemoryStore | undefined;
+  /** Whether the store can compare an app's settings in the same call as a take (`takeChecked`). */
+  readonly checksSettings: boolean;
 
   constructor(
     readonly store: Store,
     private readonly failover: Failover,
     private readonly processes: number,
-  ) {}
+  ) {
+    this.checksSettings = store.takeChecked !== undefined;
+  }
 
   /** `sharedOnly`: the shared store's readings or none, never this process's fallback buckets (`inspect`). */
   take(checks: readonly Check[], sharedOnly = false): MaybePromise<readonly Reading[] | undefined> {
-    const { failover } = this;
     const onFallback = sharedOnly ? () => undefined : () => this.onFallback(checks);
+    return this.run(checks, (progress) => this.store.take(checks, progress), onFallback);
+  }
+
+  /**
+   * `take` with the app's settings compared in the same call (a store without `takeChecked` is not
+   * asked this: `checksSettings`). When the store did not answer, the settings are `unread` and the
+   * readings are the fallback's, as `take`'s.
+   */
+  takeChecked(
+    checks: readonly Check[],
+    settings: SettingsCheck,
+  ): MaybePromise<readonly Reading[] | SettingsDiffer | SettingsUnread> {
+    const { store } = this;
+    return this.run(
+      checks,
+      (progress) => (store.takeChecked as NonNullable<Store['takeChecked']>).call(store, checks, settings, progress),
+      () => ({ unread: this.onFallback(checks) }),
+    );
+  }
+
+  /** A call for these checks through the failover: on their slot, or across theirs (a download on a Cluster). */
+  private run<T, F>(
+    checks: readonly Check[],
+    call: (progress: Progress | undefined) => MaybePromise<T>,
+    onFallback: () => F,
+  ): MaybePromise<T | F> {
+    const { failover } = this;
     if (failover.options.slotOf === undefined || checks.length === 0) {
-      return failover.run(() => this.store.take(checks), onFallback);
+      return failover.run(() => call(undefined), onFallback);
     }
     // on a Cluster: the slot of each check, as one health unless a check lives elsewhere (the downloads bucket)
     const first = failover.healthOf((checks[0] as Check).key);
@@ -214,10 +244,8 @@ export class FailoverStore {
       parts ??= [first];
       parts.push(part);
     }
-    if (parts === undefined) {
-      return failover.run(() => this.store.take(checks), onFallback, first);
-    }
-    return failover.runAcross(parts, (progress) => this.store.take(checks, progress), onFallback);
+    if (parts === undefined) return failover.run(() => call(undefined), onFallback, first);
+    return failover.runAcross(parts, call, onFallback);
   }
 
   /**
@@ -271,6 +299,11 @@ export class FailoverStore {
     this.fallback ??= new MemoryStore({ logger: this.failover.options.logger });
     return this.fallback.take(this.processes === 1 ? checks : checks.map((check) => share(check, this.processes)));
   }
+}
+
+/** `takeChecked`'s answer when the store did not answer: the settings were not read; the fallback's readings, if any. */
+export interface SettingsUnread {
+  readonly unread: readonly Reading[] | undefined;
 }
 
 /** `true` once a store operation answering nothing has completed. */

@@ -4,4 +4,14 @@
  * this package ships are in the main entry.
  */
 export type { MembershipLedger, Reservation } from './ledger.js';
-export type { BucketCheck, Check, Progress, Reading, Settings, Store, WindowCheck } from './store.js';
+export type {
+  BucketCheck,
+  Check,
+  Progress,
+  Reading,
+  Settings,
+  SettingsCheck,
+  SettingsDiffer,
+  Store,
+  WindowCheck,
+} from './store.js';

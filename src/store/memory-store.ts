@@ -3,6 +3,9 @@ import { monotonicNow } from '../clock.js';
 import { type Logger, logWarning } from '../log.js';
 import { type Check, type Reading, type Settings, type Store, type WindowCheck, windowIndex } from './store.js';
 
+/** What `readSettings` answers for a key that holds none: one object, never written to. */
+const NO_SETTINGS: Settings = Object.freeze({});
+
 /** Float slack for whole milliseconds: 30 × (1000/30) ms may land a hair past 1000. */
 const EPSILON_MS = 1e-6;
 
@@ -142,7 +145,7 @@ export class MemoryStore implements Store {
   }
 
   readSettings(key: string): Settings {
-    return this.settings.get(key) ?? {};
+    return this.settings.get(key) ?? NO_SETTINGS;
   }
 
   writeSettings(key: string, fields: Readonly<Record<string, string | null>>): void {

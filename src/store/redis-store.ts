@@ -5,8 +5,8 @@ import { hashTagOf } from './keys.js';
 import type { MembershipLedger } from './ledger.js';
 import { LuaScript, notAcknowledged, type RedisClient, type ReplicaAck } from './lua-script.js';
 import { RedisLedger } from './redis-ledger.js';
-import type { Check, Progress, Reading, Settings, Store } from './store.js';
-import { figuresOf, readingsOf, TakeBatcher } from './take-batch.js';
+import type { Check, Progress, Reading, Settings, SettingsCheck, SettingsDiffer, Store } from './store.js';
+import { checkedAnswerOf, figuresOf, readingsOf, TakeBatcher } from './take-batch.js';
 import { takeScript } from './take-script.js';
 
 export interface RedisStoreOptions {
@@ -100,6 +100,25 @@ export class RedisStore implements Store {
     return groups.length === 1 ? this.run(checks) : this.takeSlotBySlot(checks, groups, progress);
   }
 
+  /**
+   * `take` with the app's settings compared in the same script call (check kind 's'), batched as
+   * `take`. On a Cluster they go with the checks of the app's slot, first: its settings share its
+   * hash tag, and when they differ no other slot has been reached.
+   */
+  takeChecked(
+    checks: readonly Check[],
+    settings: SettingsCheck,
+    progress?: Progress,
+  ): Promise<readonly Reading[] | SettingsDiffer> {
+    if (!this.client.isCluster) return this.run(checks, settings);
+    const groups = bySlot(checks);
+    const tag = hashTagOf(settings.key);
+    const own = groups.findIndex((group) => hashTagOf((group[0] as Check).key) === tag);
+    if (own === -1) groups.unshift([]);
+    else if (own > 0) groups.unshift(...groups.splice(own, 1));
+    return groups.length === 1 ? this.run(checks, settings) : this.takeSlotBySlot(checks, groups, progress, settings);
+  }
+
   /** Memberships beside the buckets; holds lapse by the store's clock (a test's, or Redis `TIME`). */
   ledger(keyPrefix: string): MembershipLedger {
     return new RedisLedger(this.client, keyPrefix, { clock: this.clock, replicaAck: this.replicaAck });
@@ -124,22 +143,37 @@ export class RedisStore implements Store {
     await writeHash.run(this.client, [key], args);
   }
 
+  private takeSlotBySlot(
+    checks: readonly Check[],
+    groups: ReadonlyArray<readonly Check[]>,
+    progress: Progress | undefined,
+  ): Promise<readonly Reading[]>;
+  private takeSlotBySlot(
+    checks: readonly Check[],
+    groups: ReadonlyArray<readonly Check[]>,
+    progress: Progress | undefined,
+    settings: SettingsCheck,
+  ): Promise<readonly Reading[] | SettingsDiffer>;
+  /** The slots one after the other, the settings (if any) checked with the first: nothing is taken yet if they differ. */
   private async takeSlotBySlot(
     checks: readonly Check[],
     groups: ReadonlyArray<readonly Check[]>,
     progress: Progress | undefined,
-  ): Promise<readonly Reading[]> {
+    settings?: SettingsCheck,
+  ): Promise<readonly Reading[] | SettingsDiffer> {
     const readings = new Map<Check, Reading>();
     for (const [index, group] of groups.entries()) {
-      if (progress !== undefined) progress.key = (group[0] as Check).key; // a failure from here on is this slot's
-      let answer: Reading[];
+      // a failure from here on is this slot's
+      if (progress !== undefined) progress.key = group[0]?.key ?? (settings as SettingsCheck).key;
+      let answer: Reading[] | SettingsDiffer;
       try {
-        answer = await this.run(group);
+        answer = await this.run(group, index === 0 ? settings : undefined);
       } catch (error) {
         // the call may have failed before or after its script ran: the earlier slots' tokens go back either way
         await this.giveBack(groups.slice(0, index));
         throw error;
       }
+      if (!Array.isArray(answer)) return answer; // the first slot's call: nothing was taken anywhere
       for (let i = 0; i < group.length; i++) readings.set(group[i] as Check, answer[i] as Reading);
       if (!answer.every((reading) => reading.allowed)) {
         await this.giveBack(groups.slice(0, index));
@@ -154,18 +188,35 @@ export class RedisStore implements Store {
     await Promise.allSettled(taken.map((group) => this.run(group.map(refund))));
   }
 
-  /** One request's checks in one slot: in the next batch, unless a failover must not lose them. */
-  private run(checks: readonly Check[]): Promise<Reading[]> {
-    if (this.replicaAck === undefined || !checks.some(countsAcrossFailover)) return this.batcher.take(checks);
-    return this.runAcknowledged(checks, this.replicaAck);
+  /**
+   * One request's checks in one slot, with its settings compared if given: in the next batch,
+   * unless a failover must not lose them.
+   */
+  private run(checks: readonly Check[]): Promise<Reading[]>;
+  private run(checks: readonly Check[], settings: SettingsCheck | undefined): Promise<Reading[] | SettingsDiffer>;
+  private run(checks: readonly Check[], settings?: SettingsCheck): Promise<Reading[] | SettingsDiffer> {
+    if (this.replicaAck === undefined || !checks.some(countsAcrossFailover)) {
+      return settings === undefined ? this.batcher.take(checks) : this.batcher.takeChecked(checks, settings);
+    }
+    return this.runAcknowledged(checks, settings, this.replicaAck);
   }
 
   /** The take in a call of its own, admitted only once the replicas hold it; otherwise undone, and the call fails. */
-  private async runAcknowledged(checks: readonly Check[], ack: ReplicaAck): Promise<Reading[]> {
+  private async runAcknowledged(
+    checks: readonly Check[],
+    settings: SettingsCheck | undefined,
+    ack: ReplicaAck,
+  ): Promise<Reading[] | SettingsDiffer> {
     const keys: string[] = [];
-    const args = [this.clock === undefined ? '' : this.clock(), figuresOf(checks, keys)];
+    const texts: string[] = [];
+    const figures = figuresOf(checks, keys, settings, texts);
+    const args = [this.clock === undefined ? '' : this.clock(), figures, ...texts];
     const { reply, acknowledged } = await take.runAcknowledged(this.client, keys, args, ack);
-    const readings = readingsOf(reply, checks.length);
+    const readings =
+      settings === undefined
+        ? readingsOf(reply, checks.length)
+        : checkedAnswerOf(reply, checks.length, settings.fields);
+    if (!Array.isArray(readings)) return readings; // settings that differ: nothing was written
     if (acknowledged || !readings.every((reading) => reading.allowed)) return readings; // a refusal wrote nothing
     // should the undo fail too, the count stays on this master alone: too high, never too low
     await this.run(checks.map(refund)).catch(() => {});

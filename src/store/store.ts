@@ -59,6 +59,17 @@ export interface Store {
   /** Sets fields of the settings under `key`; a `null` field is removed. Kept until removed: no expiry. */
   writeSettings?(key: string, fields: Readonly<Record<string, string | null>>): void | Promise<void>;
   /**
+   * `take`, in the same call as a comparison of the settings under `settings.key` (the app's, under
+   * its hash tag) with what the caller assumed: when they are as assumed, the checks are decided and
+   * their readings answered; when not, nothing is taken and the answer is what the store holds.
+   * Optional: without it the limiter reads an app's settings in a call of their own (`readSettings`).
+   */
+  takeChecked?(
+    checks: readonly Check[],
+    settings: SettingsCheck,
+    progress?: Progress,
+  ): readonly Reading[] | SettingsDiffer | Promise<readonly Reading[] | SettingsDiffer>;
+  /**
    * The membership ledger kept beside the buckets, under keys starting `keyPrefix`: what
    * `membership: 'ledger'` (the default) uses. Optional: without it memberships are counted in this
    * process, so the group and chat-room caps hold per process.
@@ -78,6 +89,19 @@ export interface Progress {
 
 /** An app's run-time settings as a store keeps them: a few named texts. */
 export type Settings = Readonly<Record<string, string>>;
+
+/** The settings a `takeChecked` assumes: `fields` of those under `key`, each as in `expected` (absent there: not held). */
+export interface SettingsCheck {
+  readonly key: string;
+  readonly fields: readonly string[];
+  readonly expected: Settings;
+}
+
+/** `takeChecked`'s answer when the settings were not as assumed: nothing was taken. */
+export interface SettingsDiffer {
+  /** The checked fields the store holds (a field it does not hold is absent). */
+  readonly stored: Settings;
+}
 
 /** The window of `edgesMs` that holds `nowMs`, as the index of its start; the first or last when outside. */
 export function windowIndex(edgesMs: readonly number[], nowMs: number): number {

@@ -1,7 +1,7 @@
 import { StoreError } from '../errors.js';
 import { type LuaScript, notConnected, type RedisClient } from './lua-script.js';
 import { slotOf } from './slot.js';
-import type { Check, Reading } from './store.js';
+import type { Check, Reading, SettingsCheck, SettingsDiffer } from './store.js';
 
 /**
  * Checks of one call at most: a call decides every decision in it before Redis serves anyone else,
@@ -40,10 +40,26 @@ export class TakeBatcher {
 
   /** Every check of one request, decided together: in the next call for their slot. */
   take(checks: readonly Check[]): Promise<Reading[]> {
+    return this.decide(checks, undefined, (checks[0] as Check).key) as Promise<Reading[]>;
+  }
+
+  /**
+   * `take` with the app's settings compared in the same decision (`Store.takeChecked`); every
+   * check in the settings' slot (the app's).
+   */
+  takeChecked(checks: readonly Check[], settings: SettingsCheck): Promise<Reading[] | SettingsDiffer> {
+    return this.decide(checks, settings, settings.key);
+  }
+
+  private decide(
+    checks: readonly Check[],
+    settings: SettingsCheck | undefined,
+    slotKey: string,
+  ): Promise<Reading[] | SettingsDiffer> {
     // a lost connection fails the request now, not when its batch leaves (see `notConnected`)
     const unreachable = notConnected(this.client);
     if (unreachable !== undefined) return Promise.reject(unreachable);
-    const slot = this.slotOf === undefined ? 0 : this.slotOf((checks[0] as Check).key);
+    const slot = this.slotOf === undefined ? 0 : this.slotOf(slotKey);
     let batch = this.filling.get(slot);
     if (batch === undefined) {
       batch = new Batch();
@@ -53,7 +69,7 @@ export class TakeBatcher {
         setImmediate(this.flushAll);
       }
     }
-    const answer = batch.add(checks);
+    const answer = batch.add(checks, settings);
     if (batch.keys.length >= MAX_BATCH_CHECKS) {
       this.filling.delete(slot);
       this.send(batch);
@@ -63,7 +79,7 @@ export class TakeBatcher {
 
   private send(batch: Batch): void {
     const now = this.clock === undefined ? '' : this.clock();
-    this.script.run(this.client, batch.keys, [now, batch.figures]).then(
+    this.script.run(this.client, batch.keys, [now, batch.figures, ...batch.texts]).then(
       (reply) => batch.answer(reply),
       (error: unknown) => batch.fail(error),
     );
@@ -75,14 +91,18 @@ class Batch {
   readonly keys: string[] = [];
   /** The script's ARGV[2]. */
   figures = '';
-  /** Per decision: its number of checks, and how to settle its promise. */
+  /** The script's ARGV from 3: the settings checks' fields and values, texts that are not words. */
+  readonly texts: string[] = [];
+  /** Per decision: its number of checks (settings apart), its settings check if any, and how to settle its promise. */
   private readonly counts: number[] = [];
-  private readonly resolvers: Array<(readings: Reading[]) => void> = [];
+  private readonly settings: Array<SettingsCheck | undefined> = [];
+  private readonly resolvers: Array<(answer: Reading[] | SettingsDiffer) => void> = [];
   private readonly rejecters: Array<(error: unknown) => void> = [];
 
-  add(checks: readonly Check[]): Promise<Reading[]> {
-    this.figures += figuresOf(checks, this.keys);
+  add(checks: readonly Check[], settings: SettingsCheck | undefined): Promise<Reading[] | SettingsDiffer> {
+    this.figures += figuresOf(checks, this.keys, settings, this.texts);
     this.counts.push(checks.length);
+    this.settings.push(settings);
     return new Promise((resolve, reject) => {
       this.resolvers.push(resolve);
       this.rejecters.push(reject);
@@ -97,20 +117,29 @@ class Batch {
       return;
     }
     const { resolvers } = this;
-    for (let d = 0; d < answers.length; d++) (resolvers[d] as (readings: Reading[]) => void)(answers[d] as Reading[]);
+    for (let d = 0; d < answers.length; d++) {
+      (resolvers[d] as (answer: Reading[] | SettingsDiffer) => void)(answers[d] as Reading[] | SettingsDiffer);
+    }
   }
 
-  /** The decisions' readings, one after the other in `reply`, or `undefined` unless it holds exactly theirs. */
-  private read(reply: readonly unknown[]): Reading[][] | undefined {
-    const { counts } = this;
-    const answers: Reading[][] = new Array(counts.length);
+  /** The decisions' answers, one after the other in `reply`, or `undefined` unless it holds exactly theirs. */
+  private read(reply: readonly unknown[]): Array<Reading[] | SettingsDiffer> | undefined {
+    const { counts, settings } = this;
+    const answers: Array<Reading[] | SettingsDiffer> = new Array(counts.length);
     let at = 0;
     for (let d = 0; d < counts.length; d++) {
       const count = counts[d] as number;
       const readings = readingsAt(reply, at, count);
       if (readings === undefined) return undefined;
-      answers[d] = readings;
       at += count * FIELDS_PER_READING;
+      const check = settings[d];
+      if (check === undefined) answers[d] = readings;
+      else {
+        const answer = settingsAnswerAt(reply, at, readings, check.fields);
+        if (answer === undefined) return undefined;
+        answers[d] = answer;
+        at += answer === readings ? 1 : 1 + check.fields.length;
+      }
     }
     return at === reply.length ? answers : undefined;
   }
@@ -120,9 +149,18 @@ class Batch {
   }
 }
 
-/** A decision's figures in the take script's words (each followed by a space); its keys pushed on `keys`. */
-export function figuresOf(checks: readonly Check[], keys: string[]): string {
-  let figures = `${checks.length} `;
+/**
+ * A decision's figures in the take script's words (each followed by a space); its keys pushed on
+ * `keys`. A settings check goes last, its fields and their values pushed on `texts` (the script's
+ * ARGV from 3 on): they are any text, spaces included.
+ */
+export function figuresOf(
+  checks: readonly Check[],
+  keys: string[],
+  settings?: SettingsCheck,
+  texts: string[] = [],
+): string {
+  let figures = `${settings === undefined ? checks.length : checks.length + 1} `;
   for (const check of checks) {
     keys.push(check.key);
     if (check.type === 'bucket') figures += `b ${check.capacity} ${check.intervalMs} ${check.cost} `;
@@ -132,7 +170,37 @@ export function figuresOf(checks: readonly Check[], keys: string[]): string {
       for (const edge of edgesMs) figures += `${edge} `;
     }
   }
+  if (settings !== undefined) {
+    keys.push(settings.key);
+    figures += `s ${settings.fields.length} ${texts.length + 3} `;
+    for (const field of settings.fields) {
+      const expected = settings.expected[field];
+      texts.push(field, expected === undefined ? '' : `=${expected}`);
+    }
+  }
   return figures;
+}
+
+/**
+ * The answer of a settings check at `at`, after its decision's `readings`: those readings when the
+ * settings were as assumed (1), or what the store holds (0, then each field's text or null: not
+ * held); `undefined` for anything else.
+ */
+export function settingsAnswerAt(
+  reply: readonly unknown[],
+  at: number,
+  readings: Reading[],
+  fields: readonly string[],
+): Reading[] | SettingsDiffer | undefined {
+  if (reply[at] === 1) return readings;
+  if (reply[at] !== 0 || reply.length < at + 1 + fields.length) return undefined;
+  const stored: Record<string, string> = {};
+  for (let j = 0; j < fields.length; j++) {
+    const held = reply[at + 1 + j];
+    if (typeof held === 'string') stored[fields[j] as string] = held;
+    else if (held !== null) return undefined;
+  }
+  return { stored };
 }
 
 /** `count` readings of the script's reply from `at`, or `undefined` if they are not four integers each, allowed 0 or 1. */
@@ -168,6 +236,19 @@ export function readingsOf(reply: unknown, count: number): Reading[] {
     Array.isArray(reply) && reply.length === count * FIELDS_PER_READING ? readingsAt(reply, 0, count) : undefined;
   if (readings === undefined) throw unexpectedReply(reply);
   return readings;
+}
+
+/**
+ * The answer of a call of one decision of `count` checks and a settings check of `fields`; a reply
+ * of anything else is an `ERR_STORE_REPLY`.
+ */
+export function checkedAnswerOf(reply: unknown, count: number, fields: readonly string[]): Reading[] | SettingsDiffer {
+  const at = count * FIELDS_PER_READING;
+  const readings = Array.isArray(reply) ? readingsAt(reply, 0, count) : undefined;
+  const answer = readings === undefined ? undefined : settingsAnswerAt(reply as unknown[], at, readings, fields);
+  const length = answer === readings ? at + 1 : at + 1 + fields.length;
+  if (answer === undefined || (reply as unknown[]).length !== length) throw unexpectedReply(reply);
+  return answer;
 }
 
 export function unexpectedReply(reply: unknown): StoreError {

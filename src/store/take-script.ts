@@ -14,7 +14,14 @@
  *   window: w limit cost n edge1 … edgeN (the window holding now, clamped to the first or last; the
  *           key holds '<window end>:<count>', counted on until that end whatever the edges sent:
  *           see the script)
- * Reply: four integers per check, in the order sent: allowed (1/0), remaining, resetMs, retryAfterMs.
+ *   settings: s n at                     (Store.takeChecked; a decision's last check, and at most one:
+ *           the hash under its key, the app's settings under the app's hash tag, compared with what
+ *           the caller assumed. Settings are any text, spaces included, so they are not words: the n
+ *           fields and what each is assumed to be sit in ARGV from index at, field1, expected1 …
+ *           fieldN, expectedN, each expected '' (the field not held) or '=' .. its text. It passes
+ *           when every field is as assumed, and writes nothing)
+ * Reply: four integers per check, in the order sent: allowed (1/0), remaining, resetMs, retryAfterMs;
+ * for a settings check, 1 when they are as assumed, else 0 then the n fields as held (nil: not held).
  * Nothing is written for a refused decision, nor for a check of cost 0 (a reading); each key is read
  * once (MGET) and written once, as the last decision left it, expiring when it stops mattering.
  *
@@ -58,7 +65,7 @@ local function aheadOf(value)
   return (tonumber(whole, 10) - nowWhole) + (fraction - nowFraction)
 end
 
--- Each check kind: (its key's value or false, where its figures start in words) -> what it decides, and
+-- Each check kind: (its key's value or false, where its figures start in words, its key) -> what it decides, and
 -- where the next check's figures start. pass: admitted; left, reset, retry: its reading if the
 -- decision is admitted (or refused, when pass is false); stayLeft, stayReset: its reading if another
 -- check refuses; state, ttl: what to write (nothing for a cost of 0, DEL for ttl <= 0); slack: the
@@ -112,6 +119,20 @@ decide.w = function(value, a)
     ttl = ceilMs(finish - now, EPS)}, a + 4 + edgeCount
 end
 
+-- the settings as assumed, or else held: held, the fields as the hash holds them (false: not held)
+decide.s = function(_, a, key)
+  local size, at = tonumber(words[a + 1]), tonumber(words[a + 2])
+  if size == 0 then return {pass = true, held = {}}, a + 3 end
+  local fields = {}
+  for j = 1, size do fields[j] = ARGV[at + 2 * j - 2] end
+  local held = redis.call('HMGET', key, unpack(fields))
+  local pass = true
+  for j = 1, size do
+    if (held[j] and '=' .. held[j] or '') ~= ARGV[at + 2 * j - 1] then pass = false end
+  end
+  return {pass = pass, held = held}, a + 3
+end
+
 -- every key's value as the decisions so far have left it (false: none); written once at the end
 local values = {}
 local read = redis.call('MGET', unpack(KEYS))
@@ -127,26 +148,36 @@ while a <= count do
   local allPass = true
   for i = 1, n do
     local r
-    r, a = decide[words[a]](values[KEYS[k + i]], a)
+    local key = KEYS[k + i]
+    r, a = decide[words[a]](values[key], a, key)
     results[i] = r
     if not r.pass then allPass = false end
   end
   for i = 1, n do
     local r = results[i]
-    if allPass then
-      if r.cost ~= 0 then -- a reading (inspect) leaves its key as it is
-        local key = KEYS[k + i]
-        if not writes[key] then written[#written + 1] = key end
-        writes[key] = r
-        values[key] = r.ttl > 0 and r.state
+    if r.held then -- the settings check: as assumed (1), or 0 and how they are held
+      reply[o + 1] = r.pass and 1 or 0
+      o = o + 1
+      if not r.pass then
+        for j = 1, #r.held do reply[o + j] = r.held[j] end
+        o = o + #r.held
       end
-      reply[o + 1], reply[o + 2], reply[o + 3], reply[o + 4] = 1, r.left, ceilMs(r.reset, r.slack), 0
-    elseif r.pass then -- another check refused: this one reads as it stays
-      reply[o + 1], reply[o + 2], reply[o + 3], reply[o + 4] = 1, r.stayLeft, ceilMs(r.stayReset, r.slack), 0
     else
-      reply[o + 1], reply[o + 2], reply[o + 3], reply[o + 4] = 0, r.left, ceilMs(r.reset, r.slack), ceilMs(r.retry, r.slack)
+      if allPass then
+        if r.cost ~= 0 then -- a reading (inspect) leaves its key as it is
+          local key = KEYS[k + i]
+          if not writes[key] then written[#written + 1] = key end
+          writes[key] = r
+          values[key] = r.ttl > 0 and r.state
+        end
+        reply[o + 1], reply[o + 2], reply[o + 3], reply[o + 4] = 1, r.left, ceilMs(r.reset, r.slack), 0
+      elseif r.pass then -- another check refused: this one reads as it stays
+        reply[o + 1], reply[o + 2], reply[o + 3], reply[o + 4] = 1, r.stayLeft, ceilMs(r.stayReset, r.slack), 0
+      else
+        reply[o + 1], reply[o + 2], reply[o + 3], reply[o + 4] = 0, r.left, ceilMs(r.reset, r.slack), ceilMs(r.retry, r.slack)
+      end
+      o = o + 4
     end
-    o = o + 4
   end
   k = k + n
 end

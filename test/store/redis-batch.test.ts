@@ -173,6 +173,68 @@ async function slotsOf(node: Redis): Promise<number[]> {
     .flatMap(([from, to]) => Array.from({ length: to - from + 1 }, (_, i) => from + i));
 }
 
+describe("RedisStore.takeChecked: the app's settings compared in the batched call", () => {
+  const fields = ['edition', 'mode', 'overrides'];
+  const reading = (remaining: number, resetMs: number) => ({ allowed: true, remaining, resetMs, retryAfterMs: 0 });
+
+  it('leave in the same call as the takes, each compared exactly whatever its text, each answered as alone', async () => {
+    const client = counted(own.client);
+    const store = new RedisStore({ client });
+    const id = randomUUID();
+    // texts that are not words: spaces inside and at the ends, and the figures' own words
+    const overrides = '{"users": {"burst": 3, "ratePerSecond": 2}}';
+    const mode = ' s 1 3 = ';
+    const [as, differ, none] = ['as', 'differ', 'none'].map((app) => `t:{${id}-${app}}:settings`) as [
+      string,
+      string,
+      string,
+    ];
+    await own.client.hset(as, { edition: 'pro', overrides, mode });
+    await own.client.hset(differ, { edition: 'pro', overrides: `${overrides} ` });
+    const answers = await Promise.all([
+      store.take([bucket(`t:{${id}-plain}:b`)]),
+      store.takeChecked([bucket(`t:{${id}-as}:b`)], { key: as, fields, expected: { edition: 'pro', overrides, mode } }),
+      store.takeChecked([bucket(`t:{${id}-differ}:b`)], {
+        key: differ,
+        fields,
+        expected: { edition: 'pro', overrides },
+      }),
+      store.takeChecked([bucket(`t:{${id}-none}:b`)], { key: none, fields, expected: {} }),
+      store.takeChecked([bucket(`t:{${id}-none}:b`)], { key: none, fields, expected: { mode: '' } }),
+      store.takeChecked([], { key: as, fields: ['edition'], expected: { edition: 'pro' } }),
+      store.take([bucket(`t:{${id}-plain}:b`)]),
+    ]);
+    expect(client.sent).toEqual({ evalsha: 1, eval: 0, pipeline: 0 });
+    expect(answers).toEqual([
+      [reading(9, 1000)],
+      [reading(9, 1000)],
+      { stored: { edition: 'pro', overrides: `${overrides} ` } },
+      [reading(9, 1000)],
+      { stored: {} }, // an empty text assumed is not "not held"
+      [],
+      [reading(8, 2000)],
+    ]);
+    expect(await own.client.exists(`t:{${id}-differ}:b`)).toBe(0); // settings that differ: nothing taken
+  });
+
+  it("on a Cluster, go with the app's slot first wherever its checks are listed", async () => {
+    const client = counted(cluster);
+    const store = new RedisStore({ client });
+    const id = randomUUID();
+    const settings = `t:{${id}}:settings`;
+    const app = bucket(`t:{${id}}:files:rate`);
+    const global = bucket(`t:{g-${id}}:downloads`);
+    await cluster.hset(settings, 'overrides', '{"files": {"burst": 2}}');
+    const assumed = { key: settings, fields, expected: { overrides: '{"files": {"burst": 2}}' } };
+    expect(await store.takeChecked([global, app], { ...assumed, expected: {} })).toEqual({
+      stored: { overrides: '{"files": {"burst": 2}}' },
+    });
+    expect([await cluster.exists(global.key), await cluster.exists(app.key)]).toEqual([0, 0]);
+    expect(await store.takeChecked([global, app], assumed)).toEqual([reading(9, 1000), reading(9, 1000)]);
+    expect(await store.takeChecked([global], assumed)).toMatchObject([{ allowed: true, remaining: 8 }]);
+  });
+});
+
 describe('RedisStore with replicas: 1', () => {
   let master: RedisProcess;
   let replica: RedisProcess;

@@ -3,8 +3,8 @@ import { Cluster, Redis } from 'ioredis';
 import { describe, expect, inject, it } from 'vitest';
 import { RedisStore, StoreError } from '../../src/index.js';
 import { dayEdgesMs } from '../../src/limits/calendar.js';
-import type { BucketCheck } from '../../src/store/index.js';
-import { readingsAt, unexpectedReply } from '../../src/store/take-batch.js';
+import type { BucketCheck, SettingsCheck } from '../../src/store/index.js';
+import { checkedAnswerOf, readingsAt, unexpectedReply } from '../../src/store/take-batch.js';
 import { clusterClient, singleClient } from '../support/clients.js';
 import { storeContract } from './contract.js';
 
@@ -109,6 +109,149 @@ describe('RedisStore', () => {
       pauser.disconnect();
       impatient.disconnect();
     }
+  });
+});
+
+describe("RedisStore.takeChecked: a take and the app's settings in one call", () => {
+  const fields = ['edition', 'mode', 'overrides'];
+  const checkOf = (key: string, expected: Record<string, string>): SettingsCheck => ({ key, fields, expected });
+
+  for (const [where, client] of [
+    ['one redis-server', single],
+    ['a 3-node Redis Cluster', cluster],
+  ] as const) {
+    describe(`on ${where}`, () => {
+      const store = new RedisStore({ client });
+      const appKeys = () => {
+        const tag = `{checked-${randomUUID()}}`;
+        const bucket: BucketCheck = {
+          type: 'bucket',
+          key: `t:${tag}:users:rate`,
+          capacity: 5,
+          intervalMs: 1e9,
+          cost: 1,
+        };
+        return { bucket, settings: `t:${tag}:settings` };
+      };
+
+      it('takes when the app holds no settings and none were assumed, in one script call', async () => {
+        const { bucket, settings } = appKeys();
+        expect(await store.takeChecked([bucket], checkOf(settings, {}))).toEqual([
+          { allowed: true, remaining: 4, resetMs: 1e9, retryAfterMs: 0 },
+        ]);
+      });
+
+      it('takes when every checked field is held as assumed (fields not checked are not compared)', async () => {
+        const { bucket, settings } = appKeys();
+        await client.hset(settings, { edition: 'pro', overrides: '{"users":{"burst":3}}', other: 'x' });
+        const answer = await store.takeChecked(
+          [bucket],
+          checkOf(settings, { edition: 'pro', overrides: '{"users":{"burst":3}}' }),
+        );
+        expect(answer).toMatchObject([{ allowed: true, remaining: 4 }]);
+      });
+
+      it('takes nothing and answers the fields as held when one differs, is missing, or is held unassumed', async () => {
+        const { bucket, settings } = appKeys();
+        await client.hset(settings, { edition: 'enterprise', mode: 'report' });
+        for (const expected of [
+          { edition: 'pro', mode: 'report' },
+          { mode: 'report' },
+          { edition: 'enterprise' },
+          {},
+        ]) {
+          expect(await store.takeChecked([bucket], checkOf(settings, expected))).toEqual({
+            stored: { edition: 'enterprise', mode: 'report' },
+          });
+        }
+        // an empty text is held, and is not "not held"
+        await client.hset(settings, 'overrides', '');
+        expect(await store.takeChecked([bucket], checkOf(settings, { edition: 'enterprise', mode: 'report' }))).toEqual(
+          { stored: { edition: 'enterprise', mode: 'report', overrides: '' } },
+        );
+        expect(await client.get(bucket.key)).toBeNull(); // nothing was taken
+        expect(await store.take([{ ...bucket, cost: 0 }])).toMatchObject([{ remaining: 5 }]);
+      });
+
+      it('answers the readings of a refusal when the settings are as assumed', async () => {
+        const { bucket, settings } = appKeys();
+        const costly = { ...bucket, cost: 6 };
+        expect(await store.takeChecked([costly], checkOf(settings, {}))).toMatchObject([
+          { allowed: false, remaining: 5 },
+        ]);
+      });
+    });
+  }
+
+  it("on a Cluster, checks the settings with the app's slot before the cluster-wide bucket is reached", async () => {
+    const { bucket, settings } = (() => {
+      const tag = `{checked-${randomUUID()}}`;
+      return {
+        bucket: { type: 'bucket', key: `t:${tag}:files:rate`, capacity: 5, intervalMs: 1e9, cost: 1 } as BucketCheck,
+        settings: `t:${tag}:settings`,
+      };
+    })();
+    const global: BucketCheck = {
+      type: 'bucket',
+      key: `t:{g-${randomUUID()}}:d`,
+      capacity: 5,
+      intervalMs: 1e9,
+      cost: 1,
+    };
+    const store = new RedisStore({ client: cluster });
+    await cluster.hset(settings, 'edition', 'pro');
+    expect(await store.takeChecked([bucket, global], checkOf(settings, {}))).toEqual({ stored: { edition: 'pro' } });
+    expect(await cluster.get(global.key)).toBeNull();
+    expect(await store.takeChecked([bucket, global], checkOf(settings, { edition: 'pro' }))).toMatchObject([
+      { allowed: true, remaining: 4 },
+      { allowed: true, remaining: 4 },
+    ]);
+  });
+
+  it('with replicas to wait for, answers settings that differ at once (nothing was written), and undoes a take not acknowledged', async () => {
+    const store = new RedisStore({ client: single, replicas: 1, replicaTimeoutMs: 10 }); // this server has no replica
+    const tag = `{checked-${randomUUID()}}`;
+    const settings = `t:${tag}:settings`;
+    const bucket: BucketCheck = {
+      type: 'bucket',
+      key: `t:${tag}:messages:rate`,
+      capacity: 5,
+      intervalMs: 1e9,
+      cost: 1,
+    };
+    const day = {
+      type: 'window',
+      key: `t:${tag}:messages:daily`,
+      limit: 5,
+      edgesMs: dayEdgesMs('UTC', Date.now()),
+      cost: 1,
+    } as const;
+    await single.hset(settings, 'edition', 'pro');
+    expect(await store.takeChecked([bucket, day], checkOf(settings, {}))).toEqual({ stored: { edition: 'pro' } });
+    await expect(store.takeChecked([bucket, day], checkOf(settings, { edition: 'pro' }))).rejects.toThrow(
+      'fewer than 1 replica(s) acknowledged the write within 10 ms; it was undone',
+    );
+    expect(
+      await store.take([
+        { ...bucket, cost: 0 },
+        { ...day, cost: 0 },
+      ]),
+    ).toMatchObject([{ remaining: 5 }, { remaining: 5 }]);
+  });
+
+  it("rejects a reply that is not the readings then the settings' answer", () => {
+    const reading = [1, 9, 100, 0];
+    expect(checkedAnswerOf([...reading, 1], 1, fields)).toEqual([
+      { allowed: true, remaining: 9, resetMs: 100, retryAfterMs: 0 },
+    ]);
+    expect(checkedAnswerOf([...reading, 0, 'pro', null, '{}'], 1, fields)).toEqual({
+      stored: { edition: 'pro', overrides: '{}' },
+    });
+    expect(() => checkedAnswerOf(reading, 1, fields)).toThrow(/unexpected reply from the Redis script/);
+    expect(() => checkedAnswerOf([...reading, 1, 'pro'], 1, fields)).toThrow(/unexpected reply/);
+    expect(() => checkedAnswerOf([...reading, 0, 'pro'], 1, fields)).toThrow(/unexpected reply/);
+    expect(() => checkedAnswerOf([...reading, 0, 'pro', 7, null], 1, fields)).toThrow(/unexpected reply/);
+    expect(() => checkedAnswerOf([2, 9, 100, 0, 1], 1, fields)).toThrow(/unexpected reply/);
   });
 });
 
