@@ -18,10 +18,13 @@ import { MemoryStore, RedisStore } from '../dist/index.js';
 import { sharedChecks } from '../dist/plan.js';
 import { takeScript } from '../dist/store/take-script.js';
 import { admittingLimiter, CONCURRENCY, drive, routes } from './drive.mjs';
+import { median, range } from './lib.mjs';
 import { barChart } from './plot.mjs';
 import { startCluster, startRedis } from './redis.mjs';
 
 const QUICK = process.argv.includes('--quick');
+/** Measurements of each row of the apps and categories tables, one after the other; the row gives their median and spread. */
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
 const SECTIONS = ['apps', 'categories', 'nodes'];
 /** --apps: --only apps, its rows also kept in bench/results/growth-apps-only.json (a before and after of one change). */
 const APPS_JSON = process.argv.includes('--apps');
@@ -138,6 +141,19 @@ async function redisSide(kind, servers) {
  * CPU per request is this process's (user + system), net of the harness's own (`harnessMicros`).
  */
 async function measure(middleware, route, apps, from, count, side, harnessMicros) {
+  const rounds = [];
+  for (let round = 0; round < ROUNDS; round++) {
+    rounds.push(await measureOnce(middleware, route, apps, from + round * count, count, side, harnessMicros));
+  }
+  // each figure the median of the rounds; the CPU's min–max says how far they differ
+  const row = { requests: count, rounds: ROUNDS };
+  for (const field of Object.keys(rounds[0]))
+    if (field !== 'requests') row[field] = median(rounds.map((r) => r[field]));
+  row.cpuRange = range(rounds.map((r) => r.cpuMicrosPerRequest));
+  return row;
+}
+
+async function measureOnce(middleware, route, apps, from, count, side, harnessMicros) {
   if (side !== undefined) await resetStats(side.admins);
   const redisBefore = side === undefined ? 0 : await side.cpuSeconds();
   const before = cpuMicros();
@@ -541,19 +557,21 @@ function appsTable({ rows }) {
       'store',
       'apps',
       'maxCachedApps',
-      'CPU µs/req (Node)',
+      'rounds',
+      'CPU µs/req (Node), min–max',
       'CPU µs/req (Redis)',
       'Redis calls/req',
       'req/s',
       'heap B/app',
       'Redis B/app',
     ],
-    ['l', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r'],
+    ['l', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r'],
     rows.map((r) => [
       r.store,
       int(r.apps),
       int(r.maxCachedApps) + (r.maxCachedApps === DEFAULT_CACHED_APPS ? ' (default)' : ''),
-      fixed(r.cpuMicrosPerRequest),
+      r.rounds,
+      `${fixed(r.cpuMicrosPerRequest)} (${fixed(r.cpuRange[0])}–${fixed(r.cpuRange[1])})`,
       fixed(r.redisCpuMicrosPerRequest),
       fixed(r.callsPerRequest),
       int(r.requestsPerSecond),
@@ -568,17 +586,19 @@ function categoriesTable({ rows }) {
     [
       'request',
       'store',
-      'CPU µs/req (Node)',
+      'rounds',
+      'CPU µs/req (Node), min–max',
       'CPU µs/req (Redis)',
       'Redis calls/req',
       'commands in scripts/req',
       'req/s',
     ],
-    ['l', 'l', 'r', 'r', 'r', 'r', 'r'],
+    ['l', 'l', 'r', 'r', 'r', 'r', 'r', 'r'],
     rows.map((r) => [
       routes[r.request].label,
       r.store,
-      fixed(r.cpuMicrosPerRequest),
+      r.rounds,
+      `${fixed(r.cpuMicrosPerRequest)} (${fixed(r.cpuRange[0])}–${fixed(r.cpuRange[1])})`,
       fixed(r.redisCpuMicrosPerRequest),
       fixed(r.callsPerRequest),
       fixed(r.commandsInScriptsPerRequest),
@@ -592,16 +612,18 @@ function nodesTable({ rows }) {
     [
       'workload',
       'Redis',
+      'rounds',
       'ops/s',
       'calls/op',
       'CPU µs/op (Node)',
       'CPU µs/op (Redis, all masters)',
       'per master: share of calls, keys, busy',
     ],
-    ['l', 'l', 'r', 'r', 'r', 'r', 'l'],
+    ['l', 'l', 'r', 'r', 'r', 'r', 'r', 'l'],
     rows.map((r) => [
       workloads[r.workload].label,
       r.target,
+      1, // one run of NODE_SECONDS each: its spread is the one-round rows' of the tables above
       int(r.opsPerSecond),
       fixed(r.callsPerOp),
       fixed(r.nodeCpuMicrosPerOp),
