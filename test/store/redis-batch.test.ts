@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { Cluster, Redis } from 'ioredis';
-import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, inject, it, vi } from 'vitest';
 import { RedisStore, StoreError } from '../../src/index.js';
 import type { BucketCheck, Check, WindowCheck } from '../../src/store/index.js';
 import type { RedisClient } from '../../src/store/lua-script.js';
@@ -102,6 +102,22 @@ describe('RedisStore: decisions asked at once', () => {
     const answers = await Promise.all(apps.map((app) => store.take([bucket(`t:{${app}}:b`)])));
     expect(client.sent.evalsha).toBe(new Set(apps.map((app) => slotOf(`{${app}}`))).size);
     expect(answers.map((readings) => readings[0]?.remaining)).toEqual([9, 9, 9, 9, 8, 8, 8, 8, 7, 7, 7, 7]);
+  });
+
+  it("leave while a test's fake timers are installed: the batch waits on the real setImmediate", async () => {
+    // fake timers (vitest's, jest's, sinon's) replace the global setImmediate and move only when told:
+    // a batch waiting on it would never leave, and every decision of an app's test would hang
+    const client = counted(own.client);
+    const store = new RedisStore({ client });
+    const id = randomUUID();
+    vi.useFakeTimers();
+    try {
+      const answers = await Promise.all([store.take([bucket(`t:{${id}}:b`)]), store.take([bucket(`t:{${id}}:b`)])]);
+      expect(answers.map((readings) => readings[0]?.remaining)).toEqual([9, 8]);
+      expect(client.sent).toEqual({ evalsha: 1, eval: 0, pipeline: 0 });
+    } finally {
+      vi.useRealTimers();
+    }
   });
 
   it('send the script again once after SCRIPT FLUSH, for the whole call', async () => {
