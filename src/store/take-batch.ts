@@ -65,7 +65,14 @@ export class TakeBatcher {
   }
 
   private send(batch: Batch): void {
-    const now = this.clock === undefined ? '' : this.clock();
+    let now: number | '';
+    try {
+      now = this.clock === undefined ? '' : this.clock();
+    } catch (error) {
+      // on setImmediate a throw would end the process, and leave this turn's decisions unsettled
+      batch.fail(error);
+      return;
+    }
     this.script.run(this.client, batch.keys, [now, batch.figures]).then(
       (reply) => batch.answer(reply),
       (error: unknown) => batch.fail(error),

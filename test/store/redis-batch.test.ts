@@ -148,6 +148,23 @@ describe('RedisStore: decisions asked at once', () => {
     expect(await store.take([])).toEqual([]);
   });
 
+  it('fail, and only they, when the clock throws as their call leaves: nothing is thrown on setImmediate', async () => {
+    // the clock is read as the batch leaves, on setImmediate: a throw there would end the process
+    // and leave every decision of the turn (of every slot) unsettled
+    let broken = true;
+    const store = new RedisStore({
+      client: own.client,
+      clock: () => {
+        if (broken) throw new Error('no clock');
+        return 1_000_000;
+      },
+    });
+    const id = randomUUID();
+    await expect(store.take([bucket(`t:{${id}}:b`)])).rejects.toThrow('no clock');
+    broken = false;
+    expect((await store.take([bucket(`t:{${id}}:b`)]))[0]).toMatchObject({ allowed: true, remaining: 9 });
+  });
+
   it('fail together when their call fails, and only they: the other slots are answered', async () => {
     // this client gives up on a call after 200 ms; the paused node holds writes for longer
     const impatient = new Cluster(
