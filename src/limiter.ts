@@ -179,7 +179,9 @@ export class Limiter {
     this.editions = parts.editions;
     this.memberships = parts.memberships;
     this.refusals = parts.refusals;
-    this.downloads = new DownloadShards(this.shared.downloadShards, parts.refusals);
+    this.downloads = new DownloadShards(this.shared.downloadShards, parts.refusals, (shard) =>
+      this.failover.reaches(shard.key),
+    );
     this.refusalClock = parts.refusalClock;
     this.audit = parts.audit;
   }
@@ -468,7 +470,10 @@ export class Limiter {
     const { appBucket } = category.download as DownloadSet;
     const { downloads, refusals } = this;
     const first = downloads.nextTurn();
-    if (refusals === undefined) return this.sendDownload(request, appBucket, first, this.judge);
+    if (refusals === undefined) {
+      // no refusal remembered: the first shard the store would be asked for
+      return this.sendDownload(request, appBucket, downloads.untried(first, downloads.shards.length), this.judge);
+    }
     const appRefused = refusals.refused(category.rate.checks); // the files bucket alone, as an upload takes it
     if (appRefused !== undefined) {
       request.checks = downloads.checksOf(appBucket, first);
@@ -559,7 +564,10 @@ export class Limiter {
       // the app's bucket passed and the shard had no token: one other shard before refusing
       const { downloads } = this;
       const other = downloads.untried(downloads.indexOf(checks[1] as Check) + 1, downloads.shards.length - 1);
-      if (other !== -1) return this.sendDownload(request, (set as DownloadSet).appBucket, other, this.judgeLastShard);
+      // not to a shard the store would not be asked for: the app's bucket would be taken in the fallback too
+      if (other !== -1 && this.failover.reaches((downloads.shards[other] as Check).key)) {
+        return this.sendDownload(request, (set as DownloadSet).appBucket, other, this.judgeLastShard);
+      }
     }
     return this.refuse(match, decided, () => this.admit(request, decided));
   }

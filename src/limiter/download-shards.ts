@@ -18,6 +18,12 @@ export class DownloadShards {
   constructor(
     readonly shards: readonly BucketCheck[],
     private readonly refusals: RefusalCache | undefined,
+    /**
+     * Whether the store would be asked for a shard now (its Cluster slot up, or due for a probe). A
+     * shard it would not ask is skipped while another is: its downloads would take the app's bucket
+     * in the fallback while the app's other downloads take it in the store, each place a whole bucket.
+     */
+    private readonly reachable: (shard: BucketCheck) => boolean = () => true,
   ) {
     this.alone = shards.map((shard) => [shard]);
   }
@@ -30,16 +36,22 @@ export class DownloadShards {
   }
 
   /**
-   * The first of `count` shards from `first` on, round the ring, whose refusal this process does not
-   * remember (`RefusalCache.refused`: one let through counts as a token taken, so the caller must
-   * send it, or forget its refusal); -1 when every one is remembered, `soonest` then saying which is
-   * due first.
+   * The first of `count` shards from `first` on, round the ring, that the store would be asked for
+   * and whose refusal this process does not remember (`RefusalCache.refused`: one let through counts
+   * as a token taken, so the caller must send it, or forget its refusal); -1 when every one is
+   * remembered, `soonest` then saying which is due first; the first unreachable one when no shard is
+   * reachable (its download goes to the policy).
    */
   untried(first: number, count: number): number {
-    const { shards, refusals } = this;
+    const { shards, refusals, reachable } = this;
     this.soonest = -1;
+    let unreachable = -1;
     for (let i = 0; i < count; i++) {
       const index = (first + i) % shards.length;
+      if (!reachable(shards[index] as BucketCheck)) {
+        if (unreachable === -1) unreachable = index;
+        continue;
+      }
       const standing = refusals?.refused(this.alone[index] as readonly Check[]);
       if (standing === undefined) return index;
       const reading = standing[0] as Reading;
@@ -48,7 +60,8 @@ export class DownloadShards {
         this.soonestReading = reading;
       }
     }
-    return -1;
+    // every shard the store would be asked for is remembered empty: refused as such; none is: the policy's
+    return this.soonest === -1 ? unreachable : -1;
   }
 
   /** What the store said of a shard a download tried, for the next downloads of every app. */

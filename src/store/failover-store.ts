@@ -79,6 +79,12 @@ export class Failover {
     return health;
   }
 
+  /** Whether a call for `key` would reach the store now: its part is up, or due for a probe. */
+  reaches(key: string): boolean {
+    const health = this.healthOf(key);
+    return !health.down || this.now() >= health.probeAt;
+  }
+
   /** `call`'s answer, or `fallback()`'s when the part of the store it goes to failed or is down. */
   run<T, F>(call: () => MaybePromise<T>, fallback: () => F, health: Health = this.whole): MaybePromise<T | F> {
     if (health.down) {

@@ -1,3 +1,4 @@
+import { setImmediate as setRealImmediate } from 'node:timers';
 import { StoreError } from '../errors.js';
 import { type LuaScript, notConnected, type RedisClient } from './lua-script.js';
 import { slotOf } from './slot.js';
@@ -16,8 +17,10 @@ const FIELDS_PER_READING = 4;
  * reads the time and each key once. Each decision is still decided on its own checks, all or
  * nothing, in the order asked, so each is exactly what it would have been alone at that instant.
  * The batch leaves on `setImmediate`, after every request read in the same poll phase has asked,
- * or at once when it holds `MAX_BATCH_CHECKS`. On a Cluster a call holds only keys of one
- * slot, so decisions are batched per slot. A call that fails fails every decision in it.
+ * or at once when it holds `MAX_BATCH_CHECKS`: the real one (`node:timers`), since a test's fake
+ * timers would hold the batch until advanced and every decision would hang. On a Cluster a call
+ * holds only keys of one slot, so decisions are batched per slot. A call that fails fails every
+ * decision in it.
  */
 export class TakeBatcher {
   /** The batch being filled, per slot (a single slot, 0, when the client is not a Cluster's). */
@@ -66,7 +69,7 @@ export class TakeBatcher {
       this.filling.set(slot, batch);
       if (!this.scheduled) {
         this.scheduled = true;
-        setImmediate(this.flushAll);
+        setRealImmediate(this.flushAll);
       }
     }
     const answer = batch.add(checks, settings);
@@ -78,7 +81,14 @@ export class TakeBatcher {
   }
 
   private send(batch: Batch): void {
-    const now = this.clock === undefined ? '' : this.clock();
+    let now: number | '';
+    try {
+      now = this.clock === undefined ? '' : this.clock();
+    } catch (error) {
+      // on setImmediate a throw would end the process, and leave this turn's decisions unsettled
+      batch.fail(error);
+      return;
+    }
     this.script.run(this.client, batch.keys, [now, batch.figures, ...batch.texts]).then(
       (reply) => batch.answer(reply),
       (error: unknown) => batch.fail(error),

@@ -3,6 +3,7 @@ import { Cluster, Redis } from 'ioredis';
 import request from 'supertest';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { RedisStore } from '../../src/index.js';
+import { sharedChecks } from '../../src/plan.js';
 import { slotOf } from '../../src/store/slot.js';
 import { appWith, FakeClock, linesInto } from '../helpers.js';
 import { type RedisProcess, startCluster } from '../support/redis.js';
@@ -182,5 +183,44 @@ describe('a slot migrated under traffic', () => {
     expect(after).toEqual([200, 200, 200, 200]);
     expect(await masterOf(slot)).toBe(target);
     expect(warnings.at(-1)).toBe('im-rate-limit: WRN_STORE_BACK: the store answers again; limits are shared again');
+  });
+});
+
+describe('a paused master holding one shard of the downloads bucket', () => {
+  it('holds an app to its own files bucket, though its downloads are decided partly in Redis, partly in the fallback', {
+    timeout: 30_000,
+  }, async () => {
+    // with shards an app's downloads span slots: had those of the paused shard's slot gone to the
+    // fallback while the others went to Redis, the app would have taken its bucket in both places
+    // (19 of 10 admitted). A download skips a shard whose slot is down while another's is up.
+    const shards = sharedChecks('imrl', 300, 3).downloadShards;
+    const shardMasters = await Promise.all(shards.map((shard) => masterOf(slotOf(shard.key))));
+    const byMaster = await appsByMaster(1, 0);
+    const [appMaster, [target] = []] = [...byMaster][0] ?? [];
+    const paused = shardMasters.find((port) => port !== appMaster);
+    if (target === undefined || paused === undefined) throw new Error('no app and shard on different masters');
+    const fallbackApp = appWith({
+      store: new RedisStore({ client, clock: clock.now }),
+      onStoreError: 'fallback', // one process: the fallback holds the whole of each bucket
+      storeTimeoutMs: 1000,
+      refusalCache: false,
+      clusterDownloadsShards: 3,
+      logger: linesInto(warnings),
+      overrides: { [`acme#${target.name}`]: { files: { ratePerSecond: 1 / 3600, burst: 10 } } },
+    }).app;
+    const download = async () => (await request(fallbackApp).get(`/acme/${target.name}/chatfiles/f`)).status;
+    // every master knows the script: a download of another app tries each shard in turn
+    const [, [warm] = []] = [...byMaster][1] ?? [];
+    for (let i = 0; i < 3; i++)
+      expect(await request(fallbackApp).get(`/acme/${warm?.name}/chatfiles/f`)).toMatchObject({ status: 200 });
+    await node(paused).client('PAUSE', 20_000, 'WRITE');
+    try {
+      const statuses: number[] = [];
+      for (let i = 0; i < 30; i++) statuses.push(await download());
+      // the app's files bucket holds 10 and refills one an hour: 10 admitted, wherever decided
+      expect(statuses.filter((status) => status === 200)).toHaveLength(10);
+    } finally {
+      await node(paused).client('UNPAUSE');
+    }
   });
 });

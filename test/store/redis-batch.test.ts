@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { Cluster, Redis } from 'ioredis';
-import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, inject, it, vi } from 'vitest';
 import { RedisStore, StoreError } from '../../src/index.js';
 import type { BucketCheck, Check, WindowCheck } from '../../src/store/index.js';
 import type { RedisClient } from '../../src/store/lua-script.js';
@@ -104,6 +104,22 @@ describe('RedisStore: decisions asked at once', () => {
     expect(answers.map((readings) => readings[0]?.remaining)).toEqual([9, 9, 9, 9, 8, 8, 8, 8, 7, 7, 7, 7]);
   });
 
+  it("leave while a test's fake timers are installed: the batch waits on the real setImmediate", async () => {
+    // fake timers (vitest's, jest's, sinon's) replace the global setImmediate and move only when told:
+    // a batch waiting on it would never leave, and every decision of an app's test would hang
+    const client = counted(own.client);
+    const store = new RedisStore({ client });
+    const id = randomUUID();
+    vi.useFakeTimers();
+    try {
+      const answers = await Promise.all([store.take([bucket(`t:{${id}}:b`)]), store.take([bucket(`t:{${id}}:b`)])]);
+      expect(answers.map((readings) => readings[0]?.remaining)).toEqual([9, 8]);
+      expect(client.sent).toEqual({ evalsha: 1, eval: 0, pipeline: 0 });
+    } finally {
+      vi.useRealTimers();
+    }
+  });
+
   it('send the script again once after SCRIPT FLUSH, for the whole call', async () => {
     const client = counted(own.client);
     const store = new RedisStore({ client });
@@ -130,6 +146,23 @@ describe('RedisStore: decisions asked at once', () => {
       await expect(answer).rejects.toEqual(new StoreError('ERR_STORE', 'Redis failed: no such command'));
     }
     expect(await store.take([])).toEqual([]);
+  });
+
+  it('fail, and only they, when the clock throws as their call leaves: nothing is thrown on setImmediate', async () => {
+    // the clock is read as the batch leaves, on setImmediate: a throw there would end the process
+    // and leave every decision of the turn (of every slot) unsettled
+    let broken = true;
+    const store = new RedisStore({
+      client: own.client,
+      clock: () => {
+        if (broken) throw new Error('no clock');
+        return 1_000_000;
+      },
+    });
+    const id = randomUUID();
+    await expect(store.take([bucket(`t:{${id}}:b`)])).rejects.toThrow('no clock');
+    broken = false;
+    expect((await store.take([bucket(`t:{${id}}:b`)]))[0]).toMatchObject({ allowed: true, remaining: 9 });
   });
 
   it('fail together when their call fails, and only they: the other slots are answered', async () => {
