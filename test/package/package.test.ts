@@ -8,15 +8,20 @@
  * consumer is compiled, and run, with the TypeScript of the lock file (5.x) and with TypeScript 7,
  * what `npm install -D typescript` installs today.
  *
+ * The consumers and the entry points run on this process's Node and on each Node that
+ * `PACKAGE_TEST_NODES` names (`"22 24 26"`: `npx -y node@22`, …; or paths of Node binaries): packing,
+ * installing and compiling are done once, whichever Node runs the result.
+ *
  * Needs a built `dist/` (`npm test` builds it first) and the npm registry or a warm npm cache.
  */
-import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { cp, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, posix } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, type ExpectStatic, expect, it } from 'vitest';
+import { EXTRA_NODES_VARIABLE, extraNodeEntries, type NodeBinary, nodesToRun, thisNode } from './nodes.js';
+import { describeRun, mustRun, type Run, run } from './run.js';
 
 const root = fileURLToPath(new URL('../..', import.meta.url));
 const fixtures = fileURLToPath(new URL('../../examples', import.meta.url));
@@ -128,46 +133,11 @@ const entryPointNames = {
   ],
 };
 
-interface Run {
-  readonly code: number | string | null;
-  readonly stdout: string;
-  readonly stderr: string;
-}
+/** What `PACKAGE_TEST_NODES` names, read when the tests are collected, so that their names can say it. */
+const extraNodes = extraNodeEntries(process.env[EXTRA_NODES_VARIABLE]);
+const onNodes = extraNodes.length === 0 ? '' : ` (on this Node and ${extraNodes.join(', ')})`;
 
-/** The environment of a child: none of the outer npm's `npm_*` settings (npm test runs us) nor NODE_OPTIONS. */
-function childEnv(): NodeJS.ProcessEnv {
-  const env: NodeJS.ProcessEnv = {};
-  for (const [name, value] of Object.entries(process.env)) {
-    if (!/^npm_/i.test(name) && name !== 'NODE_OPTIONS') env[name] = value;
-  }
-  return env;
-}
-
-/** Runs a command to its end (killed after `timeout` ms); never throws, the caller asserts the outcome. */
-function run(command: string, args: readonly string[], cwd: string, timeout = 150_000): Promise<Run> {
-  return new Promise((resolve) => {
-    execFile(
-      command,
-      args,
-      { cwd, env: childEnv(), timeout, maxBuffer: 64 * 1024 * 1024, encoding: 'utf8' },
-      (error, stdout, stderr) => {
-        const code = error === null ? 0 : ((error as { code?: number | string }).code ?? error.message);
-        resolve({ code: error?.killed ? `killed after ${timeout} ms` : code, stdout, stderr });
-      },
-    );
-  });
-}
-
-function describeRun(what: string, result: Run): string {
-  return `${what} exited ${String(result.code)}\n--- stdout\n${result.stdout}\n--- stderr\n${result.stderr}`;
-}
-
-async function mustRun(what: string, command: string, args: readonly string[], cwd: string): Promise<Run> {
-  const result = await run(command, args, cwd);
-  if (result.code !== 0) throw new Error(describeRun(what, result));
-  return result;
-}
-
+let nodes: readonly NodeBinary[] = [thisNode]; // the Nodes that run each consumer
 let work: string; // the temp dir holding everything below; removed afterwards
 let tarball: string;
 let unpacked: string; // the tarball's `package/` folder, extracted
@@ -178,18 +148,17 @@ beforeAll(async () => {
     throw new Error('dist/ is missing: run `npm run build` first (`npm test` does, in pretest)');
   }
   work = await mkdtemp(join(tmpdir(), 'im-rate-limit-package-'));
-  const packed = await mustRun(
-    'npm pack',
-    'npm',
-    ['pack', '--json', '--ignore-scripts', '--pack-destination', work],
-    root,
-  );
+  const [packed, resolved] = await Promise.all([
+    mustRun('npm pack', 'npm', ['pack', '--json', '--ignore-scripts', '--pack-destination', work], root),
+    nodesToRun(extraNodes, root),
+  ]);
+  nodes = resolved;
   const [summary] = JSON.parse(packed.stdout) as [{ filename: string; files: { path: string }[] }];
   tarball = join(work, summary.filename);
   shipped = new Set(summary.files.map((file) => file.path));
   await mustRun('tar', 'tar', ['-xzf', tarball, '-C', work], work);
   unpacked = join(work, 'package');
-}, 120_000);
+}, 300_000); // npx downloads a Node the npm cache lacks (some 30 MB)
 
 afterAll(async () => {
   if (work !== undefined) await rm(work, { recursive: true, force: true });
@@ -277,6 +246,15 @@ describe('the tarball', () => {
  * on a NestJS project) and two runs; 120 s measured beside other suites on a load of 13.
  */
 const CONSUMER_TIMEOUT_MS = 300_000;
+/** One run of a consumer or of the entry points (a NestJS app starting takes the longest). */
+const RUN_TIMEOUT_MS = 60_000;
+/** Each Node of `PACKAGE_TEST_NODES` adds a consumer's runs: two at most, seconds each. */
+const consumerTimeoutMs = CONSUMER_TIMEOUT_MS + extraNodes.length * RUN_TIMEOUT_MS;
+
+/** require(esm) is unflagged and silent from Node 20.19 and 22.13 (22.12 loads the package, with this warning). */
+function expectNoExperimentalWarning(expect: ExpectStatic, ran: Run, what: string): void {
+  expect(ran.stderr, `no ExperimentalWarning (require(esm) or otherwise): ${what}`).not.toMatch(/ExperimentalWarning/);
+}
 
 describe.concurrent('a consumer project', () => {
   const dirs: Record<InstallDir, string> = { plain: '', express4: '', nest: '', ts7: '' };
@@ -336,7 +314,7 @@ describe.concurrent('a consumer project', () => {
 
   // in the NestJS dir, so that `im-rate-limit/nestjs` loads; the other optional peers are absent there too
   it(
-    'every entry point (., ./catalog, ./store, ./nestjs) from ESM, CommonJS and strict TypeScript 5 and 7',
+    `every entry point (., ./catalog, ./store, ./nestjs) from ESM, CommonJS and strict TypeScript 5 and 7${onNodes}`,
     async ({ expect }) => {
       const dir = join(dirs.nest, 'entry-points');
       await cp(join(fixtures, 'entry-points'), dir, { recursive: true });
@@ -350,23 +328,26 @@ describe.concurrent('a consumer project', () => {
           else expect.soft(compiled.code, what).toBe(0);
         }
       }
-      for (const entry of ['esm.mjs', 'cjs.cjs']) {
-        const ran = await run(process.execPath, [entry], dir, 60_000);
-        expect(ran.code, describeRun(`node ${entry}`, ran)).toBe(0);
-        expect(ran.stderr, 'no ExperimentalWarning (require(esm) or otherwise)').not.toMatch(/ExperimentalWarning/);
-        expect(JSON.parse(ran.stdout.trim().split('\n').at(-1) ?? ''), entry).toEqual(entryPointNames);
+      for (const node of nodes) {
+        for (const entry of ['esm.mjs', 'cjs.cjs']) {
+          const ran = await run(node.path, [entry], dir, RUN_TIMEOUT_MS);
+          const what = describeRun(`Node ${node.version}: node ${entry}`, ran);
+          expect(ran.code, what).toBe(0);
+          expectNoExperimentalWarning(expect, ran, what);
+          expect(JSON.parse(ran.stdout.trim().split('\n').at(-1) ?? ''), what).toEqual(entryPointNames);
+        }
       }
     },
-    CONSUMER_TIMEOUT_MS,
+    consumerTimeoutMs,
   );
 
   for (const fixture of consumers) {
     it(
-      `${fixture.name}: 10 of a burst of 11 admitted, the 11th refused 429`,
+      `${fixture.name}: 10 of a burst of 11 admitted, the 11th refused 429${onNodes}`,
       async ({ expect }) => {
         const dir = join(dirs[fixture.install], fixture.name);
         await cp(join(fixtures, fixture.example ?? fixture.name), dir, { recursive: true });
-        // JavaScript runs once; TypeScript once as each compiler emitted it
+        // JavaScript runs as it is; TypeScript as each compiler emitted it; each on every Node
         for (const compiler of fixture.tsc.length === 0 ? [undefined] : compilers) {
           for (const project of compiler === undefined ? [] : fixture.tsc) {
             const compiled = await run(
@@ -377,21 +358,23 @@ describe.concurrent('a consumer project', () => {
             // soft: tsc emits despite type errors, and the run below tells whether the package works at run time too
             expect.soft(compiled.code, describeRun(`${compiler}: tsc -p ${project}`, compiled)).toBe(0);
           }
-          const ran = await run(process.execPath, [fixture.entry], dir, 60_000);
-          const what = describeRun(`${compiler ?? 'node'}: node ${fixture.entry}`, ran);
-          expect(ran.code, what).toBe(0);
-          expect(ran.stderr, 'no ExperimentalWarning (require(esm) or otherwise)').not.toMatch(/ExperimentalWarning/);
-          const lastLine = ran.stdout.trim().split('\n').at(-1) ?? '';
-          const result = JSON.parse(lastLine) as { statuses: number[]; admitted?: unknown; refused?: unknown };
-          expect(
-            [...result.statuses].sort((a, b) => a - b),
-            what,
-          ).toEqual([...Array<number>(10).fill(200), 429]);
-          expect(result.admitted).toEqual(fixture.answer);
-          expect(result.refused).toMatchObject({ error: 'reach_limit' });
+          for (const node of nodes) {
+            const ran = await run(node.path, [fixture.entry], dir, RUN_TIMEOUT_MS);
+            const what = describeRun(`${compiler ?? 'JavaScript'}: Node ${node.version}: node ${fixture.entry}`, ran);
+            expect(ran.code, what).toBe(0);
+            expectNoExperimentalWarning(expect, ran, what);
+            const lastLine = ran.stdout.trim().split('\n').at(-1) ?? '';
+            const result = JSON.parse(lastLine) as { statuses: number[]; admitted?: unknown; refused?: unknown };
+            expect(
+              [...result.statuses].sort((a, b) => a - b),
+              what,
+            ).toEqual([...Array<number>(10).fill(200), 429]);
+            expect(result.admitted, what).toEqual(fixture.answer);
+            expect(result.refused, what).toMatchObject({ error: 'reach_limit' });
+          }
         }
       },
-      CONSUMER_TIMEOUT_MS,
+      consumerTimeoutMs,
     );
   }
 });
