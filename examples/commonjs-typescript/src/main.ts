@@ -1,5 +1,5 @@
 // A CommonJS TypeScript consumer: `module: nodenext` in a CommonJS package compiles `import` to require(),
-// which loads the package (ESM) on Node >= 20.19 and 22.12; TypeScript 5.8 or later, 7 included. A bundled
+// which loads the package (ESM) on Node >= 20.19 and 22.13; TypeScript 5.8 or later, 7 included. A bundled
 // app type-checks the same source with `moduleResolution: bundler` (tsconfig.bundler.json).
 import { once } from 'node:events';
 import type { AddressInfo } from 'node:net';
