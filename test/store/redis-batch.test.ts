@@ -3,7 +3,7 @@ import fc from 'fast-check';
 import { Cluster, Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, inject, it, vi } from 'vitest';
 import { RedisStore, StoreError } from '../../src/index.js';
-import type { BucketCheck, Check, WindowCheck } from '../../src/store/index.js';
+import type { BucketCheck, Check, Reading, WindowCheck } from '../../src/store/index.js';
 import type { RedisClient } from '../../src/store/lua-script.js';
 import { slotOf } from '../../src/store/slot.js';
 import { MAX_BATCH_CHECKS } from '../../src/store/take-batch.js';
@@ -391,7 +391,7 @@ describe('RedisStore: batches of takes and settings checks mixed, around the cap
         ),
       );
       // a checked decision is two keys: the call leaves once it holds the cap, the rest in the next
-      expect(answers.map((readings) => (readings as Array<{ remaining: number }>)[0]?.remaining)).toEqual(
+      expect(answers.map((readings) => (readings as readonly Reading[])[0]?.remaining)).toEqual(
         Array.from({ length: size }, (_, i) => Math.max(0, 99 - i)),
       );
       expect(client.sent.evalsha).toBe(2);
