@@ -64,12 +64,17 @@ export const range = (values) => [Math.min(...values), Math.max(...values)];
  * What a row's lead (or gap) over another row is worth: when the spread between its own rounds is
  * wider than the gap between the two medians, the rounds do not settle which is ahead, and the row says so.
  */
-export function spreadNote(value, [low, high], other, otherName) {
+export function spreadNote(value, [low, high], other, otherName, rounds, otherRounds) {
   const gap = value - other;
   const spread = high - low;
   const verdict =
     gap >= 0 ? `ahead of ${otherName} by ${gap.toFixed(2)}` : `behind ${otherName} by ${(-gap).toFixed(2)}`;
+  // the rounds are paired (both servers measured in each): in how many was this one ahead
+  const ahead =
+    rounds === undefined
+      ? ''
+      : `; ahead in ${rounds.filter((r, i) => r > otherRounds[i]).length} of ${rounds.length} rounds`;
   return spread > Math.abs(gap)
-    ? `${verdict}; spread ${spread.toFixed(2)} is wider: not settled`
-    : `${verdict}; spread ${spread.toFixed(2)}`;
+    ? `${verdict}; spread ${spread.toFixed(2)} is wider: not settled${ahead}`
+    : `${verdict}; spread ${spread.toFixed(2)}${ahead}`;
 }

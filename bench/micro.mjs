@@ -134,6 +134,7 @@ const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
 const loadBefore = loadAverage();
 const throughputs = new Map(bench.tasks.map((task) => [task.name, []]));
 for (let round = 0; round < ROUNDS; round++) {
+  bench.reset(); // tinybench keeps a run's results: without it, every round would report the first
   await bench.run();
   for (const task of bench.tasks) throughputs.get(task.name).push(task.result.throughput.mean);
 }

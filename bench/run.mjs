@@ -108,7 +108,14 @@ try {
       const peers = rows.filter((r) => r.variant.split(' ')[1] === store && !r.variant.startsWith('im-rate-limit'));
       if (!row.variant.startsWith('im-rate-limit') || peers.length === 0) continue;
       const best = peers.reduce((a, b) => (b.speedRatio > a.speedRatio ? b : a));
-      row.note = spreadNote(row.speedRatio, row.speedRatioRange, best.speedRatio, best.variant);
+      row.note = spreadNote(
+        row.speedRatio,
+        row.speedRatioRange,
+        best.speedRatio,
+        best.variant,
+        row.speedRatios,
+        best.speedRatios,
+      );
     }
     report.modes[mode] = { loadBefore, loadAfter: loadAverage(), rows };
   }

@@ -16,5 +16,7 @@ app.post('/:org/:app/messages/users', (req, res) => {
   res.json({ data: Object.fromEntries(to.map((user) => [user, 'success'])) });
 });
 
-export const server = app.listen(Number(process.env.PORT ?? 3000));
+const port = Number(process.env.PORT ?? 3000);
+// loopback only: put it behind your own proxy before opening it to a network
+export const server = app.listen(port, '127.0.0.1', () => console.log(`IM API on http://127.0.0.1:${port}`));
 server.on('close', () => redis.quit());

@@ -100,6 +100,11 @@ export interface RequestState {
   startedAt: number;
   /** The refusals' clock when the store call was sent, when a refusal may be remembered; else 0. */
   sentAt: number;
+  /**
+   * Decided again, the store having held other settings than assumed: the refusal cache, which counts
+   * each request it lets through as a token taken, counted it the first time and is not asked again.
+   */
+  decidedAgain: boolean;
 }
 
 /** What a limiter is made of, built from the options by the composition root (`middleware/compose.ts`). */
@@ -425,7 +430,7 @@ export class Limiter {
     request.set = set;
     request.checks = checks;
     const { refusals } = this;
-    if (refusals !== undefined) {
+    if (refusals !== undefined && !request.decidedAgain) {
       const standing = refusals.refused(checks);
       if (standing !== undefined) return this.refusedHere(request, standing);
     }
@@ -452,6 +457,7 @@ export class Limiter {
   ): MaybePromise<Outcome> => {
     const check = request.settingsCheck as AssumedSettings;
     if ('stored' in answer) {
+      request.decidedAgain = true;
       return andThen(this.editions.differ(check, answer.stored, request.req, request), this.limit, request);
     }
     request.settingsCheck = undefined; // a download's second shard checks them no more
@@ -469,6 +475,10 @@ export class Limiter {
   private download(request: RequestState, category: CategoryPlan): MaybePromise<Outcome> {
     const { appBucket } = category.download as DownloadSet;
     const { downloads, refusals } = this;
+    if (request.decidedAgain) {
+      // the shard it was let through to, asked again: counted once
+      return this.sendDownload(request, appBucket, downloads.indexOf(request.checks[1] as Check), this.judge);
+    }
     const first = downloads.nextTurn();
     if (refusals === undefined) {
       // no refusal remembered: the first shard the store would be asked for

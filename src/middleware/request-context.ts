@@ -24,6 +24,7 @@ export class RequestContext implements RequestState {
   checks: readonly Check[] = noChecks;
   startedAt = 0;
   sentAt = 0;
+  decidedAgain = false;
 
   constructor(
     readonly match: RouteMatch,

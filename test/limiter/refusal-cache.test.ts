@@ -244,6 +244,31 @@ describe('a flood of one app on Redis', () => {
   });
 });
 
+describe('a remembered refusal on Redis, when the store holds other settings than assumed', () => {
+  const client = singleClient();
+
+  it('counts the request it lets through once, though it is decided twice', async () => {
+    const clock = new FakeClock();
+    const serverProcess = (options: Options = {}) =>
+      appWith({ store: new RedisStore({ client, clock: clock.now }), storeTimeoutMs: 5000, ...options });
+    const { app } = serverProcess({ editionCacheMs: 200 });
+    const operator = serverProcess().limiter;
+    const org = `o${randomUUID().slice(0, 8)}`;
+    const path = `/${org}/chat/users`;
+    const server = await serving(app);
+    const statuses: number[] = [];
+    for (let i = 0; i < 11; i++) statuses.push((await request(server).get(path)).status);
+    // a community app's 10 tokens, then a refusal the store proved: remembered until its next token (100 ms)
+    expect(statuses).toEqual([...Array(10).fill(200), 429]);
+    await operator.setMode(`${org}#chat`, 'enforce'); // the figures stay; the settings differ
+    clock.advance(250); // the refusal is over (2.5 tokens since), and the settings are due
+    // let through (counted one token), the settings differ, decided again: admitted by the store
+    expect((await request(server).get(path)).status).toBe(200);
+    // 1.5 tokens left: counted twice, the refusal would stand here until 300 ms
+    expect((await request(server).get(path)).status).toBe(200);
+  });
+});
+
 /** The rate-limit headers of a response, which a remembered refusal answers as the store's would. */
 const rateHeaders = (headers: Record<string, string>) => ({
   policy: headers['ratelimit-policy'],
