@@ -688,8 +688,8 @@ function interpretation(apps, categories, nodes) {
       `Redis holds ${int(redisBigSized.redisBytesPerApp)} bytes per app (one bucket key, while it is not full). With the default cache, an ` +
       `app that fell out of it has its run-time settings compared inside its take's script call (\`takeChecked\`), so it is still ` +
       `${fixed(redisBigDefault.callsPerRequest)} calls per request, at ${fixed(redisBigDefault.cpuMicrosPerRequest)} µs: ` +
-      `${(redisBigDefault.cpuMicrosPerRequest / redis1k.cpuMicrosPerRequest).toFixed(2)} × the 1,000-app row, the app's names, plan and ` +
-      `settings made again and three caches' oldest entries evicted on every request. ` +
+      `${(redisBigDefault.cpuMicrosPerRequest / redis1k.cpuMicrosPerRequest).toFixed(2)} × the 1,000-app row, the app's names and plan ` +
+      `made again (their memos forgotten at once when full) and its settings' oldest cache entry evicted on every request. ` +
       `(A rotation over every app is the worst case: real traffic, where a few apps send most requests, hits the cache more.) ` +
       `A server that sees more than 10,000 apps within \`editionCacheMs\` can raise \`maxCachedApps\` to about the number of active apps ` +
       `(about ${int(redisBigSized.heapBytesPerApp)} bytes of heap each): that saves CPU, never a round trip.`,

@@ -1,8 +1,8 @@
 /**
  * A map that holds at most `maxEntries` and forgets its oldest entry (insertion order) to make room:
- * the one eviction scheme of every in-process cache (the classifier's app names, the edition cache,
- * the plan cache, the refusal cache, the MemoryStore's buckets). `set` keeps an existing key in its
- * place; a caller that wants recency deletes the key first.
+ * the eviction of every in-process cache whose entries cannot simply be made again (the run-time
+ * settings, the refusal cache, the MemoryStore's buckets); memos of what can be take `MemoMap` below.
+ * `set` keeps an existing key in its place; a caller that wants recency deletes the key first.
  */
 export class BoundedMap<K, V> {
   private readonly map = new Map<K, V>();
@@ -70,5 +70,30 @@ export class BoundedMap<K, V> {
   deleteWhere(stale: (value: V, key: K) => boolean): void {
     for (const [key, value] of this.map) if (stale(value, key)) this.map.delete(key);
     this.oldest = undefined;
+  }
+}
+
+/**
+ * A memo of answers that can be made again (an app's decoded names, its compiled plan), holding at
+ * most `maxEntries`: full, it forgets them all at once. When more keys are in rotation than it holds,
+ * every lookup misses, and a `BoundedMap`'s eviction on every insert would cost more than the memo
+ * saves; a busy key, forgotten, is made again on its next use.
+ */
+export class MemoMap<K, V> {
+  private map = new Map<K, V>();
+
+  constructor(readonly maxEntries: number) {}
+
+  get size(): number {
+    return this.map.size;
+  }
+
+  get(key: K): V | undefined {
+    return this.map.get(key);
+  }
+
+  set(key: K, value: V): void {
+    if (this.map.size >= this.maxEntries && !this.map.has(key)) this.map = new Map();
+    this.map.set(key, value);
   }
 }

@@ -1,6 +1,6 @@
 import type { Request } from 'express';
 import type { AdminChange } from './admin-change.js';
-import { BoundedMap } from './bounded-map.js';
+import { MemoMap } from './bounded-map.js';
 import { assertEdition, assertMode, type Config, parseOverrides } from './config.js';
 import type { AppSettings, AssumedSettings, EditionDirectory } from './edition-directory.js';
 import { StoreError } from './errors.js';
@@ -160,7 +160,7 @@ export class Limiter {
   private readonly editions: EditionDirectory;
   private readonly failover: Failover;
   private readonly store: FailoverStore;
-  private readonly plans: BoundedMap<string, AppPlan>;
+  private readonly plans: MemoMap<string, AppPlan>;
   private readonly shared: SharedChecks;
   /** Which shard of the cluster-wide downloads bucket each download tries. */
   private readonly downloads: DownloadShards;
@@ -178,7 +178,7 @@ export class Limiter {
   ) {
     this.observed = config.onDecision !== undefined || config.metrics !== undefined;
     this.shared = sharedChecks(config.keyPrefix, config.clusterDownloadsPerSecond, config.clusterDownloadsShards);
-    this.plans = new BoundedMap(config.maxCachedApps);
+    this.plans = new MemoMap(config.maxCachedApps);
     this.failover = parts.failover;
     this.store = parts.store;
     this.editions = parts.editions;

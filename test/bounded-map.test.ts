@@ -1,5 +1,6 @@
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { BoundedMap } from '../src/bounded-map.js';
+import { BoundedMap, MemoMap } from '../src/bounded-map.js';
 
 describe('BoundedMap', () => {
   it('forgets the oldest entry (insertion order) to make room for a new key, and says so', () => {
@@ -41,5 +42,37 @@ describe('BoundedMap', () => {
     map.clear();
     map.evictOldest(); // nothing to forget
     expect(map.size).toBe(0);
+  });
+});
+
+describe('MemoMap', () => {
+  it('forgets every entry at once when a new key finds it full; a key already held is replaced in place', () => {
+    const memo = new MemoMap<string, number>(2);
+    memo.set('a', 1);
+    memo.set('b', 2);
+    memo.set('a', 10); // held: nothing forgotten
+    expect([memo.get('a'), memo.get('b'), memo.size]).toEqual([10, 2, 2]);
+    memo.set('c', 3);
+    expect([memo.get('a'), memo.get('b'), memo.get('c'), memo.size]).toEqual([undefined, undefined, 3, 1]);
+  });
+
+  it('holds at most maxEntries, and answers only what was set since it last forgot (property)', () => {
+    fc.assert(
+      fc.property(
+        fc.integer({ min: 1, max: 8 }),
+        fc.array(fc.integer({ min: 0, max: 20 }), { maxLength: 200 }),
+        (max, keys) => {
+          const memo = new MemoMap<number, number>(max);
+          const model = new Map<number, number>();
+          keys.forEach((key, i) => {
+            if (model.size >= max && !model.has(key)) model.clear();
+            model.set(key, i);
+            memo.set(key, i);
+            expect(memo.size).toBeLessThanOrEqual(max);
+            for (let k = 0; k <= 20; k++) expect(memo.get(k)).toBe(model.get(k));
+          });
+        },
+      ),
+    );
   });
 });

@@ -1,4 +1,4 @@
-import { BoundedMap } from '../bounded-map.js';
+import { MemoMap } from '../bounded-map.js';
 import { appKeyOf, type NameCase } from './app-key.js';
 import { routes as defaultRoutes, type Route } from './routes.js';
 import type { Category } from './table.js';
@@ -69,7 +69,7 @@ const newNode = (): TrieNode => ({
 
 /** The params of a route that has none: one frozen object, not one per request. */
 const NO_PARAMS: Record<string, string> = Object.freeze({}) as Record<string, string>;
-/** Apps whose names are kept decoded, the oldest forgotten first: a busy app, most of the traffic, is soon back. */
+/** Apps whose names are kept decoded, all forgotten at once past this: a busy app, most of the traffic, is soon back. */
 const MAX_CACHED_APPS = 1024;
 /** The longest `/org/app` kept there: the cache holds at most about 1024 × 3 × 260 characters. */
 const MAX_CACHED_NAME_CHARS = 260;
@@ -128,7 +128,7 @@ export function compilePathClassifier(
   if (get !== undefined && !roots.has('head')) roots.set('head', get); // Express answers HEAD with the GET route
   for (const [method, root] of [...roots]) roots.set(method.toUpperCase(), root); // as clients send them
   /** The names and key of the apps seen lately, by the raw `/org/app` that starts their paths. */
-  const apps = new BoundedMap<string, AppNames>(MAX_CACHED_APPS);
+  const apps = new MemoMap<string, AppNames>(MAX_CACHED_APPS);
 
   const lookup = (method: string, pathname: string | null | undefined): RouteMatch | undefined => {
     if (typeof method !== 'string' || typeof pathname !== 'string') return undefined;
@@ -153,7 +153,7 @@ export function compilePathClassifier(
     return { category: route.category, appKey: names.appKey, org: names.org, app: names.app, params, route };
   };
 
-  /** The app a path names: decoded and keyed once while it is among the last `MAX_CACHED_APPS` kept. */
+  /** The app a path names: decoded and keyed once while it is among the `MAX_CACHED_APPS` kept. */
   const namesOf = (pathname: string): AppNames | undefined => {
     const raw = pathname.slice(0, bounds[3]);
     let names = apps.get(raw);
