@@ -1,0 +1,66 @@
+import { randomUUID } from 'node:crypto';
+import fc from 'fast-check';
+import request from 'supertest';
+import { describe, expect, it } from 'vitest';
+import { type Options, RedisStore } from '../../src/index.js';
+import { appWith, FakeClock, serving } from '../helpers.js';
+import { singleClient } from '../support/clients.js';
+
+/**
+ * Attack 19c: requests decided again (the store held other settings than assumed) skip the refusal
+ * cache the second time. Twins on one real Redis, each under its own key prefix, one remembering
+ * refusals and one not, while an operator of each flips the app's settings between steps.
+ */
+describe('a limiter that remembers refusals, while the settings change under it on Redis', () => {
+  const client = singleClient();
+  const file = 'chatfiles/8f7c6b2a-1d2e-11ee-9c5b-0242ac120002';
+  const small = { users: { ratePerSecond: 30, burst: 2 }, files: { ratePerSecond: 3, burst: 1 } };
+  const other = { users: { ratePerSecond: 10, burst: 3 }, files: { ratePerSecond: 5, burst: 2 } };
+  type Change = 'none' | 'small' | 'other' | 'report' | 'enforce' | 'enterprise' | 'community';
+
+  it('decides exactly as one that does not (property)', async () => {
+    await fc.assert(
+      fc.asyncProperty(
+        fc.array(
+          fc.tuple(
+            fc.constantFrom('users', file),
+            fc.constantFrom<Change>('none', 'none', 'small', 'other', 'report', 'enforce', 'enterprise', 'community'),
+            fc.constantFrom(0, 0, 50, 120, 400),
+          ),
+          { minLength: 10, maxLength: 40 },
+        ),
+        async (steps) => {
+          const clock = new FakeClock();
+          const org = `o${randomUUID().slice(0, 8)}`;
+          const twin = (keyPrefix: string, options: Options) => {
+            const made = (o: Options) =>
+              appWith({
+                store: new RedisStore({ client, clock: clock.now }),
+                keyPrefix,
+                clusterDownloadsPerSecond: 6,
+                ...o,
+              });
+            return { app: made({ editionCacheMs: 100, ...options }).app, operator: made({}).limiter };
+          };
+          const a = twin(`a${org}`, {});
+          const b = twin(`b${org}`, { refusalCache: false });
+          const [sa, sb] = await Promise.all([serving(a.app), serving(b.app)]);
+          const appKey = `${org}#chat`;
+          for (const [path, change, advanceMs] of steps) {
+            for (const { operator } of [a, b]) {
+              if (change === 'small' || change === 'other')
+                await operator.setOverrides(appKey, change === 'small' ? small : other);
+              else if (change === 'report' || change === 'enforce') await operator.setMode(appKey, change);
+              else if (change !== 'none') await operator.setEdition(appKey, change);
+            }
+            clock.advance(advanceMs);
+            const url = `/${org}/chat/${path}`;
+            const [x, y] = await Promise.all([request(sa).get(url), request(sb).get(url)]);
+            expect({ url, change, status: x.status }).toStrictEqual({ url, change, status: y.status });
+          }
+        },
+      ),
+      { numRuns: 25 },
+    );
+  });
+});
