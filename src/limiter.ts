@@ -432,7 +432,8 @@ export class Limiter {
     const { refusals } = this;
     if (refusals !== undefined && !request.decidedAgain) {
       const standing = refusals.refused(checks);
-      if (standing !== undefined) return this.refusedHere(request, standing);
+      if (standing !== undefined && request.settingsCheck === undefined) return this.refusedHere(request, standing);
+      // settings only assumed: the store checks them (a refusal stands for the figures, not the mode), counted nothing
     }
     return this.send(request, this.judge);
   };
@@ -484,12 +485,15 @@ export class Limiter {
       // no refusal remembered: the first shard the store would be asked for
       return this.sendDownload(request, appBucket, downloads.untried(first, downloads.shards.length), this.judge);
     }
+    // settings only assumed: the store checks them, so no refusal here (it stands for the figures, not the mode)
+    const assumed = request.settingsCheck !== undefined;
     const appRefused = refusals.refused(category.rate.checks); // the files bucket alone, as an upload takes it
-    if (appRefused !== undefined) {
+    if (appRefused !== undefined && !assumed) {
       request.checks = downloads.checksOf(appBucket, first);
       return this.refusedHere(request, [appRefused[0] as Reading, notRead]);
     }
     const shard = downloads.untried(first, downloads.shards.length);
+    if (shard === -1 && assumed) return this.sendDownload(request, appBucket, downloads.soonest, this.judge);
     if (shard === -1) {
       // no call: the app's bucket, which a call would have counted as let through, is read again next time
       refusals.forgetKey(appBucket.key);
