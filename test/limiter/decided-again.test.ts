@@ -24,6 +24,7 @@ describe('a limiter that remembers refusals, while the settings change under it 
         fc.array(
           fc.tuple(
             fc.constantFrom('users', file),
+            fc.constantFrom('chat', 'other'),
             fc.constantFrom<Change>('none', 'none', 'small', 'other', 'report', 'enforce', 'enterprise', 'community'),
             fc.constantFrom(0, 0, 50, 120, 400),
           ),
@@ -38,6 +39,7 @@ describe('a limiter that remembers refusals, while the settings change under it 
                 store: new RedisStore({ client, clock: clock.now }),
                 keyPrefix,
                 clusterDownloadsPerSecond: 6,
+                maxCachedApps: 1, // every other app's request forgets the plans (MemoMap), mid-flight too
                 ...o,
               });
             return { app: made({ editionCacheMs: 100, ...options }).app, operator: made({}).limiter };
@@ -46,7 +48,7 @@ describe('a limiter that remembers refusals, while the settings change under it 
           const b = twin(`b${org}`, { refusalCache: false });
           const [sa, sb] = await Promise.all([serving(a.app), serving(b.app)]);
           const appKey = `${org}#chat`;
-          for (const [path, change, advanceMs] of steps) {
+          for (const [path, appName, change, advanceMs] of steps) {
             for (const { operator } of [a, b]) {
               if (change === 'small' || change === 'other')
                 await operator.setOverrides(appKey, change === 'small' ? small : other);
@@ -54,9 +56,62 @@ describe('a limiter that remembers refusals, while the settings change under it 
               else if (change !== 'none') await operator.setEdition(appKey, change);
             }
             clock.advance(advanceMs);
-            const url = `/${org}/chat/${path}`;
+            const url = `/${org}/${appName}/${path}`;
             const [x, y] = await Promise.all([request(sa).get(url), request(sb).get(url)]);
             expect({ url, change, status: x.status }).toStrictEqual({ url, change, status: y.status });
+          }
+        },
+      ),
+      { numRuns: 25 },
+    );
+  });
+
+  it('admits as many as one that does not, requests at once (property)', async () => {
+    await fc.assert(
+      fc.asyncProperty(
+        fc.array(
+          fc.tuple(
+            fc.constantFrom('users', file),
+            fc.constantFrom('chat', 'other'),
+            fc.constantFrom<Change>('none', 'none', 'small', 'other', 'report', 'enforce', 'enterprise', 'community'),
+            fc.constantFrom(0, 0, 50, 120, 400),
+            fc.integer({ min: 1, max: 4 }),
+          ),
+          { minLength: 10, maxLength: 40 },
+        ),
+        async (steps) => {
+          const clock = new FakeClock();
+          const org = `o${randomUUID().slice(0, 8)}`;
+          const twin = (keyPrefix: string, options: Options) => {
+            const made = (o: Options) =>
+              appWith({
+                store: new RedisStore({ client, clock: clock.now }),
+                keyPrefix,
+                clusterDownloadsPerSecond: 6,
+                maxCachedApps: 1, // every other app's request forgets the plans (MemoMap), mid-flight too
+                ...o,
+              });
+            return { app: made({ editionCacheMs: 100, ...options }).app, operator: made({}).limiter };
+          };
+          const a = twin(`a${org}`, {});
+          const b = twin(`b${org}`, { refusalCache: false });
+          const [sa, sb] = await Promise.all([serving(a.app), serving(b.app)]);
+          const appKey = `${org}#chat`;
+          for (const [path, appName, change, advanceMs, many] of steps) {
+            for (const { operator } of [a, b]) {
+              if (change === 'small' || change === 'other')
+                await operator.setOverrides(appKey, change === 'small' ? small : other);
+              else if (change === 'report' || change === 'enforce') await operator.setMode(appKey, change);
+              else if (change !== 'none') await operator.setEdition(appKey, change);
+            }
+            clock.advance(advanceMs);
+            const url = `/${org}/${appName}/${path}`;
+            const admitted = async (server: typeof sa) => {
+              const answers = await Promise.all(Array.from({ length: many }, () => request(server).get(url)));
+              return answers.filter((answer) => answer.status === 200).length;
+            };
+            const [x, y] = await Promise.all([admitted(sa), admitted(sb)]);
+            expect({ url, change, admitted: x }).toStrictEqual({ url, change, admitted: y });
           }
         },
       ),
