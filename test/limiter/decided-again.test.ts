@@ -16,7 +16,16 @@ describe('a limiter that remembers refusals, while the settings change under it 
   const file = 'chatfiles/8f7c6b2a-1d2e-11ee-9c5b-0242ac120002';
   const small = { users: { ratePerSecond: 30, burst: 2 }, files: { ratePerSecond: 3, burst: 1 } };
   const other = { users: { ratePerSecond: 10, burst: 3 }, files: { ratePerSecond: 5, burst: 2 } };
-  type Change = 'none' | 'small' | 'other' | 'report' | 'enforce' | 'enterprise' | 'community';
+  type Change =
+    | 'none'
+    | 'small'
+    | 'other'
+    | 'report'
+    | 'enforce'
+    | 'enterprise'
+    | 'community'
+    | 'all report'
+    | 'all enforce';
 
   it('decides exactly as one that does not (property)', async () => {
     await fc.assert(
@@ -25,7 +34,18 @@ describe('a limiter that remembers refusals, while the settings change under it 
           fc.tuple(
             fc.constantFrom('users', file),
             fc.constantFrom('chat', 'other'),
-            fc.constantFrom<Change>('none', 'none', 'small', 'other', 'report', 'enforce', 'enterprise', 'community'),
+            fc.constantFrom<Change>(
+              'none',
+              'none',
+              'small',
+              'other',
+              'report',
+              'enforce',
+              'enterprise',
+              'community',
+              'all report',
+              'all enforce',
+            ),
             fc.constantFrom(0, 0, 50, 120, 400),
           ),
           { minLength: 10, maxLength: 40 },
@@ -53,6 +73,8 @@ describe('a limiter that remembers refusals, while the settings change under it 
               if (change === 'small' || change === 'other')
                 await operator.setOverrides(appKey, change === 'small' ? small : other);
               else if (change === 'report' || change === 'enforce') await operator.setMode(appKey, change);
+              else if (change === 'all report' || change === 'all enforce')
+                await operator.setMode(change === 'all report' ? 'report' : 'enforce');
               else if (change !== 'none') await operator.setEdition(appKey, change);
             }
             clock.advance(advanceMs);
@@ -73,7 +95,18 @@ describe('a limiter that remembers refusals, while the settings change under it 
           fc.tuple(
             fc.constantFrom('users', file),
             fc.constantFrom('chat', 'other'),
-            fc.constantFrom<Change>('none', 'none', 'small', 'other', 'report', 'enforce', 'enterprise', 'community'),
+            fc.constantFrom<Change>(
+              'none',
+              'none',
+              'small',
+              'other',
+              'report',
+              'enforce',
+              'enterprise',
+              'community',
+              'all report',
+              'all enforce',
+            ),
             fc.constantFrom(0, 0, 50, 120, 400),
             fc.integer({ min: 1, max: 4 }),
           ),
@@ -102,6 +135,8 @@ describe('a limiter that remembers refusals, while the settings change under it 
               if (change === 'small' || change === 'other')
                 await operator.setOverrides(appKey, change === 'small' ? small : other);
               else if (change === 'report' || change === 'enforce') await operator.setMode(appKey, change);
+              else if (change === 'all report' || change === 'all enforce')
+                await operator.setMode(change === 'all report' ? 'report' : 'enforce');
               else if (change !== 'none') await operator.setEdition(appKey, change);
             }
             clock.advance(advanceMs);
