@@ -181,4 +181,33 @@ describe('a limiter that remembers refusals, while the settings change under it 
     statuses.push((await request(server).get(url)).status);
     expect(statuses).toEqual([200, 200, status]);
   });
+
+  // a request let through by a remembered refusal, decided again, then refused for its payload: it took nothing
+  it.each([
+    ['remembering', {}],
+    ['not remembering', { refusalCache: false }],
+  ] as const)('admits after a payload refusal decided again under the stored settings (%s)', async (_, options) => {
+    const clock = new FakeClock();
+    const org = `o${randomUUID().slice(0, 8)}`;
+    const made = (o: Options) => appWith({ store: new RedisStore({ client, clock: clock.now }), ...o });
+    const { app } = made({ editionCacheMs: 100, ...options });
+    const operator = made({}).limiter;
+    const appKey = `${org}#chat`;
+    const users = { ratePerSecond: 10, burst: 2 }; // a token every 100 ms
+    await operator.setOverrides(appKey, { users });
+    const server = await serving(app);
+    const url = `/${org}/chat/users`;
+    const statuses: number[] = [];
+    for (let i = 0; i < 3; i++) statuses.push((await request(server).get(url)).status); // 2 tokens, then a refusal
+    await operator.setOverrides(appKey, { users: { ...users, bulkRegistrationMax: 1 } }); // the same figures
+    clock.advance(150); // the refusal is over (1.5 tokens since), the settings due
+    const register = [
+      { username: 'u1', password: 'p' },
+      { username: 'u2', password: 'p' },
+    ];
+    // let through, the settings differ, decided again: two users of one allowed, refused for its payload
+    statuses.push((await request(server).post(url).send(register)).status);
+    statuses.push((await request(server).get(url)).status); // the token the payload refusal did not take
+    expect(statuses).toEqual([200, 200, 429, 400, 200]);
+  });
 });
