@@ -406,6 +406,7 @@ export class Limiter {
     const violation = checkPayload(match, body, plan.rules);
     if (violation !== undefined) {
       if (request.settingsCheck !== undefined) return this.readSettingsFirst(request);
+      this.tookNothing(request);
       // reported, it takes no tokens (as it takes none refused), but keeps the ledger and is paced
       return this.refuse(match, { kind: 'payload', violation }, () => this.admit(request, undefined));
     }
@@ -419,6 +420,7 @@ export class Limiter {
       const never = checkPushes(pushes, (set.checks[1] as WindowCheck).limit);
       if (never !== undefined) {
         if (request.settingsCheck !== undefined) return this.readSettingsFirst(request);
+        this.tookNothing(request);
         // a payload refusal like any other: reported, it goes on taking nothing
         return this.refuse(match, { kind: 'payload', violation: never }, () => this.admit(request, undefined));
       }
@@ -437,6 +439,16 @@ export class Limiter {
     }
     return this.send(request, this.judge);
   };
+
+  /**
+   * A request decided again refused for its payload: the refusal cache counted its first checks as
+   * let through (a token taken), and it took nothing; their refusals are read again from the store.
+   */
+  private tookNothing(request: RequestState): void {
+    const { refusals } = this;
+    if (refusals === undefined || !request.decidedAgain) return;
+    for (const check of request.checks) refusals.forgetKey(check.key);
+  }
 
   /**
    * A payload refused under settings only assumed: the app's settings are read (a call of their own)
