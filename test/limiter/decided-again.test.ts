@@ -14,7 +14,20 @@ import { singleClient } from '../support/clients.js';
 describe('a limiter that remembers refusals, while the settings change under it on Redis', () => {
   const client = singleClient();
   const file = 'chatfiles/8f7c6b2a-1d2e-11ee-9c5b-0242ac120002';
-  const small = { users: { ratePerSecond: 30, burst: 2 }, files: { ratePerSecond: 3, burst: 1 } };
+  const small = {
+    users: { ratePerSecond: 30, burst: 2, bulkRegistrationMax: 1 }, // two users registered at once: a payload refusal
+    files: { ratePerSecond: 3, burst: 1 },
+  };
+  /** A step's request: a GET of `path`, or two users registered at once. */
+  const sent = (server: Parameters<typeof request>[0], url: string, path: string) =>
+    path === 'register'
+      ? request(server)
+          .post(url.replace(/register$/, 'users'))
+          .send([
+            { username: 'u1', password: 'p' },
+            { username: 'u2', password: 'p' },
+          ])
+      : request(server).get(url);
   const other = { users: { ratePerSecond: 10, burst: 3 }, files: { ratePerSecond: 5, burst: 2 } };
   type Change =
     | 'none'
@@ -32,7 +45,7 @@ describe('a limiter that remembers refusals, while the settings change under it 
       fc.asyncProperty(
         fc.array(
           fc.tuple(
-            fc.constantFrom('users', file),
+            fc.constantFrom('users', file, 'register'),
             fc.constantFrom('chat', 'other'),
             fc.constantFrom<Change>(
               'none',
@@ -79,7 +92,7 @@ describe('a limiter that remembers refusals, while the settings change under it 
             }
             clock.advance(advanceMs);
             const url = `/${org}/${appName}/${path}`;
-            const [x, y] = await Promise.all([request(sa).get(url), request(sb).get(url)]);
+            const [x, y] = await Promise.all([sent(sa, url, path), sent(sb, url, path)]);
             expect({ url, change, status: x.status }).toStrictEqual({ url, change, status: y.status });
           }
         },
