@@ -435,7 +435,7 @@ export class Limiter {
     if (refusals !== undefined && !request.decidedAgain) {
       const standing = refusals.refused(checks);
       if (standing !== undefined && request.settingsCheck === undefined) return this.refusedHere(request, standing);
-      // settings only assumed: the store checks them (a refusal stands for the figures, not the mode), counted nothing
+      // settings only assumed: a refusal standing for the figures, not the mode, is not answered here; the store checks them
     }
     return this.send(request, this.judge);
   };

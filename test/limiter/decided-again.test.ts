@@ -40,60 +40,74 @@ describe('a limiter that remembers refusals, while the settings change under it 
     | 'all report'
     | 'all enforce';
 
+  /** A change an operator makes between steps, often none. */
+  const changes = fc.constantFrom<Change>(
+    'none',
+    'none',
+    'small',
+    'other',
+    'report',
+    'enforce',
+    'enterprise',
+    'community',
+    'all report',
+    'all enforce',
+  );
+  const advances = fc.constantFrom(0, 0, 50, 120, 400);
+
+  /**
+   * Two servers on one Redis, each under its own key prefix, one remembering refusals and one not,
+   * and `change`, which makes a change through an operator of each. `maxCachedApps: 1`: every other
+   * app's request forgets the plans (MemoMap), mid-flight too.
+   */
+  async function twins(clock: FakeClock, org: string) {
+    const twin = (keyPrefix: string, options: Options) => {
+      const made = (o: Options) =>
+        appWith({
+          store: new RedisStore({ client, clock: clock.now }),
+          keyPrefix,
+          clusterDownloadsPerSecond: 6,
+          maxCachedApps: 1,
+          ...o,
+        });
+      return { app: made({ editionCacheMs: 100, ...options }).app, operator: made({}).limiter };
+    };
+    const a = twin(`a${org}`, {});
+    const b = twin(`b${org}`, { refusalCache: false });
+    const [remembering, forgetting] = await Promise.all([serving(a.app), serving(b.app)]);
+    const appKey = `${org}#chat`;
+    const change = async (what: Change) => {
+      for (const { operator } of [a, b]) {
+        if (what === 'small' || what === 'other') await operator.setOverrides(appKey, what === 'small' ? small : other);
+        else if (what === 'report' || what === 'enforce') await operator.setMode(appKey, what);
+        else if (what === 'all report' || what === 'all enforce')
+          await operator.setMode(what === 'all report' ? 'report' : 'enforce');
+        else if (what !== 'none') await operator.setEdition(appKey, what);
+      }
+    };
+    return { remembering, forgetting, change };
+  }
+
   it('decides exactly as one that does not (property)', async () => {
     await fc.assert(
       fc.asyncProperty(
         fc.array(
-          fc.tuple(
-            fc.constantFrom('users', file, 'register'),
-            fc.constantFrom('chat', 'other'),
-            fc.constantFrom<Change>(
-              'none',
-              'none',
-              'small',
-              'other',
-              'report',
-              'enforce',
-              'enterprise',
-              'community',
-              'all report',
-              'all enforce',
-            ),
-            fc.constantFrom(0, 0, 50, 120, 400),
-          ),
-          { minLength: 10, maxLength: 40 },
+          fc.tuple(fc.constantFrom('users', file, 'register'), fc.constantFrom('chat', 'other'), changes, advances),
+          {
+            minLength: 10,
+            maxLength: 40,
+          },
         ),
         async (steps) => {
           const clock = new FakeClock();
           const org = `o${randomUUID().slice(0, 8)}`;
-          const twin = (keyPrefix: string, options: Options) => {
-            const made = (o: Options) =>
-              appWith({
-                store: new RedisStore({ client, clock: clock.now }),
-                keyPrefix,
-                clusterDownloadsPerSecond: 6,
-                maxCachedApps: 1, // every other app's request forgets the plans (MemoMap), mid-flight too
-                ...o,
-              });
-            return { app: made({ editionCacheMs: 100, ...options }).app, operator: made({}).limiter };
-          };
-          const a = twin(`a${org}`, {});
-          const b = twin(`b${org}`, { refusalCache: false });
-          const [sa, sb] = await Promise.all([serving(a.app), serving(b.app)]);
-          const appKey = `${org}#chat`;
-          for (const [path, appName, change, advanceMs] of steps) {
-            for (const { operator } of [a, b]) {
-              if (change === 'small' || change === 'other')
-                await operator.setOverrides(appKey, change === 'small' ? small : other);
-              else if (change === 'report' || change === 'enforce') await operator.setMode(appKey, change);
-              else if (change === 'all report' || change === 'all enforce')
-                await operator.setMode(change === 'all report' ? 'report' : 'enforce');
-              else if (change !== 'none') await operator.setEdition(appKey, change);
-            }
+          const { remembering, forgetting, change } = await twins(clock, org);
+          for (const [path, appName, what, advanceMs] of steps) {
+            await change(what);
             clock.advance(advanceMs);
             const url = `/${org}/${appName}/${path}`;
-            const [x, y] = await Promise.all([sent(sa, url, path), sent(sb, url, path)]);
-            expect({ url, change, status: x.status }).toStrictEqual({ url, change, status: y.status });
+            const [x, y] = await Promise.all([sent(remembering, url, path), sent(forgetting, url, path)]);
+            expect({ url, what, status: x.status }).toStrictEqual({ url, what, status: y.status });
           }
         },
       ),
@@ -108,19 +122,8 @@ describe('a limiter that remembers refusals, while the settings change under it 
           fc.tuple(
             fc.constantFrom('users', file),
             fc.constantFrom('chat', 'other'),
-            fc.constantFrom<Change>(
-              'none',
-              'none',
-              'small',
-              'other',
-              'report',
-              'enforce',
-              'enterprise',
-              'community',
-              'all report',
-              'all enforce',
-            ),
-            fc.constantFrom(0, 0, 50, 120, 400),
+            changes,
+            advances,
             fc.integer({ min: 1, max: 4 }),
           ),
           { minLength: 10, maxLength: 40 },
@@ -128,38 +131,17 @@ describe('a limiter that remembers refusals, while the settings change under it 
         async (steps) => {
           const clock = new FakeClock();
           const org = `o${randomUUID().slice(0, 8)}`;
-          const twin = (keyPrefix: string, options: Options) => {
-            const made = (o: Options) =>
-              appWith({
-                store: new RedisStore({ client, clock: clock.now }),
-                keyPrefix,
-                clusterDownloadsPerSecond: 6,
-                maxCachedApps: 1, // every other app's request forgets the plans (MemoMap), mid-flight too
-                ...o,
-              });
-            return { app: made({ editionCacheMs: 100, ...options }).app, operator: made({}).limiter };
-          };
-          const a = twin(`a${org}`, {});
-          const b = twin(`b${org}`, { refusalCache: false });
-          const [sa, sb] = await Promise.all([serving(a.app), serving(b.app)]);
-          const appKey = `${org}#chat`;
-          for (const [path, appName, change, advanceMs, many] of steps) {
-            for (const { operator } of [a, b]) {
-              if (change === 'small' || change === 'other')
-                await operator.setOverrides(appKey, change === 'small' ? small : other);
-              else if (change === 'report' || change === 'enforce') await operator.setMode(appKey, change);
-              else if (change === 'all report' || change === 'all enforce')
-                await operator.setMode(change === 'all report' ? 'report' : 'enforce');
-              else if (change !== 'none') await operator.setEdition(appKey, change);
-            }
+          const { remembering, forgetting, change } = await twins(clock, org);
+          for (const [path, appName, what, advanceMs, many] of steps) {
+            await change(what);
             clock.advance(advanceMs);
             const url = `/${org}/${appName}/${path}`;
-            const admitted = async (server: typeof sa) => {
+            const admitted = async (server: typeof remembering) => {
               const answers = await Promise.all(Array.from({ length: many }, () => request(server).get(url)));
               return answers.filter((answer) => answer.status === 200).length;
             };
-            const [x, y] = await Promise.all([admitted(sa), admitted(sb)]);
-            expect({ url, change, admitted: x }).toStrictEqual({ url, change, admitted: y });
+            const [x, y] = await Promise.all([admitted(remembering), admitted(forgetting)]);
+            expect({ url, what, admitted: x }).toStrictEqual({ url, what, admitted: y });
           }
         },
       ),

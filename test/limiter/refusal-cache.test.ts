@@ -161,17 +161,10 @@ describe('a limiter that remembers refusals', () => {
         ),
         async (steps) => {
           const clock = new FakeClock();
-          const [remembering, forgetting] = twins(clock);
-          const [a, b] = [serving(remembering), serving(forgetting)];
-          for (const [path, advanceMs] of steps) {
-            clock.advance(advanceMs);
-            const [x, y] = await Promise.all([request(await a).get(path), request(await b).get(path)]);
-            expect({ path, status: x.status, headers: rateHeaders(x.headers) }).toStrictEqual({
-              path,
-              status: y.status,
-              headers: rateHeaders(y.headers),
-            });
-          }
+          await replay(clock, twins(clock), steps, (answer) => ({
+            status: answer.status,
+            headers: rateHeaders(answer.headers),
+          }));
         },
       ),
       { numRuns: 40 },
@@ -210,13 +203,7 @@ describe('a limiter that remembers download refusals', () => {
         ),
         async (steps) => {
           const clock = new FakeClock();
-          const [remembering, forgetting] = twins(clock);
-          const [a, b] = [serving(remembering), serving(forgetting)];
-          for (const [path, advanceMs] of steps) {
-            clock.advance(advanceMs);
-            const [x, y] = await Promise.all([request(await a).get(path), request(await b).get(path)]);
-            expect({ path, status: x.status }).toStrictEqual({ path, status: y.status });
-          }
+          await replay(clock, twins(clock), steps, (answer) => ({ status: answer.status }));
         },
       ),
       { numRuns: 40 },
@@ -250,7 +237,7 @@ describe('a remembered refusal on Redis, when the store holds other settings tha
   it('counts the request it lets through once, though it is decided twice', async () => {
     const clock = new FakeClock();
     const serverProcess = (options: Options = {}) =>
-      appWith({ store: new RedisStore({ client, clock: clock.now }), storeTimeoutMs: 5000, ...options });
+      appWith({ store: new RedisStore({ client, clock: clock.now }), ...options });
     const { app } = serverProcess({ editionCacheMs: 200 });
     const operator = serverProcess().limiter;
     const org = `o${randomUUID().slice(0, 8)}`;
@@ -268,6 +255,24 @@ describe('a remembered refusal on Redis, when the store holds other settings tha
     expect((await request(server).get(path)).status).toBe(200);
   });
 });
+
+/**
+ * Moves the clock and sends each step's path to both apps, one remembering refusals and one not:
+ * what `seen` makes of their answers must be the same at every step.
+ */
+async function replay(
+  clock: FakeClock,
+  [remembering, forgetting]: readonly [express.Express, express.Express],
+  steps: ReadonlyArray<readonly [string, number]>,
+  seen: (answer: request.Response) => unknown,
+): Promise<void> {
+  const [a, b] = await Promise.all([serving(remembering), serving(forgetting)]);
+  for (const [path, advanceMs] of steps) {
+    clock.advance(advanceMs);
+    const [x, y] = await Promise.all([request(a).get(path), request(b).get(path)]);
+    expect({ path, answer: seen(x) }).toStrictEqual({ path, answer: seen(y) });
+  }
+}
 
 /** The rate-limit headers of a response, which a remembered refusal answers as the store's would. */
 const rateHeaders = (headers: Record<string, string>) => ({

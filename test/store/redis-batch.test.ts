@@ -10,7 +10,7 @@ import { MAX_BATCH_CHECKS } from '../../src/store/take-batch.js';
 import { FakeClock } from '../helpers.js';
 import { clusterClient } from '../support/clients.js';
 import { ownRedis } from '../support/own-redis.js';
-import { type RedisProcess, startRedis } from '../support/redis.js';
+import { type RedisProcess, startReplicated } from '../support/redis.js';
 
 /**
  * The RedisStore sends the decisions asked for in one turn of the event loop as one call of the take
@@ -274,14 +274,7 @@ describe('RedisStore with replicas: 1', () => {
   let replica: RedisProcess;
   let client: Redis;
   beforeAll(async () => {
-    master = await startRedis();
-    replica = await startRedis();
-    const direct = new Redis({ port: replica.port, host: '127.0.0.1' });
-    await direct.replicaof('127.0.0.1', master.port);
-    while (!(await direct.info('replication')).includes('master_link_status:up')) {
-      await new Promise((resolve) => setTimeout(resolve, 100)); // polls the first sync
-    }
-    direct.disconnect();
+    ({ master, replica } = await startReplicated());
     client = new Redis({ port: master.port, host: '127.0.0.1' });
     await new RedisStore({ client }).take([bucket(`t:{${randomUUID()}}:b`)]); // the script loaded
   });

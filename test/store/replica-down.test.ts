@@ -3,7 +3,7 @@ import request from 'supertest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { RedisStore } from '../../src/index.js';
 import { appWith, linesInto } from '../helpers.js';
-import { type RedisProcess, startRedis } from '../support/redis.js';
+import { type RedisProcess, startReplicated } from '../support/redis.js';
 
 /**
  * A replica that stops acknowledging is not the store failing: the master still answers. Only the
@@ -15,14 +15,7 @@ let replica: RedisProcess;
 let client: Redis;
 
 beforeAll(async () => {
-  master = await startRedis();
-  replica = await startRedis();
-  const direct = new Redis({ port: replica.port, host: '127.0.0.1' });
-  await direct.replicaof('127.0.0.1', master.port);
-  while (!(await direct.info('replication')).includes('master_link_status:up')) {
-    await new Promise((resolve) => setTimeout(resolve, 100)); // polls the first sync
-  }
-  direct.disconnect();
+  ({ master, replica } = await startReplicated());
   client = new Redis({ port: master.port, host: '127.0.0.1' });
 });
 afterAll(async () => {

@@ -122,6 +122,22 @@ async function waitForPing(port: number, child: ChildProcess): Promise<void> {
   }
 }
 
+/** A master and one replica of it, resolved once the replica has made its first sync. */
+export async function startReplicated(): Promise<{ master: RedisProcess; replica: RedisProcess }> {
+  const master = await startRedis();
+  const replica = await startRedis();
+  const direct = new Redis({ port: replica.port, host: '127.0.0.1' });
+  try {
+    await direct.replicaof('127.0.0.1', master.port);
+    while (!(await direct.info('replication')).includes('master_link_status:up')) {
+      await new Promise((resolve) => setTimeout(resolve, 100)); // polls the first sync
+    }
+  } finally {
+    direct.disconnect();
+  }
+  return { master, replica };
+}
+
 /** Three cluster-enabled masters joined with `redis-cli --cluster create`, ready once every node says `cluster_state:ok`. */
 export async function startCluster(): Promise<RedisProcess[]> {
   const nodes: RedisProcess[] = [];
